@@ -1,0 +1,9 @@
+"""Excitation ops: descriptor (N, S, C', H', W') → logits (N, C', H', W'). Importing registers them all."""
+
+# registration order is the listing order
+from . import fc  # noqa: F401, I001
+from . import conv  # noqa: F401
+from . import attn  # noqa: F401
+from .base import Excite
+
+__all__ = ["Excite"]

@@ -1,0 +1,110 @@
+"""``conv1d``: ECA's 1-D conv across channels, generalised to a conv over whatever axes the descriptor keeps;
+``multi_conv``: several such convs of different kernel sizes, fused."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..descriptor import Descriptor
+from ..registry import EXCITE, SpecError
+from ..norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from .base import Excite, eca_kernel_size, kept_view, unkept_view
+
+__all__ = ["ConvExcite", "MultiConvExcite", "make_conv"]
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+_BN = {1: BatchNorm1d, 2: BatchNorm2d, 3: BatchNorm3d}
+
+#: CBAM (Woo et al. 2018) and triplet attention (Misra et al. 2021) use 7×7 convs on their 2-D maps.
+SPATIAL_KERNEL = 7
+
+
+def default_kernel(desc: Descriptor, gamma: float, beta: float) -> int:
+    """ECA's adaptive k on a channels-only descriptor, else 7 (CBAM/triplet) on every kept axis."""
+    if desc.keeps == ("c",):
+        return eca_kernel_size(desc.channels, gamma, beta)
+    return SPATIAL_KERNEL
+
+
+def make_conv(desc: Descriptor, in_channels: int, out_channels: int, k: int, bias: bool) -> nn.Module:
+    """A conv of kernel k (odd, 'same' padding) over the descriptor's kept axes: Conv1d/2d/3d."""
+    if k < 1 or k % 2 == 0:
+        raise SpecError(f"kernel_size must be a positive odd int (same padding), got {k}.")
+    n = len(desc.keeps)
+    return _CONV[n](in_channels, out_channels, k, padding=k // 2, bias=bias)
+
+
+@EXCITE.register("conv1d")
+class ConvExcite(Excite):
+    """ECA (Wang et al. 2020): a conv along the descriptor's kept axes with the S statistics as input channels.
+
+    * channels only (avg, max, dct, ...): 1-D conv across C, k adaptive from C (ECA) unless given;
+    * C and one spatial axis (``h``, ``w``): 2-D k×k conv over the C×H or C×W plane (triplet attention);
+    * spatial only (``c``): k×k conv over H×W (CBAM's spatial branch); ``wc``/``hc``: 1-D conv along H or W;
+    * C, H and W (GE local extent): 3-D conv.
+
+    Options:
+        kernel_size: odd k; None → ECA adaptive k on channels-only descriptors, 7 otherwise.
+        gamma, beta: ECA's γ and b for the adaptive k.
+        bias: conv bias (ECA: none).
+        norm: none or bn after the conv (CBAM and triplet use conv + BN); ``bn_momentum`` its momentum
+            (CBAM/triplet official 0.01, timm 0.1).
+
+    Shapes: (N, S, C', H', W') → (N, C', H', W').
+    """
+
+    def __init__(
+        self,
+        descriptor: Descriptor,
+        *,
+        kernel_size: int | None = None,
+        gamma: float = 2.0,
+        beta: float = 1.0,
+        bias: bool = False,
+        norm: Literal["none", "bn"] = "none",
+        bn_momentum: float = 0.1,
+    ):
+        super().__init__(descriptor)
+        self.kernel_size = kernel_size if kernel_size is not None else default_kernel(descriptor, gamma, beta)
+        self.conv = make_conv(descriptor, descriptor.stats, 1, self.kernel_size, bias)
+        n = len(descriptor.keeps)
+        self.norm = _BN[n](1, momentum=bn_momentum) if norm == "bn" else nn.Identity()
+
+    def forward(self, d: torch.Tensor) -> torch.Tensor:
+        return unkept_view(self.norm(self.conv(kept_view(d, self.descriptor))), d)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, axes={''.join(self.descriptor.keeps)}"
+
+
+@EXCITE.register("multi_conv")
+class MultiConvExcite(Excite):
+    """Multi-scale channel modelling (in the spirit of EPSANet's 3/5/7/9 kernels): one conv per kernel size along
+    the kept axes (as ``conv1d``), their outputs fused by a learned 1×1 combination initialised to the mean.
+
+    Options:
+        kernels: odd kernel sizes, one branch each.
+        bias: conv biases.
+
+    Shapes: (N, S, C', H', W') → (N, C', H', W').
+    """
+
+    def __init__(self, descriptor: Descriptor, *, kernels: tuple[int, ...] = (3, 5, 7, 9), bias: bool = False):
+        super().__init__(descriptor)
+        if not kernels:
+            raise SpecError("multi_conv needs at least one kernel size in 'kernels', e.g. [3, 5, 7, 9].")
+        self.kernels = tuple(kernels)
+        self.convs = nn.ModuleList(make_conv(descriptor, descriptor.stats, 1, k, bias) for k in self.kernels)
+        self.fuse = _CONV[len(descriptor.keeps)](len(self.kernels), 1, 1, bias=False)
+        nn.init.constant_(self.fuse.weight, 1.0 / len(self.kernels))
+
+    def forward(self, d: torch.Tensor) -> torch.Tensor:
+        x = kept_view(d, self.descriptor)
+        y = torch.cat([conv(x) for conv in self.convs], 1)  # (N, K, *kept)
+        return unkept_view(self.fuse(y), d)
+
+    def extra_repr(self) -> str:
+        return f"kernels={list(self.kernels)}, axes={''.join(self.descriptor.keeps)}"

@@ -1,0 +1,1 @@
+"""Presets: literature modules built from the parts."""

@@ -1,0 +1,277 @@
+"""Named registries of building blocks, with typed, validated options.
+
+A registry maps a name to a factory (a class or a function). The place that defines a thing is the only place
+that names it::
+
+    @SQUEEZE.register("max", stats=("max",))      # one class may be registered under several names,
+    @SQUEEZE.register("avg", stats=("avg",))      # each with its own default options
+    class Pool(Squeeze): ...
+
+    SQUEEZE.build("max", channels=64)                          # by name
+    SQUEEZE.build({"name": "h", "stats": ["max"]}, channels=64) # by mapping (also an OmegaConf DictConfig)
+
+User options are the factory's keyword-only parameters; positional parameters are *context* the library passes
+itself (the channel count, the descriptor a squeeze produces). Options are checked before anything is built:
+an unknown name or key gets "did you mean" and the list of valid ones, a wrong type names the expected type.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union, get_args, get_origin
+
+__all__ = ["Registry", "SpecError", "Entry", "suggest", "check_value", "spec_to_dict", "SQUEEZE", "EXCITE", "GATE", "PRESET"]
+
+
+class SpecError(ValueError):
+    """A spec (name or options) that cannot be built. The message says what was wrong and what would work."""
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    """' Did you mean 'x'?' for the closest choice, or '' when nothing is close."""
+    close = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in get_args(tp))
+    if origin in (tuple, list):
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if tp is type(None):
+        return "None"
+    if isinstance(tp, type) and issubclass(tp, Mapping):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def check_value(value: Any, tp: Any) -> Any:
+    """Return ``value`` converted to type ``tp`` (lists → tuples, ints → floats), or raise TypeError."""
+    if tp is Any or tp is inspect.Parameter.empty:
+        return value
+    origin = get_origin(tp)
+    if origin is Literal:
+        if value in get_args(tp):
+            return value
+        raise TypeError(f"expected one of {_type_name(tp)}, got {value!r}")
+    if origin in (Union, types.UnionType):
+        for arg in get_args(tp):
+            try:
+                return check_value(value, arg)
+            except TypeError:
+                continue
+        raise TypeError(f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if origin in (tuple, list):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) and not _is_listlike(value):
+            raise TypeError(f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        return tuple(check_value(v, args[0]) if args else v for v in value)
+    if tp is type(None):
+        if value is None:
+            return None
+        raise TypeError(f"expected None, got {value!r}")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise TypeError(f"expected bool, got {value!r} ({type(value).__name__})")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError(f"expected int, got {value!r} ({type(value).__name__})")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError(f"expected float, got {value!r} ({type(value).__name__})")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise TypeError(f"expected str, got {value!r} ({type(value).__name__})")
+    if isinstance(tp, type) and issubclass(tp, Mapping):
+        if isinstance(value, Mapping) or _is_maplike(value):
+            return value
+        raise TypeError(f"expected a mapping, got {value!r}")
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise TypeError(f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    return value
+
+
+def _is_listlike(value: Any) -> bool:
+    return type(value).__name__ == "ListConfig"
+
+
+def _is_maplike(value: Any) -> bool:
+    return type(value).__name__ == "DictConfig"
+
+
+def spec_to_dict(spec: Any) -> Any:
+    """Turn OmegaConf containers (and nested ones) into plain dicts/lists; leave other values alone."""
+    if _is_maplike(spec) or _is_listlike(spec):
+        from omegaconf import OmegaConf
+
+        return OmegaConf.to_container(spec, resolve=True)
+    return spec
+
+
+@dataclass
+class Entry:
+    """One registered name: its factory, the defaults the registration adds, and its documented options."""
+
+    name: str
+    factory: Callable[..., Any]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def options(self) -> dict[str, inspect.Parameter]:
+        """The user options (keyword-only parameters) with their defaults after the registration's defaults."""
+        sig = inspect.signature(self.factory)
+        return {n: p for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    def option_types(self) -> dict[str, Any]:
+        target = self.factory.__init__ if inspect.isclass(self.factory) else self.factory
+        hints = typing.get_type_hints(target)
+        return {n: hints.get(n, Any) for n in self.options}
+
+    def default_options(self) -> dict[str, Any]:
+        """Every option with the value it takes when the user gives none."""
+        out = {n: p.default for n, p in self.options.items()}
+        out.update(self.defaults)
+        return out
+
+    @property
+    def summary(self) -> str:
+        doc = inspect.getdoc(self.factory) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+class Registry:
+    """Names → factories for one kind of part (``squeeze``, ``excite``, ``gate``, ``preset``)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, **defaults: Any) -> Callable[[Any], Any]:
+        """Decorator: register ``obj`` under ``name``; ``defaults`` override its keyword defaults for this name."""
+
+        def deco(obj: Any) -> Any:
+            if not isinstance(name, str) or not name:
+                raise SpecError(f"A {self.kind} name must be a non-empty string, got {name!r}.")
+            if name in self._entries:
+                prev = self._entries[name].factory
+                raise SpecError(
+                    f"{self.kind} '{name}' is already registered by {prev.__module__}.{prev.__qualname__}; "
+                    f"pick another name for {getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}."
+                )
+            entry = Entry(name, obj, dict(defaults))
+            unknown = set(defaults) - set(entry.options)
+            if unknown:
+                raise SpecError(f"Registration of {self.kind} '{name}' sets unknown options {sorted(unknown)}.")
+            self._entries[name] = entry
+            return obj
+
+        return deco
+
+    def names(self) -> list[str]:
+        """Registered names in registration order."""
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entry(self, name: str) -> Entry:
+        if not isinstance(name, str) or name not in self._entries:
+            names = self.names()
+            raise SpecError(
+                f"Unknown {self.kind} {name!r}.{suggest(str(name), names)} Available: {', '.join(names)}."
+            )
+        return self._entries[name]
+
+    def get(self, name: str) -> Callable[..., Any]:
+        """The factory registered under ``name``."""
+        return self.entry(name).factory
+
+    def split(self, spec: Any, options: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """``spec`` (a name or a mapping with ``name``) plus extra ``options`` → (name, merged options)."""
+        spec = spec_to_dict(spec)
+        opts: dict[str, Any] = {}
+        if isinstance(spec, Mapping):
+            spec = dict(spec)
+            if "name" not in spec:
+                raise SpecError(
+                    f"A {self.kind} mapping needs a 'name' key, got keys {sorted(spec)}. "
+                    f"Available names: {', '.join(self.names())}."
+                )
+            name = spec.pop("name")
+            opts.update(spec)
+        elif isinstance(spec, str):
+            name = spec
+        else:
+            raise SpecError(
+                f"A {self.kind} is given by a name or a mapping {{'name': ..., <options>}}, got {spec!r}. "
+                f"Available names: {', '.join(self.names())}."
+            )
+        opts.update(spec_to_dict(dict(options or {})))
+        return name, opts
+
+    def resolve(self, spec: Any, **options: Any) -> tuple[Entry, dict[str, Any]]:
+        """Validate a spec: returns the entry and the complete, type-checked user options."""
+        name, opts = self.split(spec, options)
+        entry = self.entry(name)
+        valid = entry.options
+        types_ = entry.option_types()
+        for key in opts:
+            if key not in valid:
+                avail = ", ".join(valid) or "(none)"
+                raise SpecError(
+                    f"Unknown option {key!r} for {self.kind} '{name}'.{suggest(key, list(valid))} "
+                    f"Options of '{name}': {avail}."
+                )
+        merged = {**entry.defaults, **opts}
+        checked = {}
+        for key, value in merged.items():
+            try:
+                checked[key] = check_value(spec_to_dict(value), types_[key])
+            except TypeError as err:
+                raise SpecError(f"Option {key!r} of {self.kind} '{name}': {err}.") from None
+        for key, param in valid.items():
+            if key not in checked and param.default is inspect.Parameter.empty:
+                raise SpecError(f"{self.kind} '{name}' needs option {key!r} ({_type_name(types_[key])}).")
+        return entry, checked
+
+    def build(self, spec: Any, *context: Any, **options: Any) -> Any:
+        """Build ``spec`` with positional ``context`` (e.g. channels) and keyword ``options``."""
+        entry, checked = self.resolve(spec, **options)
+        return entry.factory(*context, **checked)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.names()})"
+
+
+def describe_type(tp: Any) -> str:
+    """Readable name of an option's type, as shown by ``se-variants list`` and in config files."""
+    return _type_name(tp)
+
+
+#: squeeze ops: (N, C, H, W) → descriptor (N, S, C', H', W'); built as ``factory(channels, **options)``
+SQUEEZE = Registry("squeeze")
+#: excitation ops: descriptor → logits (N, C', H', W'); built as ``factory(descriptor, **options)``
+EXCITE = Registry("excite")
+#: gates: logits → scale, same shape; built as ``factory(**options)``
+GATE = Registry("gate")
+#: presets (literature modules and compositions); built as ``factory(channels, **options)``
+PRESET = Registry("preset")

@@ -1,0 +1,84 @@
+"""``dct``: FcaNet multi-spectral squeeze (Qin et al. 2021)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from ..descriptor import Descriptor
+from ..registry import SQUEEZE, SpecError
+from .base import Squeeze
+
+__all__ = ["DCTPool", "TOP_FREQUENCIES", "dct_filters"]
+
+#: FcaNet's 32 best single-frequency components on the 7×7 grid, best first (the paper's "top" selection,
+#: FcaNet official code); ``topN`` takes the first N.
+TOP_FREQUENCIES: tuple[tuple[int, int], ...] = tuple(zip(
+    (0, 0, 6, 0, 0, 1, 1, 4, 5, 1, 3, 0, 0, 0, 3, 2, 4, 6, 3, 5, 5, 2, 6, 5, 5, 3, 3, 4, 2, 2, 6, 1),
+    (0, 1, 0, 5, 2, 0, 2, 0, 0, 6, 0, 4, 6, 3, 5, 2, 6, 3, 3, 3, 5, 1, 1, 2, 4, 2, 1, 1, 3, 0, 5, 3),
+))
+
+
+def _basis(pos: int, freq: int, length: int) -> float:
+    value = math.cos(math.pi * freq * (pos + 0.5) / length) / math.sqrt(length)
+    return value * math.sqrt(2) if freq else value
+
+
+def dct_filters(channels: int, size: int, freqs: list[tuple[int, int]]) -> torch.Tensor:
+    """(C, size, size) orthonormal 2-D DCT-II bases; channel c uses frequency ``freqs[c * len(freqs) // C]``.
+
+    Frequencies are given on the 7×7 grid and scaled by ``size // 7`` (FcaNet). The (0, 0) basis is constant
+    1/size, so its response is size × mean = sqrt(H·W) × mean.
+    """
+    scale = max(size // 7, 1)
+    out = torch.empty(channels, size, size, dtype=torch.float64)
+    for c in range(channels):
+        u, v = freqs[c * len(freqs) // channels]
+        bu = torch.tensor([_basis(i, u * scale, size) for i in range(size)], dtype=torch.float64)
+        bv = torch.tensor([_basis(j, v * scale, size) for j in range(size)], dtype=torch.float64)
+        out[c] = torch.outer(bu, bv)
+    return out.float()
+
+
+@SQUEEZE.register("dct")
+class DCTPool(Squeeze):
+    """FcaNet multi-spectral pooling: channels are split into len(freqs) contiguous groups, each pooled with the
+    2-D DCT basis of its frequency (a fixed, not learned, buffer).
+
+    Options:
+        freqs: ``topN`` selection (N in 1, 2, 4, 8, 16, 32) of FcaNet's ranked frequencies; ``top1`` is (0, 0),
+            i.e. sqrt(H·W) × mean pooling.
+        size: the DCT map size (FcaNet uses 56/28/14/7 per ResNet stage); inputs of another size are adaptively
+            average-pooled to size × size first, as FcaNet does.
+
+    When C is not a multiple of N the groups differ in size by one (FcaNet requires divisibility; where it holds
+    the assignment is the same). Shapes: (N, C, H, W) → (N, 1, C, 1, 1).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        freqs: Literal["top1", "top2", "top4", "top8", "top16", "top32"] = "top16",
+        size: int = 7,
+    ):
+        super().__init__(channels)
+        if size < 1:
+            raise SpecError(f"dct squeeze: size must be >= 1, got {size}.")
+        n = int(freqs[3:])
+        self.freqs = freqs
+        self.size = size
+        self.register_buffer("filters", dct_filters(channels, size, list(TOP_FREQUENCIES[:n])), persistent=False)
+        self.descriptor = Descriptor(channels, 1, ("c",))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] != self.size or x.shape[-1] != self.size:
+            x = F.adaptive_avg_pool2d(x, self.size)
+        y = (x * self.filters).sum((2, 3), keepdim=True)
+        return y.unsqueeze(1)
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, freqs={self.freqs!r}, size={self.size}"

@@ -51,17 +51,29 @@ class Fusion(nn.Module):
         self.excite = entry.factory(self.squeeze.descriptor, inputs, **options)
         self.gate = GATE.build(gate)
 
-    def attention(self, u: torch.Tensor) -> torch.Tensor:
-        """Stacked inputs (N, K, C, H, W) → weights (N, K, C, H', W')."""
-        z = self.excite(self.squeeze(u.sum(1)))
+    def weights(self, total: torch.Tensor) -> torch.Tensor:
+        """Sum of the inputs (N, C, H, W) → branch weights (N, K, C, H', W')."""
+        z = self.excite(self.squeeze(total))
         n, _, h, w = z.shape
         return self.gate(z.reshape(n, self.inputs, self.channels, h, w))
 
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        u = self.stack(xs)
-        return (u * self.attention(u)).sum(1)
+    def attention(self, u: torch.Tensor) -> torch.Tensor:
+        """Stacked inputs (N, K, C, H, W) → branch weights (N, K, C, H', W')."""
+        return self.weights(u.sum(1))
 
-    def stack(self, xs: tuple[Any, ...]) -> torch.Tensor:
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        us = self.unpack(xs)
+        total = us[0]
+        for u in us[1:]:
+            total = total + u
+        a = self.weights(total)
+        out = us[0] * a[:, 0]
+        for k in range(1, self.inputs):
+            out = out + us[k] * a[:, k]
+        return out
+
+    def unpack(self, xs: tuple[Any, ...]) -> list[torch.Tensor]:
+        """K tensors, a list of them, or one stacked (N, K, C, H, W) tensor → list of K (N, C, H, W) tensors."""
         if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
             xs = tuple(xs[0])
         if len(xs) == 1:
@@ -71,7 +83,7 @@ class Fusion(nn.Module):
                     f"Fusion expects {self.inputs} inputs (N, {self.channels}, H, W) or one stacked tensor "
                     f"(N, {self.inputs}, {self.channels}, H, W), got one tensor of shape {tuple(u.shape)}."
                 )
-            return u
+            return list(u.unbind(1))
         if len(xs) != self.inputs:
             raise ValueError(f"Fusion was built for {self.inputs} inputs, got {len(xs)}; build it with inputs={len(xs)}.")
         for i, x in enumerate(xs):
@@ -80,7 +92,7 @@ class Fusion(nn.Module):
                     f"Fusion input {i} has shape {tuple(x.shape)}; every input must be (N, {self.channels}, H, W) "
                     f"with the same shape as input 0 {tuple(xs[0].shape)}."
                 )
-        return torch.stack(xs, 1)
+        return list(xs)
 
     def extra_repr(self) -> str:
         return f"{self.channels}, inputs={self.inputs}"

@@ -3,6 +3,8 @@
 Batch size 1 with a pooled descriptor leaves BatchNorm one value per channel, where batch statistics are
 undefined and ``torch.nn.BatchNorm*`` raises. These subclasses then normalise with the running statistics (as in
 eval mode) and leave them unchanged; every other input is handled exactly as by torch's BatchNorm.
+
+In eval mode they trace with torch.fx (no branching on tensor shapes).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ class _SingleValueSafe:
         if self.training and x.numel() == x.shape[1]:
             return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
         return super().forward(x)
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        # Inputs come from our own ops with fixed ranks; skipping torch's rank check keeps torch.fx tracing
+        # (which cannot branch on x.dim()) working in eval mode.
+        pass
 
 
 class BatchNorm1d(_SingleValueSafe, nn.BatchNorm1d):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -104,6 +105,10 @@ def check_value(value: Any, tp: Any) -> Any:
     return value
 
 
+#: a sentence ends at . ! ? followed by a capital letter or a backquote, except after "e.g.", "i.e." and "et al."
+_SENTENCE_END = re.compile(r"(?<!e\.g\.)(?<!i\.e\.)(?<! al\.)(?<=[.!?])\s+(?=[A-Z`])")
+
+
 def _is_listlike(value: Any) -> bool:
     return type(value).__name__ == "ListConfig"
 
@@ -148,8 +153,10 @@ class Entry:
 
     @property
     def summary(self) -> str:
-        doc = inspect.getdoc(self.factory) or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        """The first sentence of the docstring's first paragraph, on one line."""
+        doc = (inspect.getdoc(self.factory) or "").strip()
+        paragraph = " ".join(doc.split("\n\n")[0].split())
+        return _SENTENCE_END.split(paragraph, maxsplit=1)[0]
 
 
 class Registry:
@@ -179,6 +186,12 @@ class Registry:
             return obj
 
         return deco
+
+    def unregister(self, name: str) -> Entry:
+        """Remove ``name`` and return its entry (for tests and interactive sessions that register a throwaway op)."""
+        entry = self.entry(name)
+        del self._entries[name]
+        return entry
 
     def names(self) -> list[str]:
         """Registered names in registration order."""

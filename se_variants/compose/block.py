@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import EXCITE, GATE, SQUEEZE, SpecError
-from .checks import check_input
+from . import checks
 
 __all__ = ["SEBlock"]
 
@@ -59,7 +59,7 @@ class SEBlock(nn.Module):
         return s
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.channels, "SEBlock")
+        checks.check_input(x, self.channels, "SEBlock")
         if self.float32:
             with torch.autocast(device_type=x.device.type, enabled=False):
                 s = self.scale(x.float()).to(x.dtype)

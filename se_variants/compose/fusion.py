@@ -5,11 +5,39 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.fx
 from torch import nn
 
 from ..registry import EXCITE, GATE, SQUEEZE, SpecError
 
 __all__ = ["Fusion"]
+
+
+def unpack_inputs(xs: tuple[Any, ...], inputs: int, channels: int) -> list[torch.Tensor]:
+    """K tensors, a list of them, or one stacked (N, K, C, H, W) tensor → list of K (N, C, H, W) tensors.
+    A leaf for torch.fx (it checks shapes)."""
+    if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
+        xs = tuple(xs[0])
+    if len(xs) == 1:
+        u = xs[0]
+        if u.dim() != 5 or u.shape[1] != inputs or u.shape[2] != channels:
+            raise ValueError(
+                f"Fusion expects {inputs} inputs (N, {channels}, H, W) or one stacked tensor "
+                f"(N, {inputs}, {channels}, H, W), got one tensor of shape {tuple(u.shape)}."
+            )
+        return list(u.unbind(1))
+    if len(xs) != inputs:
+        raise ValueError(f"Fusion was built for {inputs} inputs, got {len(xs)}; build it with inputs={len(xs)}.")
+    for i, x in enumerate(xs):
+        if x.dim() != 4 or x.shape[1] != channels or x.shape != xs[0].shape:
+            raise ValueError(
+                f"Fusion input {i} has shape {tuple(x.shape)}; every input must be (N, {channels}, H, W) "
+                f"with the same shape as input 0 {tuple(xs[0].shape)}."
+            )
+    return list(xs)
+
+
+torch.fx.wrap("unpack_inputs")
 
 
 class Fusion(nn.Module):
@@ -62,37 +90,15 @@ class Fusion(nn.Module):
         return self.weights(u.sum(1))
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        us = self.unpack(xs)
+        us = unpack_inputs(xs, self.inputs, self.channels)
         total = us[0]
-        for u in us[1:]:
-            total = total + u
+        for k in range(1, self.inputs):
+            total = total + us[k]
         a = self.weights(total)
         out = us[0] * a[:, 0]
         for k in range(1, self.inputs):
             out = out + us[k] * a[:, k]
         return out
-
-    def unpack(self, xs: tuple[Any, ...]) -> list[torch.Tensor]:
-        """K tensors, a list of them, or one stacked (N, K, C, H, W) tensor → list of K (N, C, H, W) tensors."""
-        if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
-            xs = tuple(xs[0])
-        if len(xs) == 1:
-            u = xs[0]
-            if u.dim() != 5 or u.shape[1] != self.inputs or u.shape[2] != self.channels:
-                raise ValueError(
-                    f"Fusion expects {self.inputs} inputs (N, {self.channels}, H, W) or one stacked tensor "
-                    f"(N, {self.inputs}, {self.channels}, H, W), got one tensor of shape {tuple(u.shape)}."
-                )
-            return list(u.unbind(1))
-        if len(xs) != self.inputs:
-            raise ValueError(f"Fusion was built for {self.inputs} inputs, got {len(xs)}; build it with inputs={len(xs)}.")
-        for i, x in enumerate(xs):
-            if x.dim() != 4 or x.shape[1] != self.channels or x.shape != xs[0].shape:
-                raise ValueError(
-                    f"Fusion input {i} has shape {tuple(x.shape)}; every input must be (N, {self.channels}, H, W) "
-                    f"with the same shape as input 0 {tuple(xs[0].shape)}."
-                )
-        return list(xs)
 
     def extra_repr(self) -> str:
         return f"{self.channels}, inputs={self.inputs}"

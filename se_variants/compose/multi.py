@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..registry import SpecError
-from .checks import check_input
+from . import checks
 
 __all__ = ["Serial", "Parallel"]
 
@@ -62,7 +62,7 @@ class Parallel(nn.Module):
         self.weight = 1.0 / len(self.branches) if combine == "mean" else 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.channels, "Parallel")
+        checks.check_input(x, self.channels, "Parallel")
         out = self.branches[0](x)
         for branch in self.branches[1:]:
             out = out + branch(x)

@@ -49,7 +49,7 @@ class ChannelSelfAttention(Excite):
         self.out = nn.Linear(dim, 1)
 
     def forward(self, d: torch.Tensor) -> torch.Tensor:
-        n, s, c, h, w = d.shape
+        n, s, c, h, w = d.shape[0], d.shape[1], d.shape[2], d.shape[3], d.shape[4]
         if self.over_channels:
             t = d.permute(0, 3, 4, 2, 1).reshape(n * h * w, c, s)  # tokens: channels
             e = self.embed(t) + self.position

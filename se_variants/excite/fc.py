@@ -101,8 +101,8 @@ class FC(Excite):
     def forward(self, d: torch.Tensor) -> torch.Tensor:
         if not self.over_channels:
             return self.forward_spatial(d)
-        n, s, c, h, w = d.shape
-        z = self.mlp(d.permute(0, 1, 3, 4, 2).reshape(-1, c)).reshape(n, s, h, w, -1)
+        n, s, h, w = d.shape[0], d.shape[1], d.shape[3], d.shape[4]
+        z = self.mlp(d.permute(0, 1, 3, 4, 2).reshape(-1, self.descriptor.channels)).reshape(n, s, h, w, -1)
         z = z.sum(1) if self.stats > 1 else z.squeeze(1)
         return z.permute(0, 3, 1, 2)
 

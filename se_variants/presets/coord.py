@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..compose.checks import check_input
+from ..compose import checks
 from ..excite.base import hidden_width, make_activation
 from ..norm import BatchNorm2d
 from ..registry import GATE, PRESET, SQUEEZE
@@ -54,7 +54,7 @@ class CoordinateAttention(nn.Module):
         self.gate = GATE.build(gate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.channels, "CoordinateAttention")
+        checks.check_input(x, self.channels, "CoordinateAttention")
         h, w = x.shape[2], x.shape[3]
         x_h = self.pool_h(x).squeeze(1)  # (N, C, H, 1)
         x_w = self.pool_w(x).squeeze(1).transpose(2, 3)  # (N, C, W, 1)

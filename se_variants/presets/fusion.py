@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..compose import Fusion
-from ..compose.checks import check_input
+from ..compose import checks
 from ..norm import BatchNorm2d
 from ..registry import PRESET, SpecError
 
@@ -58,7 +58,7 @@ class SelectiveKernel(nn.Module):
         self.fusion = Fusion(channels, inputs=len(kernels), squeeze="avg", excite=fc, gate=gate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.channels, "SelectiveKernel")
+        checks.check_input(x, self.channels, "SelectiveKernel")
         if self.split_input:
             parts = torch.chunk(x, len(self.paths), 1)
             return self.fusion([path(p) for path, p in zip(self.paths, parts)])

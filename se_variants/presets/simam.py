@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.fx
 from torch import nn
 
-from ..compose.checks import check_input
+from ..compose import checks
 from ..registry import GATE, PRESET
 
 __all__ = ["SimAM"]
+
+
+def spatial_dof(x: torch.Tensor) -> int:
+    """H·W − 1 clamped to >= 1 (the variance's denominator). A leaf for torch.fx."""
+    return max(x.shape[2] * x.shape[3] - 1, 1)
+
+
+torch.fx.wrap("spatial_dof")
 
 
 @PRESET.register("simam")
@@ -30,8 +39,8 @@ class SimAM(nn.Module):
         self.gate = GATE.build(gate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, self.channels, "SimAM")
-        n = max(x.shape[2] * x.shape[3] - 1, 1)
+        checks.check_input(x, self.channels, "SimAM")
+        n = spatial_dof(x)
         d = (x - x.mean((2, 3), keepdim=True)).pow(2)
         v = d.sum((2, 3), keepdim=True) / n
         return x * self.gate(d / (4 * (v + self.e_lambda)) + 0.5)

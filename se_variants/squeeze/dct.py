@@ -6,6 +6,7 @@ import math
 from typing import Literal
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 
 from ..descriptor import Descriptor
@@ -43,6 +44,16 @@ def dct_filters(channels: int, size: int, freqs: list[tuple[int, int]]) -> torch
     return out.float()
 
 
+def fit_size(x: torch.Tensor, size: int) -> torch.Tensor:
+    """x adaptively average-pooled to size × size unless it already is (FcaNet). A leaf for torch.fx."""
+    if x.shape[-2] != size or x.shape[-1] != size:
+        return F.adaptive_avg_pool2d(x, size)
+    return x
+
+
+torch.fx.wrap("fit_size")
+
+
 @SQUEEZE.register("dct")
 class DCTPool(Squeeze):
     """FcaNet multi-spectral pooling: channels are split into len(freqs) contiguous groups, each pooled with the
@@ -75,9 +86,7 @@ class DCTPool(Squeeze):
         self.descriptor = Descriptor(channels, 1, ("c",))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-2] != self.size or x.shape[-1] != self.size:
-            x = F.adaptive_avg_pool2d(x, self.size)
-        y = (x * self.filters).sum((2, 3), keepdim=True)
+        y = (fit_size(x, self.size) * self.filters).sum((2, 3), keepdim=True)
         return y.unsqueeze(1)
 
     def extra_repr(self) -> str:

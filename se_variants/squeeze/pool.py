@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+import torch.fx
 
 from ..descriptor import AXES, Descriptor
 from ..registry import SQUEEZE, SpecError
@@ -42,6 +43,14 @@ def _std(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
 
 
 _STATS = {"avg": _avg, "max": _max, "std": _std}
+
+
+def pool_stat(name: str, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    """Statistic ``name`` of x over ``dims`` (keepdim). A leaf for torch.fx (std branches on sizes)."""
+    return _STATS[name](x, dims)
+
+
+torch.fx.wrap("pool_stat")
 
 
 @SQUEEZE.register("hc", axes="hc")
@@ -79,8 +88,8 @@ class Pool(Squeeze):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if len(self.stats) == 1:
-            return _STATS[self.stats[0]](x, self.dims).unsqueeze(1)
-        return torch.stack([_STATS[s](x, self.dims) for s in self.stats], 1)
+            return pool_stat(self.stats[0], x, self.dims).unsqueeze(1)
+        return torch.stack([pool_stat(s, x, self.dims) for s in self.stats], 1)
 
     def extra_repr(self) -> str:
         return f"{self.channels}, stats={list(self.stats)}, axes={self.axes!r}"

@@ -140,6 +140,13 @@ class Entry:
         sig = inspect.signature(self.factory)
         return {n: p for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
+    @property
+    def context(self) -> tuple[str, ...]:
+        """Parameters the library passes itself (positional: channels, descriptor, branches)."""
+        sig = inspect.signature(self.factory)
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return tuple(n for n, p in sig.parameters.items() if p.kind in kinds)
+
     def option_types(self) -> dict[str, Any]:
         target = self.factory.__init__ if inspect.isclass(self.factory) else self.factory
         hints = typing.get_type_hints(target)
@@ -251,7 +258,7 @@ class Registry:
             if key not in valid:
                 avail = ", ".join(valid) or "(none)"
                 raise SpecError(
-                    f"Unknown option {key!r} for {self.kind} '{name}'.{suggest(key, list(valid))} "
+                    f"Unknown option {key!r} for {self.kind} '{name}'.{suggest(key, list(valid) + list(entry.context))} "
                     f"Options of '{name}': {avail}."
                 )
         merged = {**entry.defaults, **opts}
@@ -267,9 +274,13 @@ class Registry:
         return entry, checked
 
     def build(self, spec: Any, *context: Any, **options: Any) -> Any:
-        """Build ``spec`` with positional ``context`` (e.g. channels) and keyword ``options``."""
-        entry, checked = self.resolve(spec, **options)
-        return entry.factory(*context, **checked)
+        """Build ``spec`` with ``context`` (e.g. ``channels``; positional or by keyword) and keyword ``options``:
+        ``SQUEEZE.build("max", 64)``, ``SQUEEZE.build({"name": "h", "stats": ["max"]}, channels=64)``."""
+        name, opts = self.split(spec)
+        context_names = self.entry(name).context
+        ctx = {k: options.pop(k) for k in list(options) if k in context_names}
+        entry, checked = self.resolve({"name": name, **opts}, **options)
+        return entry.factory(*context, **ctx, **checked)
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {self.names()})"

@@ -64,7 +64,7 @@ class SEBlock(nn.Module):
             with torch.autocast(device_type=x.device.type, enabled=False):
                 s = self.scale(x.float()).to(x.dtype)
         else:
-            s = self.scale(x)
+            s = self.scale(x).to(x.dtype)  # float32 weights or buffers (cfc, dct) would promote a bf16 x
         if self.fuse == "add":
             return x + s
         return x * s

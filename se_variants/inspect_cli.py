@@ -272,7 +272,7 @@ def _put(spec: dict[str, Any], path: list[str], value: Any) -> None:
         node = child
     last, old = path[-1], node.get(path[-1])
     if isinstance(old, dict) and isinstance(value, str):
-        old["name"] = value
+        node[last] = {"name": value, **{k: v for k, v in old.items() if k != "name"}}
     elif isinstance(old, dict) and isinstance(value, dict):
         old.update(value)
     else:
@@ -285,6 +285,7 @@ def parse_spec(tokens: Sequence[str]) -> dict[str, Any]:
     ``key=value`` sets a key, ``a.b=value`` a nested one (a leading ``+``, Hydra's "append", is accepted); one
     bare word is a preset name (``cbam`` is ``preset=cbam``).
     """
+    from . import COMPOSE
     from .registry import SpecError
 
     spec: dict[str, Any] = {}
@@ -292,6 +293,8 @@ def parse_spec(tokens: Sequence[str]) -> dict[str, Any]:
         key, eq, text = token.lstrip("+").partition("=")
         key = key.strip()
         if not eq:
+            if key in COMPOSE.entry("block").options or key in ("preset", "type"):
+                raise SpecError(f"{key!r} needs a value: {key}=<name> (see `se-variants list`).")
             if "preset" in spec or not key:
                 raise SpecError(f"Expected key=value, got {token!r} (e.g. squeeze=max, excite.reduction=8).")
             spec["preset"] = key
@@ -300,6 +303,20 @@ def parse_spec(tokens: Sequence[str]) -> dict[str, Any]:
         if not all(path):
             raise SpecError(f"Bad key {key!r} in {token!r}; keys look like squeeze or excite.reduction.")
         _put(spec, path, parse_value(text))
+    return spec
+
+
+def _fill_part_names(spec: dict[str, Any]) -> dict[str, Any]:
+    """Give a part set only by its options (``excite.reduction=8``) the composition's default name (``fc``), as a
+    Hydra override would edit the part the config already has."""
+    from . import COMPOSE
+
+    if "preset" in spec or not isinstance(spec.get("type", "block"), str) or spec.get("type", "block") not in COMPOSE:
+        return spec
+    defaults = COMPOSE.entry(spec.get("type", "block")).default_options()
+    for key, value in spec.items():
+        if isinstance(value, dict) and "name" not in value and isinstance(defaults.get(key), str):
+            spec[key] = {"name": defaults[key], **value}
     return spec
 
 
@@ -396,8 +413,10 @@ def _cmd_show(args: list[str]) -> int:
     parser.add_argument("--input", "-i", type=_shape_arg, help="input shape N,C,H,W (default 2,C,32,32)")
     ns = parser.parse_args(args)
 
-    spec = parse_spec(ns.spec)
-    channels = spec.pop("channels", None) or ns.channels or (ns.input[1] if ns.input else 64)
+    spec = _fill_part_names(parse_spec(ns.spec))
+    channels = spec.pop("channels", None)
+    for fallback in (ns.channels, ns.input[1] if ns.input else None, 64):
+        channels = fallback if channels is None else channels
     shape = ns.input or (2, channels, 32, 32)
     if shape[1] != channels:
         raise SpecError(f"--input has C={shape[1]} but the block is built for channels={channels}; make them agree.")

@@ -1,0 +1,202 @@
+"""``se-variants list`` and ``se-variants show``: registries listed dynamically, specs as overrides, FLOPs, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from se_variants import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, cli
+from se_variants.inspect_cli import count_flops, format_value, module_flops, parse_spec, parse_value
+
+REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET]
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def field(out: str, label: str) -> list[str]:
+    """The values of the output lines that start with ``label``."""
+    return [line[len(label):].strip() for line in out.splitlines() if line.startswith(label + " ")]
+
+
+# --- list ------------------------------------------------------------------------------------------------------
+
+
+def test_list_has_one_line_per_registered_entry(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert len(lines) == sum(len(r) for r in REGISTRIES)
+    rows = [(r.kind, n) for r in REGISTRIES for n in r.names()]
+    for (kind, name), line in zip(rows, lines):
+        assert line.split()[:2] == [kind, name]
+        assert REGISTRIES[[r.kind for r in REGISTRIES].index(kind)].entry(name).summary in line
+
+
+def test_list_shows_options_with_defaults_and_types(capsys):
+    _, out, _ = run(capsys, "list", "excite", "preset")
+    fc = next(line for line in out.splitlines() if line.split()[:2] == ["excite", "fc"])
+    assert "reduction=16 (float)" in fc and "hidden=null (int | None)" in fc and "bias=true (bool)" in fc
+    assert "norm=none ('none' | 'bn' | 'ln')" in fc
+    cbam = next(line for line in out.splitlines() if line.split()[:2] == ["preset", "cbam"])
+    assert "style=official ('official' | 'timm')" in cbam
+    assert {line.split()[0] for line in out.splitlines()} == {"excite", "preset"}
+
+
+def test_list_picks_up_a_newly_registered_op(capsys, toy_squeeze):
+    _, out, _ = run(capsys, "list", "squeeze")
+    line = next(line for line in out.splitlines() if line.split()[:2] == ["squeeze", toy_squeeze])
+    assert "Root mean square over H×W" in line and "eps=1e-06 (float)" in line
+
+
+def test_list_unknown_kind(capsys):
+    code, _, err = run(capsys, "list", "squeez")
+    assert code == 2 and "Did you mean 'squeeze'?" in err
+
+
+# --- show ------------------------------------------------------------------------------------------------------
+
+
+def test_show_parts(capsys):
+    code, out, _ = run(capsys, "show", "squeeze=max", "excite=conv1d", "gate=sigmoid", "--channels", "64",
+                       "--input", "2,64,32,32")
+    assert code == 0
+    assert "(squeeze): Pool(64, stats=['max'], axes='hw')" in out  # the module tree
+    assert field(out, "parameters") == ["3 (3 trainable)"]  # ECA k = 3 for C = 64, no bias
+    assert field(out, "output") == ["(2, 64, 32, 32)"]
+    assert field(out, "descriptor")[0].startswith("(2, 1, 64, 1, 1)")
+    assert field(out, "scale")[0].startswith("(2, 64, 1, 1)")
+    # Conv1d(1 → 1, k=3) over 64 positions, 2 samples: 2 FLOPs per multiply-add
+    assert field(out, "FLOPs")[0].startswith(f"{2 * 2 * 64 * 3:,} ")
+    assert "not counted" in out
+
+
+def test_show_default_block_flops_by_hand(capsys):
+    code, out, _ = run(capsys, "show", "--input", "2,64,8,8")
+    assert code == 0
+    hidden = 64 // 16
+    assert field(out, "FLOPs")[0].startswith(f"{2 * (2 * 64 * hidden) * 2:,} ")  # two FCs on N = 2 vectors
+    params = 64 * hidden + hidden + hidden * 64 + 64  # two FCs with biases
+    assert field(out, "parameters") == [f"{params:,} ({params:,} trainable)"]
+
+
+def test_show_preset_with_option(capsys):
+    code, out, _ = run(capsys, "show", "preset=cbam", "reduction=8")
+    assert code == 0
+    assert out.splitlines()[1].startswith("Serial(")
+    assert len(field(out, "descriptor")) == 2 and len(field(out, "scale")) == 2
+    code, bare, _ = run(capsys, "show", "cbam", "reduction=8")
+    assert code == 0 and bare == out
+
+
+@pytest.mark.parametrize("args", [
+    ["excite.name=fc", "excite.reduction=8"],
+    ["excite={name: fc, reduction: 8}"],
+    ["excite=fc", "excite.reduction=8"],
+    ["excite.reduction=8"],  # the block's default excite (fc)
+    ["excite.reduction=8", "excite=fc"],
+])
+def test_show_override_forms_agree(capsys, args):
+    code, out, _ = run(capsys, "show", *args)
+    assert code == 0
+    assert field(out, "spec") == ["channels=64 excite={name: fc, reduction: 8}"]
+    assert field(out, "parameters") == [f"{64 * 8 + 8 + 8 * 64 + 64:,} (1,096 trainable)"]
+
+
+def test_show_multi_input_block(capsys):
+    code, out, _ = run(capsys, "show", "seed_fusion", "inputs=3", "--input", "1,32,8,8")
+    assert code == 0
+    assert field(out, "input")[0].startswith("(1, 32, 8, 8) × 3 inputs")
+    assert field(out, "scale")[0].startswith("(1, 3, 32, 1, 1)")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["squeeze=avgg"], "Did you mean 'avg'?"),
+    (["sse"], "Did you mean 'se'?"),
+    (["excite.reducton=8"], "Did you mean 'reduction'?"),
+    (["excite.reduction='8'"], "expected float, got '8'"),
+    (["excite=conv1d", "excite.kernel_size=3.5"], "expected int | None, got 3.5"),
+    (["excite.bias=yes"], "expected bool, got 'yes'"),
+    (["gate=softmax"], "fusion block"),
+    (["excite={name: fc"], "Cannot read the value"),
+    (["squeeze"], "'squeeze' needs a value: squeeze=<name>"),
+    (["se", "cbam"], "Expected key=value, got 'cbam'"),
+    (["--channels", "8", "--input", "2,16,4,4"], "--input has C=16"),
+    (["--input", "2,3,4"], "expected N,C,H,W"),
+    (["--chanels", "8"], "unrecognized arguments: --chanels"),
+])
+def test_show_errors_exit_2_without_traceback(capsys, args, message):
+    code, out, err = run(capsys, "show", *args)
+    assert code == 2
+    assert message in err and "Traceback" not in err + out
+
+
+def test_console_command_error_has_no_traceback():
+    proc = subprocess.run([sys.executable, "-m", "se_variants.cli", "show", "squeeze=avgg"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Unknown squeeze 'avgg'. Did you mean 'avg'?" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- override values -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("8", 8), ("-3", -3), ("0.5", 0.5), ("1e-5", 1e-5), ("true", True), ("False", False), ("null", None),
+    ("avg", "avg"), ("'8'", "8"), ('"a b"', "a b"), ("[3, 5]", [3, 5]), ("[]", []), ("[max, avg]", ["max", "avg"]),
+    ("{name: fc, reduction: 8}", {"name": "fc", "reduction": 8}),
+    ("{name: h, stats: [max, avg]}", {"name": "h", "stats": ["max", "avg"]}),
+    ("{}", {}), ("yes", "yes"),
+])
+def test_parse_value(text, value):
+    parsed = parse_value(text)
+    assert parsed == value and type(parsed) is type(value)
+
+
+@pytest.mark.parametrize("value", [8, 0.5, 1e-5, True, None, "avg", "8", "a b", [3, 5], {"name": "fc", "r": 8}])
+def test_format_value_round_trips(value):
+    assert parse_value(format_value(value)) == value
+
+
+def test_parse_spec_nests_dotted_keys():
+    assert parse_spec(["squeeze=max", "excite.name=fc", "excite.reduction=8", "+gate=tanh"]) == {
+        "squeeze": "max", "excite": {"name": "fc", "reduction": 8}, "gate": "tanh"}
+    assert parse_spec(["se", "reduction=4"]) == {"preset": "se", "reduction": 4}
+
+
+# --- FLOPs helper ----------------------------------------------------------------------------------------------
+
+
+def test_count_flops_matmul_and_conv():
+    assert count_flops(nn.Linear(64, 4), torch.randn(2, 64)) == 2 * 2 * 64 * 4
+    conv = nn.Conv2d(8, 16, 3, padding=1)
+    assert count_flops(conv, torch.randn(1, 8, 5, 5)) == 2 * 16 * 25 * 8 * 9
+    assert count_flops(nn.Sigmoid(), torch.randn(4, 4)) == 0  # elementwise: not counted
+
+
+class Attention(nn.Module):
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        return F.scaled_dot_product_attention(q, q, q)
+
+
+def test_count_flops_counts_attention_on_cpu():
+    b, t, d = 2, 8, 4
+    q = torch.randn(b, 1, t, d, requires_grad=True)
+    forward = count_flops(Attention(), q)
+    assert forward == 2 * (2 * b * t * t * d)  # Q·Kᵀ and A·V
+    assert count_flops(Attention(), q, backward=True) > forward
+
+
+def test_module_flops_by_child():
+    block = torch.nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
+    assert module_flops(block, torch.randn(3, 8)) == {"0": 2 * 3 * 8 * 4, "1": 0, "2": 2 * 3 * 4 * 2}

@@ -1,0 +1,57 @@
+"""docs/compat_matrix.md is what scripts/compat_matrix.py produces from the registries now (so it cannot go stale)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from se_variants import EXCITE, SQUEEZE
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compat_matrix.py"
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    spec = importlib.util.spec_from_file_location("compat_matrix", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture(scope="module")
+def generated(matrix):
+    return matrix.build_markdown()
+
+
+def test_committed_matrix_is_up_to_date(matrix, generated):
+    committed = matrix.DOC.read_text(encoding="utf-8") if matrix.DOC.exists() else ""
+    assert committed == generated, (
+        f"{matrix.DOC} is stale: regenerate it with `python scripts/compat_matrix.py` and commit it."
+    )
+
+
+def test_matrix_covers_the_registries_and_nothing_fails(generated):
+    rows = {line.split("|")[1].strip().strip("`") for line in generated.splitlines() if line.startswith("| `")}
+    assert set(SQUEEZE.names()) <= rows
+    header = next(line for line in generated.splitlines() if line.startswith("| squeeze | descriptor"))
+    assert all(f"`{e}`" in header for e in EXCITE.names())
+    assert ", 0 fail." in generated and not re.search(r"FAIL \d", generated)
+
+
+def test_check_mode_exit_codes(matrix, generated, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(matrix, "build_markdown", lambda: generated)  # the check logic, without regenerating
+    out = tmp_path / "matrix.md"
+    out.write_text(generated, encoding="utf-8")
+    assert matrix.main(["--check", "--out", str(out)]) == 0
+    out.write_text(generated.replace("✓", "✗", 1), encoding="utf-8")
+    assert matrix.main(["--check", "--out", str(out)]) == 1
+    assert "is stale: regenerate it" in capsys.readouterr().err
+    assert matrix.main(["--check", "--out", str(tmp_path / "missing.md")]) == 1

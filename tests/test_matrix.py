@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from se_variants import EXCITE, SQUEEZE
 
@@ -28,7 +29,12 @@ def matrix():
 
 @pytest.fixture(scope="module")
 def generated(matrix):
-    return matrix.build_markdown()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the script does: tiny tensors (module-scoped, so set here, not by single_thread)
+    try:
+        return matrix.build_markdown()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_committed_matrix_is_up_to_date(matrix, generated):

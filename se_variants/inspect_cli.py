@@ -311,9 +311,10 @@ def _fill_part_names(spec: dict[str, Any]) -> dict[str, Any]:
     Hydra override would edit the part the config already has."""
     from . import COMPOSE
 
-    if "preset" in spec or not isinstance(spec.get("type", "block"), str) or spec.get("type", "block") not in COMPOSE:
-        return spec
-    defaults = COMPOSE.entry(spec.get("type", "block")).default_options()
+    kind = spec.get("type", "block")
+    if "preset" in spec or not isinstance(kind, str) or kind not in COMPOSE:
+        return spec  # presets have no parts to fill; a bad type is reported by build_block
+    defaults = COMPOSE.entry(kind).default_options()
     for key, value in spec.items():
         if isinstance(value, dict) and "name" not in value and isinstance(defaults.get(key), str):
             spec[key] = {"name": defaults[key], **value}
@@ -381,8 +382,9 @@ def _fmt_shape(shape: Sequence[int]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
 
-def _record_shapes(block: nn.Module) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]], list]:
-    """Forward hooks that record the output of every squeeze op (descriptors) and every gate (scales)."""
+def _record_shapes(block: nn.Module) -> tuple[list[tuple], list[tuple], list]:
+    """Forward hooks that record the output of every squeeze op ((path, shape, Descriptor)) and every gate
+    ((path, shape)); returns both lists and the hook handles."""
     from .gate import Gate
     from .squeeze import Squeeze
 

@@ -12,6 +12,7 @@ its module tree, parameter count, forward FLOPs, output shape and the descriptor
     se-variants show preset=cbam reduction=8          # or just: se-variants show cbam reduction=8
     se-variants show excite.name=fc excite.reduction=8
     se-variants show excite='{name: fc, reduction: 8}'
+    se-variants show block=cbam block.reduction=8       # the runner's Hydra overrides work too
 
 Values are read like Hydra override values: ``8`` int, ``1e-5`` float, ``true``/``false``, ``null``, ``[a, b]``
 lists, ``{k: v}`` mappings, quoted or bare strings. A bad spec prints its error ("did you mean ...") and exits 2.
@@ -306,6 +307,25 @@ def parse_spec(tokens: Sequence[str]) -> dict[str, Any]:
     return spec
 
 
+def _hydra_block(spec: dict[str, Any]) -> dict[str, Any]:
+    """The runner's Hydra group ``block`` (``block=cbam block.reduction=8``, ``block=parts``) → this spec's keys
+    (``preset=cbam reduction=8``), so a training command's overrides can be pasted into ``show``."""
+    from . import COMPOSE, PRESET
+    from .registry import SpecError
+
+    if "block" not in spec:
+        return spec
+    block = spec.pop("block")
+    options = dict(block) if isinstance(block, dict) else {"name": block}
+    name = options.pop("name", options.get("preset", "parts"))
+    if name == "none":
+        raise SpecError("block=none is the baseline without an attention block: there is nothing to show.")
+    head = {}
+    if name != "parts" and "preset" not in options:
+        head["type" if name in COMPOSE and name not in PRESET else "preset"] = name
+    return {**head, **spec, **options}
+
+
 def _fill_part_names(spec: dict[str, Any]) -> dict[str, Any]:
     """Give a part set only by its options (``excite.reduction=8``) the composition's default name (``fc``), as a
     Hydra override would edit the part the config already has."""
@@ -415,7 +435,7 @@ def _cmd_show(args: list[str]) -> int:
     parser.add_argument("--input", "-i", type=_shape_arg, help="input shape N,C,H,W (default 2,C,32,32)")
     ns = parser.parse_args(args)
 
-    spec = _fill_part_names(parse_spec(ns.spec))
+    spec = _fill_part_names(_hydra_block(parse_spec(ns.spec)))
     channels = spec.pop("channels", None)
     for fallback in (ns.channels, ns.input[1] if ns.input else None, 64):
         channels = fallback if channels is None else channels

@@ -97,6 +97,15 @@ def test_show_preset_with_option(capsys):
     assert len(field(out, "descriptor")) == 2 and len(field(out, "scale")) == 2
     code, bare, _ = run(capsys, "show", "cbam", "reduction=8")
     assert code == 0 and bare == out
+    code, hydra, _ = run(capsys, "show", "block=cbam", "block.reduction=8")  # the runner's overrides
+    assert code == 0 and hydra == out
+
+
+def test_show_takes_the_runner_block_group(capsys):
+    code, parts, _ = run(capsys, "show", "block=parts", "squeeze=max")
+    assert code == 0 and field(parts, "spec") == ["channels=64 squeeze=max"]
+    code, _, err = run(capsys, "show", "block=none")
+    assert code == 2 and "baseline" in err
 
 
 @pytest.mark.parametrize("args", [

@@ -24,6 +24,7 @@ reuses it.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -505,3 +506,6 @@ def main(command: str, args: list[str]) -> int:
     except ValueError as err:  # a forward that refuses the input shape
         print(f"se-variants {command}: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `se-variants list | head`: the reader left; silence the flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,105 @@
+"""What identifies a job and a variant: config hashes, job folder names and the variant's columns.
+
+* ``config_hash``: the resolved config without :data:`NON_IDENTITY_KEYS` (and without the part nodes a preset
+  block ignores). Two jobs with the same hash compute the same thing; a sweep re-run skips one already done.
+* ``variant_hash``: the same without ``seed``: the jobs of one variant, aggregated over seeds in the report.
+* ``context_hash``: the same without the block and its parts: a variant's baseline is the ``block=none``
+  variant with the same context (same model, data, schedule...).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from typing import Any
+
+from .schema import NON_IDENTITY_KEYS
+
+__all__ = ["identity_config", "config_hashes", "job_name", "safe_name", "describe_part", "variant_columns", "PART_KEYS"]
+
+PART_KEYS = ("squeeze", "excite", "gate")
+_UNSAFE = re.compile(r"[^A-Za-z0-9=,._+\-\[\]]")
+MAX_NAME = 96
+
+
+def _drop(cfg: dict[str, Any], dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    node = cfg
+    for p in parents:
+        node = node.get(p) if isinstance(node, dict) else None
+        if node is None:
+            return
+    if isinstance(node, dict):
+        node.pop(last, None)
+
+
+def identity_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The part of a resolved (plain) config that decides what a job computes."""
+    out = copy.deepcopy(cfg)
+    for key in NON_IDENTITY_KEYS:
+        _drop(out, key)
+    if (out.get("block") or {}).get("name") != "parts":
+        for key in PART_KEYS:
+            out.pop(key, None)
+    return out
+
+
+def _digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def config_hashes(cfg: dict[str, Any]) -> dict[str, str]:
+    """``config_hash``, ``variant_hash`` (without seed) and ``context_hash`` (without seed, block and parts)."""
+    ident = identity_config(cfg)
+    no_seed = {k: v for k, v in ident.items() if k != "seed"}
+    context = {k: v for k, v in no_seed.items() if k not in ("block", *PART_KEYS)}
+    return {"config_hash": _digest(ident), "variant_hash": _digest(no_seed), "context_hash": _digest(context)}
+
+
+def safe_name(text: str) -> str:
+    """A folder name from ``text``: unsafe characters replaced; long names cut, ending with a hash of the text."""
+    text = text or "default"
+    safe = _UNSAFE.sub("_", text)
+    if len(safe) > MAX_NAME:
+        safe = f"{safe[:MAX_NAME - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return safe
+
+
+def job_name(overrides: list[str]) -> str:
+    """Folder name of a job from its overrides, as Hydra's ``override_dirname`` (sorted, joined with ``,``)
+    through :func:`safe_name`; the same job gets the same folder from ``train -m`` and ``ablate``."""
+    return safe_name(",".join(sorted(overrides)))
+
+
+def describe_part(node: dict[str, Any] | None, registry: Any) -> str | None:
+    """``name`` or ``name(key=value, ...)`` with the options that differ from the registered defaults."""
+    if not node:
+        return None
+    name = node.get("name")
+    try:
+        defaults = registry.entry(name).default_options()
+    except Exception:  # an op that is not registered in this process (e.g. read back from another machine)
+        defaults = {}
+    norm = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731
+    diff = {k: v for k, v in node.items() if k != "name" and norm(defaults.get(k, object())) != norm(v)}
+    if not diff:
+        return str(name)
+    return f"{name}(" + ", ".join(f"{k}={json.dumps(v)}" for k, v in diff.items()) + ")"
+
+
+def variant_columns(cfg: dict[str, Any]) -> dict[str, str | None]:
+    """The result table's identity columns: ``block`` and, for block=parts, ``squeeze``, ``excite``, ``gate``."""
+    from ..registry import EXCITE, GATE, PRESET, SQUEEZE
+
+    block = cfg.get("block") or {}
+    name = block.get("name")
+    out: dict[str, str | None] = {"block": name, "squeeze": None, "excite": None, "gate": None}
+    if name == "parts":
+        for key, reg in zip(PART_KEYS, (SQUEEZE, EXCITE, GATE)):
+            out[key] = describe_part(cfg.get(key), reg)
+    elif name in PRESET:
+        out["block"] = describe_part({k: v for k, v in block.items() if k != "preset"}, PRESET)
+    return out

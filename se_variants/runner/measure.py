@@ -1,0 +1,58 @@
+"""Cost of a model: parameters, FLOPs (torch.utils.flop_counter) and measured inference latency."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = ["count_params", "count_flops", "measure_latency"]
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (trainable or not; buffers excluded)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def count_flops(model: nn.Module, shape: tuple[int, ...]) -> int:
+    """FLOPs of one eval-mode forward pass on an input of ``shape`` (e.g. (1, C, H, W)), as counted by
+    ``torch.utils.flop_counter.FlopCounterMode``: a multiply-add counts 2; only the ops it knows (convolutions,
+    matrix products, attention) are counted, elementwise ops and pooling are not."""
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model(torch.zeros(shape, device=device))
+        return int(counter.get_total_flops())
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, shape: tuple[int, ...], warmup: int = 5, repeats: int = 20) -> float:
+    """Median wall time in milliseconds of one eval-mode forward pass on an input of ``shape``, after ``warmup``
+    passes, on the model's device (CUDA is synchronised around each pass)."""
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        x = torch.randn(shape, device=device)
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        for _ in range(warmup):
+            model(x)
+        times = []
+        for _ in range(repeats):
+            sync()
+            start = time.perf_counter()
+            model(x)
+            sync()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000.0
+    finally:
+        model.train(was_training)

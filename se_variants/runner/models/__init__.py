@@ -1,0 +1,17 @@
+"""Models the runner trains, by name: ``cifar_resnet`` (He et al. 2016, with a small 8×8 variant), ``timm``
+(any timm model that takes ``attn_layer``) and ``torchvision`` (torchvision ResNets).
+
+Every model factory is called as ``factory(in_channels, num_classes, block, **options)``, where ``block`` is a
+:func:`se_variants.build_block` spec (or None for the no-attention baseline); the options are keyword-only and
+typed, so the ``model:`` config node is validated by :data:`MODEL` like a squeeze or an excite node.
+"""
+
+from ...registry import Registry
+
+#: model factories: ``factory(in_channels, num_classes, block_spec_or_None, **options) -> nn.Module``
+MODEL = Registry("model")
+
+from . import cifar_resnet, timm_model, torchvision_resnet  # noqa: E402, F401  (register the models)
+from .placement import PLACEMENTS, Placement  # noqa: E402
+
+__all__ = ["MODEL", "PLACEMENTS", "Placement"]

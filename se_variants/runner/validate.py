@@ -1,0 +1,112 @@
+"""Check a composed config before any training: every part node against its registry, the block against the
+model, one forward pass on a dummy batch. Errors name the config key and say what would work."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import torch
+
+from ..compose import COMPOSE
+from ..registry import EXCITE, GATE, PRESET, SQUEEZE, SpecError, spec_to_dict, suggest
+from .schema import LOGGERS
+
+__all__ = ["ConfigError", "block_spec", "check_config", "import_user_modules"]
+
+
+class ConfigError(ValueError):
+    """A config that cannot run. The message starts with the config key at fault."""
+
+
+def import_user_modules(modules: Any) -> None:
+    """Import the modules of ``imports:`` (so their registrations run); an import error names the module."""
+    for name in modules or ():
+        try:
+            importlib.import_module(str(name))
+        except ImportError as err:
+            raise ConfigError(f"imports: cannot import {name!r} ({err}). Is it installed, or on PYTHONPATH?") from None
+
+
+def block_spec(cfg: dict[str, Any]) -> Any:
+    """The :func:`se_variants.build_block` spec of a config, or None for ``block=none`` (the baseline).
+
+    ``block=parts`` takes ``squeeze``, ``excite`` and ``gate`` from their nodes; any other block node is a
+    preset (``preset: cbam``) or a composition (``type: serial``) spec, with its ``name`` only naming it.
+    """
+    block = dict(cfg.get("block") or {})
+    name = block.pop("name", None)
+    if name is None:
+        raise ConfigError("block: the block node has no 'name' (pick block=none, block=parts or a preset).")
+    if name == "none":
+        if block:
+            raise ConfigError(f"block: block=none takes no options, got {sorted(block)}.")
+        return None
+    if name == "parts":
+        return {key: cfg.get(key) for key in ("squeeze", "excite", "gate")} | block
+    return block
+
+
+def _check(key: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except (SpecError, TypeError, ValueError) as err:
+        raise ConfigError(f"{key}: {err}") from None
+
+
+def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
+    """Validate a composed config (DictConfig or plain dict); returns it as a plain dict.
+
+    With ``build`` the model is built with the block and run on a dummy batch of the data's image size, in train
+    and eval mode, so shape errors show now rather than after the first epoch.
+    """
+    from .data import DATA, DataError, data_meta
+    from .models import MODEL
+    from .optim import OPTIM, SCHEDULE
+
+    cfg = spec_to_dict(cfg)
+    import_user_modules(cfg.get("imports"))
+    block = cfg.get("block") or {}
+    if block.get("name") == "parts":
+        for key, reg in (("squeeze", SQUEEZE), ("excite", EXCITE), ("gate", GATE)):
+            _check(key, reg.resolve, cfg.get(key))
+        _check("block", COMPOSE.resolve, {"name": "block", **{k: v for k, v in block.items() if k != "name"}})
+    elif "preset" in block:
+        _check("block", PRESET.resolve, {"name": block["preset"], **{k: v for k, v in block.items()
+                                                                      if k not in ("name", "preset")}})
+    spec = _check("block", block_spec, cfg)
+    for key, reg in (("model", MODEL), ("data", DATA), ("optim", OPTIM), ("schedule", SCHEDULE)):
+        _check(key, reg.resolve, cfg.get(key))
+    trainer = cfg.get("trainer") or {}
+    for name in trainer.get("loggers") or ():
+        if name not in LOGGERS:
+            raise ConfigError(f"trainer.loggers: unknown logger {name!r}.{suggest(name, list(LOGGERS))} "
+                              f"Available: {', '.join(LOGGERS)}.")
+    if trainer.get("strategy") == "ddp":
+        raise ConfigError(
+            "trainer.strategy: 'ddp' relaunches the command in every rank, which under Hydra re-runs the whole "
+            "sweep in each child. Use trainer.strategy=ddp_spawn or ddp_fork (or trainer=ddp)."
+        )
+    if trainer.get("max_epochs", 1) < 1:
+        raise ConfigError(f"trainer.max_epochs: must be >= 1, got {trainer.get('max_epochs')}.")
+    if not build:
+        return cfg
+    try:
+        in_channels, num_classes, size = data_meta(cfg["data"])
+    except DataError as err:
+        raise ConfigError(f"data: {err}") from None
+    model = _check("model", MODEL.build, cfg["model"], in_channels, num_classes, spec)
+    x = torch.randn(2, in_channels, *size)
+    for train in (True, False):
+        model.train(train)
+        try:
+            with torch.no_grad():
+                out = model(x)
+        except Exception as err:
+            where = "block" if spec is not None else "model"
+            raise ConfigError(f"{where}: a forward pass of the model on a (2, {in_channels}, {size[0]}, {size[1]}) "
+                              f"batch fails: {type(err).__name__}: {err}") from None
+        if tuple(out.shape) != (2, num_classes):
+            raise ConfigError(f"model: returns shape {tuple(out.shape)} for a batch of 2, expected (2, {num_classes}).")
+    return cfg
+

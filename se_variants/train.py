@@ -1,0 +1,8 @@
+"""``python -m se_variants.train [-m] [overrides]``: the same Hydra app as ``se-variants train``."""
+
+import sys
+
+from .runner.hydra_app import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -178,7 +178,7 @@ class Registry:
 
         def deco(obj: Any) -> Any:
             if not isinstance(name, str) or not name:
-                raise SpecError(f"A {self.kind} name must be a non-empty string, got {name!r}.")
+                raise SpecError(f"{self._article()} {self.kind} name must be a non-empty string, got {name!r}.")
             if name in self._entries:
                 prev = self._entries[name].factory
                 raise SpecError(
@@ -199,6 +199,9 @@ class Registry:
         entry = self.entry(name)
         del self._entries[name]
         return entry
+
+    def _article(self) -> str:
+        return "An" if self.kind[0] in "aeiou" else "A"
 
     def names(self) -> list[str]:
         """Registered names in registration order."""
@@ -233,7 +236,7 @@ class Registry:
             spec = dict(spec)
             if "name" not in spec:
                 raise SpecError(
-                    f"A {self.kind} mapping needs a 'name' key, got keys {sorted(spec)}. "
+                    f"{self._article()} {self.kind} mapping needs a 'name' key, got keys {sorted(spec)}. "
                     f"Available names: {', '.join(self.names())}."
                 )
             name = spec.pop("name")
@@ -242,7 +245,7 @@ class Registry:
             name = spec
         else:
             raise SpecError(
-                f"A {self.kind} is given by a name or a mapping {{'name': ..., <options>}}, got {spec!r}. "
+                f"{self._article()} {self.kind} is given by a name or a mapping {{'name': ..., <options>}}, got {spec!r}. "
                 f"Available names: {', '.join(self.names())}."
             )
         opts.update(spec_to_dict(dict(options or {})))

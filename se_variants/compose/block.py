@@ -43,7 +43,7 @@ class SEBlock(nn.Module):
         self.gate = GATE.build(gate)
         if self.gate.across_branches:
             raise SpecError(
-                f"gate {type(self.gate).__name__} normalises across K >= 2 branches, and an SE block has one. "
+                f"gate '{GATE.split(gate)[0]}' normalises across K >= 2 branches, and an SE block has one. "
                 f"Use it in a fusion block (type: fusion, or presets sk / seed_fusion), or pick sigmoid, "
                 f"hard_sigmoid, tanh, relu or identity here."
             )

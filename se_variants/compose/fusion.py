@@ -70,6 +70,11 @@ class Fusion(nn.Module):
         self.channels = channels
         self.inputs = inputs
         self.squeeze = SQUEEZE.build(squeeze, channels)
+        if not self.squeeze.descriptor.keeps_channels:
+            raise SpecError(
+                "a fusion block weighs each input per channel, so its squeeze must keep C; this one pools C away "
+                "(c, wc, hc). Use avg, max, avgmax, meanstd, dct, attn, h, w, ... ."
+            )
         entry, options = EXCITE.resolve(excite if excite is not None else {"name": "fc", "reduction": 2})
         if not getattr(entry.factory, "supports_branches", False):
             able = [n for n in EXCITE.names() if getattr(EXCITE.get(n), "supports_branches", False)]

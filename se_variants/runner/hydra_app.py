@@ -94,6 +94,9 @@ def _searchpath(args: Args) -> list[str]:
 def _explain(err: Exception, base: DictConfig | None = None) -> str:
     """Hydra/OmegaConf's message, with a 'did you mean' when a group option or a key is misspelled."""
     msg = str(err).strip()
+    cause = err.__cause__
+    if cause is not None and str(cause).strip() and str(cause).strip() not in msg:
+        msg = f"{msg}: {str(cause).strip()}"
     m = re.search(r"Could not find '([^']+)/([^']+)'", msg)
     if m:
         group, name = m.groups()
@@ -176,7 +179,8 @@ def preflight(args: Args) -> Plan:
     task_overrides = [o for o in parsed if not o.get_key_element().startswith("hydra.")]
     hydra_overrides = [o.input_line for o in parsed if o.get_key_element().startswith("hydra.")]
     if args.multirun:
-        params = OmegaConf.to_container(base.hydra.sweeper.get("params") or {}, resolve=False) or {}
+        params = base.hydra.sweeper.get("params") or {}
+        params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params)
         from_config = parser.parse_overrides([f"{k}={v}" for k, v in params.items()])
         batches = BasicSweeper.split_arguments([*from_config, *task_overrides], max_batch_size=None)
         job_overrides = [list(job) for batch in batches for job in batch]
@@ -206,11 +210,11 @@ def preflight(args: Args) -> Plan:
             out_dir = Path(str(base.hydra.sweep.dir))
         else:
             out_dir = Path("multirun") / safe_name("_".join(sorted(o.input_line for o in task_overrides)))
-            extra = [f"hydra.sweep.dir={out_dir}"]
+            extra = [f"hydra.sweep.dir='{out_dir}'"]  # quoted: the name holds = and ,
     else:
         out_dir = Path(str(base.hydra.run.dir))
         if not any(o.startswith("hydra.run.dir=") for o in hydra_overrides):
-            extra = [f"hydra.run.dir={out_dir}"]  # the timestamp fixed now, so main() knows the folder
+            extra = [f"hydra.run.dir='{out_dir}'"]  # the timestamp fixed now, so main() knows the folder
     return Plan(jobs, out_dir, args.multirun, extra)
 
 
@@ -231,7 +235,7 @@ def task(cfg: DictConfig) -> float | None:
     overrides = list(hc.overrides.task)
     root = Path(hc.sweep.dir) if multirun else job_dir
     try:
-        record = run_job(cfg, job_dir, overrides, results_root=root)
+        record = run_job(cfg, job_dir, overrides, results_root=root, quiet=multirun)
     except JobConflict as err:
         print(f"se-variants: job {' '.join(overrides)} not run: {err}", file=sys.stderr)
         return None

@@ -95,6 +95,10 @@ def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
         in_channels, num_classes, size = data_meta(cfg["data"])
     except DataError as err:
         raise ConfigError(f"data: {err}") from None
+    if spec is not None:
+        from .models.placement import make_block
+
+        _check("squeeze/excite/gate" if block.get("name") == "parts" else "block", make_block, spec, 16)
     model = _check("model", MODEL.build, cfg["model"], in_channels, num_classes, spec)
     x = torch.randn(2, in_channels, *size)
     for train in (True, False):

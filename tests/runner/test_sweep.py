@@ -1,0 +1,86 @@
+"""A Hydra multirun through the CLI: a 2×2 grid with 2 seeds. The report's rows and numbers agree with the jobs'
+metrics.json; failing jobs leave the report and the other results; re-running the sweep runs only what is
+missing or failed, and then nothing."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_cli
+
+GRID = ["squeeze=avg,flaky", "excite=fc,conv1d", "seed=0,1", "trainer=smoke", "imports=[sv_test_ops]"]
+
+
+def _results(sweep: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")}
+
+
+def _report_rows(sweep: Path) -> list[dict]:
+    with open(sweep / "report.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def sweep_runs(tmp_path_factory, user_ops):
+    """The same sweep three times: with the injected failure, without it, and once more."""
+    cwd = tmp_path_factory.mktemp("sweep")
+    sweep = cwd / "grid"
+    args = ["train", "-m", *GRID, f"hydra.sweep.dir={sweep}"]
+    runs = []
+    for env in ({"SV_FLAKY": "1"}, {"SV_FLAKY": "0"}, {"SV_FLAKY": "0"}):
+        before = {k: v["started"] for k, v in _results(sweep).items()} if sweep.exists() else {}
+        proc = run_cli(args, cwd=cwd, env=env, pythonpath=[user_ops])
+        runs.append({"proc": proc, "before": before, "after": _results(sweep), "rows": _report_rows(sweep),
+                     "md": (sweep / "report.md").read_text()})
+    return sweep, runs
+
+
+def test_failed_jobs_leave_the_report_and_the_other_results(sweep_runs):
+    sweep, runs = sweep_runs
+    first = runs[0]
+    assert first["proc"].returncode == 1, first["proc"].stderr[-2000:]
+    results = first["after"]
+    assert len(results) == 8
+    failed = {k: r for k, r in results.items() if r["status"] == "failed"}
+    assert set(failed) == {k for k, r in results.items() if r["squeeze"] == "flaky" and r["seed"] == 1}
+    assert all("injected failure" in r["error"]["message"] for r in failed.values())
+    assert (sweep / "report.png").is_file() and (sweep / "jobs.csv").is_file()
+    assert "## Failed or unfinished jobs" in first["md"] and "injected failure" in first["md"]
+    assert "2 job(s) failed" in first["proc"].stderr
+
+
+def test_report_rows_match_the_jobs(sweep_runs):
+    sweep, runs = sweep_runs
+    results, rows = runs[0]["after"], runs[0]["rows"]
+    assert len(rows) == 4  # 2 squeeze × 2 excite; seeds aggregated
+    for row in rows:
+        jobs = [r for r in results.values() if r["variant_hash"] == row["variant_hash"]]
+        ok = [r["metrics"]["test"]["acc"] for r in jobs if r["status"] == "ok"]
+        assert len(jobs) == 2 and int(row["n"]) == len(ok) and int(row["failed"]) == 2 - len(ok)
+        assert {row["squeeze"], row["excite"]} == {jobs[0]["squeeze"], jobs[0]["excite"]}
+        assert row["variant"] == f"squeeze={jobs[0]['squeeze']} excite={jobs[0]['excite']}"
+        assert float(row["test_acc_mean"]) == pytest.approx(statistics.fmean(ok), abs=1e-9)
+        if len(ok) == 2:
+            assert float(row["test_acc_std"]) == pytest.approx(statistics.stdev(ok), abs=1e-9)
+        else:
+            assert row["test_acc_std"] == ""
+        assert int(row["params"]) == jobs[0]["params"] and int(row["flops"]) == jobs[0]["flops"]
+        assert row["delta_vs_baseline"] == ""  # no block=none in this sweep
+
+
+def test_rerun_runs_only_missing_or_failed_then_nothing(sweep_runs):
+    sweep, runs = sweep_runs
+    second, third = runs[1], runs[2]
+    assert second["proc"].returncode == 0, second["proc"].stderr[-2000:]
+    assert all(r["status"] == "ok" for r in second["after"].values())
+    rerun = {k for k in second["after"] if second["after"][k]["started"] != second["before"][k]}
+    assert rerun == {k for k, r in runs[0]["after"].items() if r["status"] == "failed"}
+    assert second["proc"].stdout.count("[skip]") == 6
+    assert third["proc"].returncode == 0 and third["proc"].stdout.count("[skip]") == 8
+    assert {k: r["started"] for k, r in third["after"].items()} == third["before"]
+    assert [r["n"] for r in third["rows"]] == ["2"] * 4

@@ -25,10 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imports", nargs="*", default=[], help="modules that register your own ops")
     args = parser.parse_args(argv)
     for module in args.imports:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            print(f"gen_configs: cannot import {module!r} ({err}); put it on PYTHONPATH.", file=sys.stderr)
+            return 2
     files = generated_files()
+    if args.out.resolve() != ROOT.resolve():  # your config dir: only what the packaged configs/ lacks (your ops)
+        files = {rel: text for rel, text in files.items() if not (ROOT / rel).is_file()}
     stale = [p for p in sorted(args.out.glob("*/*.yaml"))
-             if p.relative_to(args.out).as_posix() not in files and p.read_text().startswith(GENERATED_MARK)]
+             if p.relative_to(args.out).as_posix() not in files and p.read_text().startswith(GENERATED_MARK)
+             and args.out.resolve() == ROOT.resolve()]
     changed = [rel for rel, text in files.items()
                if not (args.out / rel).is_file() or (args.out / rel).read_text() != text]
     if args.check:

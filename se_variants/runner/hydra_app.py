@@ -149,6 +149,17 @@ def _check_parts(overrides: list[str], cfg: DictConfig) -> None:
         )
 
 
+def _groups_only(overrides: list[str], args: Args) -> DictConfig | None:
+    """The config with only the group choices of ``overrides`` (to list the keys a misspelled one missed)."""
+    choices = [o for o in overrides if "." not in o.split("=", 1)[0] and not o.startswith(("+", "~"))]
+    for attempt in (choices, []):
+        try:
+            return compose(attempt, args.config_dirs, args.config_name)
+        except Exception:
+            continue
+    return None
+
+
 def preflight(args: Args) -> Plan:
     """Compose and validate every job of ``args`` (raises ConfigError naming the key at fault)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -168,11 +179,7 @@ def preflight(args: Args) -> Plan:
     try:
         base = compose(plain, args.config_dirs, args.config_name, hydra_node=True)
     except (HydraException, OmegaConfBaseException) as err:
-        try:
-            defaults = compose([], args.config_dirs, args.config_name)
-        except Exception:
-            defaults = None
-        raise ConfigError(_explain(err, defaults)) from None
+        raise ConfigError(_explain(err, _groups_only(plain, args))) from None
     if any(o.is_sweep_override() for o in parsed) and not args.multirun:
         sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
         raise ConfigError(f"{sweeps[0]} lists several values: add -m to run a sweep over them (se-variants train -m ...).")
@@ -209,8 +216,10 @@ def preflight(args: Args) -> Plan:
         if given:
             out_dir = Path(str(base.hydra.sweep.dir))
         else:
-            out_dir = Path("multirun") / safe_name("_".join(sorted(o.input_line for o in task_overrides)))
-            extra = [f"hydra.sweep.dir='{out_dir}'"]  # quoted: the name holds = and ,
+            # named after the sweep's arguments, without = and , so the name can be passed back as an override
+            name = safe_name("_".join(sorted(o.input_line for o in task_overrides))).replace("=", "-").replace(",", "+")
+            out_dir = Path("multirun") / name
+            extra = [f"hydra.sweep.dir='{out_dir}'"]
     else:
         out_dir = Path(str(base.hydra.run.dir))
         if not any(o.startswith("hydra.run.dir=") for o in hydra_overrides):

@@ -3,8 +3,8 @@
 * ``config_hash``: the resolved config without :data:`NON_IDENTITY_KEYS` (and without the part nodes a preset
   block ignores). Two jobs with the same hash compute the same thing; a sweep re-run skips one already done.
 * ``variant_hash``: the same without ``seed``: the jobs of one variant, aggregated over seeds in the report.
-* ``context_hash``: the same without the block and its parts: a variant's baseline is the ``block=none``
-  variant with the same context (same model, data, schedule...).
+* ``context_hash``: the same without the block, its parts and where the model puts blocks (placement, stages):
+  a variant's baseline is the ``block=none`` variant with the same context (same model, data, schedule...).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from .schema import NON_IDENTITY_KEYS
 __all__ = ["identity_config", "config_hashes", "job_name", "safe_name", "describe_part", "variant_columns", "PART_KEYS"]
 
 PART_KEYS = ("squeeze", "excite", "gate")
+#: model options that only say where blocks go
+BLOCK_MODEL_KEYS = ("placement", "stages", "attn_arg")
 _UNSAFE = re.compile(r"[^A-Za-z0-9=,._+\-\[\]]")
 MAX_NAME = 96
 
@@ -43,6 +45,9 @@ def identity_config(cfg: dict[str, Any]) -> dict[str, Any]:
     if (out.get("block") or {}).get("name") != "parts":
         for key in PART_KEYS:
             out.pop(key, None)
+    if (out.get("block") or {}).get("name") == "none" and isinstance(out.get("model"), dict):
+        for key in BLOCK_MODEL_KEYS:  # where blocks would go does not change a model without blocks
+            out["model"].pop(key, None)
     return out
 
 
@@ -56,6 +61,8 @@ def config_hashes(cfg: dict[str, Any]) -> dict[str, str]:
     ident = identity_config(cfg)
     no_seed = {k: v for k, v in ident.items() if k != "seed"}
     context = {k: v for k, v in no_seed.items() if k not in ("block", *PART_KEYS)}
+    if isinstance(context.get("model"), dict):
+        context["model"] = {k: v for k, v in context["model"].items() if k not in BLOCK_MODEL_KEYS}
     return {"config_hash": _digest(ident), "variant_hash": _digest(no_seed), "context_hash": _digest(context)}
 
 

@@ -209,8 +209,8 @@ def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         y = list(range(len(shown)))[::-1]
         means = [r["test_acc_mean"] * 100 for r in shown]
         errs = [(r["test_acc_std"] or 0.0) * 100 for r in shown]
-        colors = ["0.6" if r["baseline"] else "tab:blue" for r in shown]
-        ax.barh(y, means, xerr=errs, color=colors, capsize=3)
+        for yi, m, e, r in zip(y, means, errs, shown):  # points with error bars: no bar baseline to mislead
+            ax.errorbar(m, yi, xerr=e, fmt="o", color="0.4" if r["baseline"] else "tab:blue", capsize=3)
         ax.set_yticks(y, [f"{r['variant']}  (n={r['n']})" for r in shown], fontsize=8)
         for r in shown:
             if r["baseline"]:
@@ -219,7 +219,8 @@ def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
         hi = max(m + e for m, e in zip(means, errs))
         pad = max((hi - lo) * 0.15, 0.5)
         ax.set_xlim(max(lo - pad, 0), min(hi + pad, 100))
-    ax.set_xlabel("test accuracy % (mean ± std over seeds; grey: baseline)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel("test accuracy % (mean ± std over seeds; grey and dashed: baseline)")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")

@@ -68,5 +68,10 @@ def test_identity_ignores_run_knobs_but_not_results():
     assert config_hashes(other)["variant_hash"] != h["variant_hash"]
     preset = {**cfg, "block": {"name": "cbam", "preset": "cbam"}}
     assert config_hashes(preset) == config_hashes({**preset, "squeeze": {"name": "max"}})  # parts unused
+    none = {**cfg, "block": {"name": "none"}, "model": {"name": "cifar_resnet", "placement": "standard"}}
+    moved = {**none, "model": {"name": "cifar_resnet", "placement": "post"}}
+    assert config_hashes(none) == config_hashes(moved)  # no blocks: where they would go does not matter
+    se = {**cfg, "model": {"name": "cifar_resnet", "placement": "post"}}
+    assert config_hashes(se)["context_hash"] == config_hashes(none)["context_hash"]  # the baseline of any placement
     assert job_name(["squeeze=max", "excite=fc", "seed=0"]) == "excite=fc,seed=0,squeeze=max"  # Hydra's order
     assert len(job_name([f"model.stages=[{','.join(['1'] * 80)}]"])) <= 96

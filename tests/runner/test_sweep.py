@@ -84,3 +84,16 @@ def test_rerun_runs_only_missing_or_failed_then_nothing(sweep_runs):
     assert third["proc"].returncode == 0 and third["proc"].stdout.count("[skip]") == 8
     assert {k: r["started"] for k, r in third["after"].items()} == third["before"]
     assert [r["n"] for r in third["rows"]] == ["2"] * 4
+
+
+def test_sweep_declared_in_an_experiment_expands_before_running(tmp_path, monkeypatch):
+    """hydra.sweeper.params in experiment YAML: the preflight sees the same jobs Hydra will run."""
+    from se_variants.runner.hydra_app import parse_args, preflight
+
+    monkeypatch.chdir(tmp_path)
+    plan = preflight(parse_args(["-m", "experiment=placement_digits"]))
+    assert plan.out_dir == Path("multirun/experiment-placement_digits") and len(plan.jobs) == 8
+    placements = sorted({cfg["model"]["placement"] for _, cfg in plan.jobs})
+    assert placements == ["identity", "post", "pre", "standard"]
+    assert {cfg["seed"] for _, cfg in plan.jobs} == {0, 1}
+    assert all(cfg["excite"]["reduction"] == 4 for _, cfg in plan.jobs)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..registry import suggest
 from .gen import register_missing
-from .identity import config_hashes, job_name, safe_name
+from .identity import config_hashes, safe_name
 from .schema import register_schema
 from .validate import ConfigError, check_config, import_user_modules
 

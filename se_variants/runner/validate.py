@@ -82,6 +82,12 @@ def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
         if name not in LOGGERS:
             raise ConfigError(f"trainer.loggers: unknown logger {name!r}.{suggest(name, list(LOGGERS))} "
                               f"Available: {', '.join(LOGGERS)}.")
+    if "tensorboard" in (trainer.get("loggers") or ()):
+        import importlib.util
+
+        if not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
+            raise ConfigError("trainer.loggers: tensorboard needs the tensorboard package: "
+                              "pip install 'se-variants[tensorboard]' (or drop it: trainer.loggers=[csv]).")
     if trainer.get("strategy") == "ddp":
         raise ConfigError(
             "trainer.strategy: 'ddp' relaunches the command in every rank, which under Hydra re-runs the whole "

@@ -20,6 +20,8 @@ from .validate import check_config
 __all__ = ["main", "plan_ablation", "DEFAULT_EXPERIMENT"]
 
 DEFAULT_EXPERIMENT = "ablate_digits"
+#: top-level keys that steer the command rather than a job
+RUN_KNOBS = ("ablation", "rerun")
 USAGE = """usage: se-variants ablate [overrides ...]
 
 Runs the ablation of an experiment config (default: experiment=ablate_digits): every variant in
@@ -48,7 +50,9 @@ def plan_ablation(overrides: list[str]) -> tuple[Path, list[tuple[list[str], dic
     if not any(o.lstrip("+").startswith("experiment=") for o in overrides):
         overrides = [f"experiment={DEFAULT_EXPERIMENT}", *overrides]
     hydra_overrides = [o for o in overrides if o.startswith("hydra.")]
-    user = [o for o in overrides if not o.startswith("hydra.")]
+    # run knobs (the ablation list, rerun) shape the command, not a job: left out of job names and records
+    knobs = [o for o in overrides if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] in RUN_KNOBS]
+    user = [o for o in overrides if not o.startswith("hydra.") and o not in knobs]
     try:
         base = compose(overrides, hydra_node=True)
     except (HydraException, OmegaConfBaseException) as err:
@@ -65,7 +69,7 @@ def plan_ablation(overrides: list[str]) -> tuple[Path, list[tuple[list[str], dic
         for seed in ablation.seeds:
             job = [*user[:1], *str(variant).split(), f"seed={seed}", *user[1:]]
             try:
-                cfg = compose(job + hydra_overrides)
+                cfg = compose(job + knobs + hydra_overrides)
                 _check_parts(job, cfg)
                 plain = check_config(cfg, build=False)
                 key = config_hashes(plain)["variant_hash"]
@@ -83,7 +87,6 @@ def plan_ablation(overrides: list[str]) -> tuple[Path, list[tuple[list[str], dic
 
 def main(argv: list[str]) -> int:
     """Run the ablation; 0 when every job is ok, 1 when some failed, 2 for a bad config (nothing trained)."""
-    from .job import JobConflict, run_job
     from .report import format_table, write_report
 
     if any(a in ("-h", "--help") for a in argv):
@@ -105,6 +108,29 @@ def main(argv: list[str]) -> int:
     print(f"Ablation '{ab['name']}': {len(ab['variants'])} variants × {len(ab['seeds'])} seeds = {len(jobs)} jobs; "
           f"model {model['name']} {', '.join(f'{k}={v}' for k, v in model.items() if k in ('depth', 'arch'))}, "
           f"data {data['name']}, {base['trainer']['max_epochs']} epochs → {out_dir}")
+    try:
+        failed = _run_all(jobs, out_dir)
+    except (KeyboardInterrupt, SystemExit):
+        write_report(out_dir)
+        print(f"\nInterrupted. Finished jobs are kept in {out_dir}; run the same command again to resume "
+              f"(finished jobs are skipped, an interrupted one continues from its last checkpoint).", file=sys.stderr)
+        return 130
+    result = write_report(out_dir)
+    print("\n" + format_table(result["rows"]))
+    print(f"\n{len(jobs) - failed} of {len(jobs)} jobs ok in {time.perf_counter() - start:.0f} s. "
+          f"Report: {out_dir / 'report.md'} (also report.csv, jobs.csv, report.png)")
+    if failed:
+        print(f"{failed} job(s) failed; their errors are in the report. Run the same command again to retry only "
+              f"those.", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _run_all(jobs: list[tuple[list[str], dict[str, Any]]], out_dir: Path) -> int:
+    """Run the jobs one after another, one progress line each, the report updated after each; returns the
+    number of failed jobs."""
+    from .job import JobConflict, run_job
+    from .report import write_report
+
     failed = 0
     width = len(str(len(jobs)))
     for i, (overrides, cfg) in enumerate(jobs, 1):
@@ -126,11 +152,4 @@ def main(argv: list[str]) -> int:
             err = record.get("error") or {}
             print(f"{prefix} FAILED {err.get('type')}: {err.get('message')}", flush=True)
         write_report(out_dir, plot=False)
-    result = write_report(out_dir)
-    print("\n" + format_table(result["rows"]))
-    print(f"\n{len(jobs) - failed} of {len(jobs)} jobs ok in {time.perf_counter() - start:.0f} s. "
-          f"Report: {out_dir / 'report.md'} (also report.csv, jobs.csv, report.png)")
-    if failed:
-        print(f"{failed} job(s) failed; their errors are in the report. Run the same command again to retry only "
-              f"those.", file=sys.stderr)
-    return 1 if failed else 0
+    return failed

@@ -8,7 +8,6 @@ sweep's report after every job (:class:`ReportCallback`), so it exists however t
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -345,8 +344,3 @@ def main(argv: list[str] | None = None) -> int:
     code = _run_hydra([*argv, *plan.extra_hydra])
     outcome = _outcome(plan)
     return code or outcome
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("HYDRA_FULL_ERROR", "0")
-    sys.exit(main())

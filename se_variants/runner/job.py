@@ -84,22 +84,28 @@ def _resume_from(cfg: dict[str, Any], job_dir: Path, previous: dict[str, Any] | 
     return None
 
 
-def _trainer(cfg: dict[str, Any], job_dir: Path):
+def _trainer(cfg: dict[str, Any], job_dir: Path, resumed: bool = False):
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     t = dict(cfg["trainer"])
+    # a resumed attempt logs beside the interrupted one's logs (Lightning's CSV logger would delete them)
+    version = time.strftime("resumed-%Y%m%d-%H%M%S") if resumed else ""
     loggers = []
     for name in t.pop("loggers", ["csv"]):
         if name == "csv":
-            loggers.append(CSVLogger(save_dir=str(job_dir), name="logs", version=""))
+            loggers.append(CSVLogger(save_dir=str(job_dir), name="logs", version=version))
         else:
-            loggers.append(TensorBoardLogger(save_dir=str(job_dir), name="tensorboard", version=""))
-    checkpoint = ModelCheckpoint(dirpath=str(job_dir / "checkpoints"), save_last=True, save_top_k=0,
-                                 enable_version_counter=False)
+            loggers.append(TensorBoardLogger(save_dir=str(job_dir), name="tensorboard", version=version))
+    # checkpoints/last.ckpt after every epoch, overwritten (save_last alone writes only when a top-k file was saved)
+    checkpoint = ModelCheckpoint(dirpath=str(job_dir / "checkpoints"), filename="last", save_top_k=1, monitor=None,
+                                 every_n_epochs=1, enable_version_counter=False)
     kwargs = {k: v for k, v in t.items() if v is not None}
-    return L.Trainer(**kwargs, deterministic=cfg["deterministic"], logger=loggers or False, callbacks=[checkpoint],
+    # "warn": torch's deterministic algorithms, warning (not failing) on the few CUDA kernels that have none
+    # (adaptive pooling and nearest-resize backward, used by some squeezes); on CPU every op is deterministic
+    deterministic = "warn" if cfg["deterministic"] else False
+    return L.Trainer(**kwargs, deterministic=deterministic, logger=loggers or False, callbacks=[checkpoint],
                      default_root_dir=str(job_dir))
 
 
@@ -124,7 +130,7 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     record["flops"] = count_flops(model, (1, splits.in_channels, *splits.image_size))
     lit = Classifier(model, splits.num_classes, cfg["optim"], cfg["schedule"], cfg["trainer"]["max_epochs"],
                      hparams=cfg)
-    trainer = _trainer(cfg, job_dir)
+    trainer = _trainer(cfg, job_dir, resumed=ckpt is not None)
     data = ImageData(splits)
     record["resumed_from"] = ckpt
     trainer.fit(lit, datamodule=data, ckpt_path=ckpt)

@@ -87,7 +87,8 @@ def test_resume_an_interrupted_run(tmp_path):
     longer = run_job(_cfg("trainer.max_epochs=2", f"ckpt_path={tmp_path / 'short' / 'checkpoints' / 'last.ckpt'}"),
                      tmp_path / "longer", quiet=True)
     assert short["epochs"] == 1 and longer["status"] == "ok" and longer["epochs"] == 2
-    with open(tmp_path / "longer" / "logs" / "metrics.csv") as f:
+    (log,) = (tmp_path / "longer" / "logs").glob("resumed-*/metrics.csv")
+    with open(log) as f:
         trained = {row["epoch"] for row in csv.DictReader(f) if row["train/acc"]}
     assert trained == {"1"}  # epoch 0 came from the checkpoint; only epoch index 1 was trained here
 
@@ -96,3 +97,38 @@ def test_a_failing_job_writes_a_failed_result(tmp_path):
     record = run_job(_cfg("optim.lr=-1.0"), tmp_path / "bad", quiet=True)  # torch refuses a negative lr
     assert record["status"] == "failed" and "learning rate" in record["error"]["message"].lower()
     assert read_json(tmp_path / "bad" / "metrics.json")["status"] == "failed"
+
+
+def test_killed_mid_training_resumes_from_the_last_epoch(tmp_path):
+    """A job that dies in epoch 2 leaves checkpoints/last.ckpt of epoch 1; re-running continues from it."""
+    from se_variants import SQUEEZE, Descriptor
+    from se_variants.squeeze import Squeeze
+
+    calls = {"n": 0, "fail_after": 6}  # epoch 0: 2 batches (limit_train_batches) × 3 blocks (depth 8)
+
+    class DiesOnce(Squeeze):
+        """Average pooling that raises on its 7th training call (epoch 1), once. Shapes: (N, C, H, W) → (N, 1, C, 1, 1)."""
+
+        def __init__(self, channels: int):
+            super().__init__(channels)
+            self.descriptor = Descriptor(channels, 1, ("c",))
+
+        def forward(self, x):
+            if self.training and torch.is_grad_enabled():
+                calls["n"] += 1
+                if calls["n"] == calls["fail_after"] + 1:
+                    raise RuntimeError("killed")
+            return x.mean((2, 3), keepdim=True).unsqueeze(1)
+
+    SQUEEZE.register("dies_once")(DiesOnce)
+    try:
+        cfg = {**_cfg("trainer.max_epochs=3"), "squeeze": {"name": "dies_once"}}
+        first = run_job(cfg, tmp_path / "job", quiet=True)
+        assert first["status"] == "failed" and first["error"]["message"] == "killed"
+        assert (tmp_path / "job" / "checkpoints" / "last.ckpt").is_file()
+        again = run_job(cfg, tmp_path / "job", quiet=True)
+        assert again["status"] == "ok" and again["epochs"] == 3
+        assert again["resumed_from"] == str(tmp_path / "job" / "checkpoints" / "last.ckpt")
+        assert (tmp_path / "job" / "logs" / "metrics.csv").is_file()  # the first attempt's log is kept
+    finally:
+        SQUEEZE.unregister("dies_once")

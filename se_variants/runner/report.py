@@ -159,6 +159,10 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
     ]
     if common:
         lines += ["Common overrides: " + " ".join(f"`{o}`" for o in common), ""]
+    if rows and not any(r["baseline"] for r in rows):
+        lines += [f"No `block=none` jobs here, so no Δ column: add the baseline to this folder with "
+                  f"`{' '.join(['se-variants train -m block=none seed=...', *common, f'hydra.sweep.dir={sweep_dir}'])}`.",
+                  ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i < 5 else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in b) + " |" for b in body]
     if bad:

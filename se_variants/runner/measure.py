@@ -7,7 +7,8 @@ import time
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+
+from .. import inspect_cli
 
 __all__ = ["count_params", "count_flops", "measure_latency"]
 
@@ -19,17 +20,14 @@ def count_params(model: nn.Module) -> int:
 
 @torch.no_grad()
 def count_flops(model: nn.Module, shape: tuple[int, ...]) -> int:
-    """FLOPs of one eval-mode forward pass on an input of ``shape`` (e.g. (1, C, H, W)), as counted by
-    ``torch.utils.flop_counter.FlopCounterMode``: a multiply-add counts 2; only the ops it knows (convolutions,
-    matrix products, attention) are counted, elementwise ops and pooling are not."""
+    """FLOPs of one eval-mode forward pass on an input of ``shape`` (e.g. (1, C, H, W)), counted as
+    ``se-variants show`` counts them (``inspect_cli.count_flops``: 2 per multiply-add of convolutions, matrix
+    products and attention, including CPU attention kernels torch's counter misses; elementwise ops are not)."""
     was_training = model.training
     model.eval()
     try:
         device = next(model.parameters()).device
-        counter = FlopCounterMode(display=False)
-        with counter:
-            model(torch.zeros(shape, device=device))
-        return int(counter.get_total_flops())
+        return int(inspect_cli.count_flops(model, torch.zeros(shape, device=device)))
     finally:
         model.train(was_training)
 

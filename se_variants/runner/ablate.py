@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .hydra_app import CONFIG_DIR, ConfigError, _check_parts, _explain, _import_from_overrides, compose
+from .hydra_app import CONFIG_DIR, ConfigError, _explain, _import_from_overrides, compose
 from .identity import config_hashes, job_name
-from .validate import check_config
+from .validate import check_config, check_part_overrides
 
 __all__ = ["main", "plan_ablation", "DEFAULT_EXPERIMENT"]
 
@@ -70,7 +70,7 @@ def plan_ablation(overrides: list[str]) -> tuple[Path, list[tuple[list[str], dic
             job = [*user[:1], *str(variant).split(), f"seed={seed}", *user[1:]]
             try:
                 cfg = compose(job + knobs + hydra_overrides)
-                _check_parts(job, cfg)
+                check_part_overrides(job, cfg)
                 plain = check_config(cfg, build=False)
                 key = config_hashes(plain)["variant_hash"]
                 if key not in checked:

@@ -21,14 +21,13 @@ from ..registry import suggest
 from .gen import register_missing
 from .identity import config_hashes, safe_name
 from .schema import register_schema
-from .validate import ConfigError, check_config, import_user_modules
+from .validate import ConfigError, check_config, check_part_overrides, import_user_modules
 
 __all__ = ["CONFIG_DIR", "main", "task", "ReportCallback", "Plan", "preflight", "compose", "parse_args"]
 
 #: the packaged config tree (top-level configs/ of the repository, installed as package data)
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 CONFIG_NAME = "train"
-PART_GROUPS = ("squeeze", "excite", "gate")
 # Hydra flags that only print something: no preflight, straight to Hydra
 _PASSTHROUGH = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i", "--shell-completion",
                 "-sc", "--package", "-p", "--resolve"}
@@ -133,21 +132,6 @@ def _import_from_overrides(overrides: list[str]) -> None:
         import_user_modules(value if isinstance(value, list) else [value])
 
 
-def _check_parts(overrides: list[str], cfg: DictConfig) -> None:
-    name = cfg.block.name
-    if name == "parts":
-        return
-    chosen = [o for o in overrides if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] in PART_GROUPS]
-    if chosen:
-        raise ConfigError(
-            f"{chosen[0].split('=', 1)[0]}: block={name} does not use the squeeze/excite/gate groups "
-            f"({'no block' if name == 'none' else 'a preset or composition chooses its own parts'}), so "
-            f"{' '.join(chosen)} would have no effect. Use block=parts to compose parts, or drop {chosen[0]}. "
-            f"(In a sweep, run the baseline as its own command into the same folder: "
-            f"se-variants train -m block=none seed=... hydra.sweep.dir=<folder>.)"
-        )
-
-
 def _groups_only(overrides: list[str], args: Args) -> DictConfig | None:
     """The config with only the group choices of ``overrides`` (to list the keys a misspelled one missed)."""
     choices = [o for o in overrides if "." not in o.split("=", 1)[0] and not o.startswith(("+", "~"))]
@@ -199,7 +183,7 @@ def preflight(args: Args) -> Plan:
         except (HydraException, OmegaConfBaseException) as err:
             raise ConfigError(_explain(err, base)) from None
         try:
-            _check_parts(overrides, cfg)
+            check_part_overrides(overrides, cfg)
             plain_cfg = check_config(cfg, build=False)
             variant = config_hashes(plain_cfg)["variant_hash"]
             if variant not in checked:  # build the model once per variant (seeds share it)

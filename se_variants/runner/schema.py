@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Union
 
-__all__ = ["TrainConfig", "TrainerConfig", "MeasureConfig", "AblationConfig", "PathsConfig", "register_schema",
+__all__ = ["TrainConfig", "TrainerConfig", "MeasureConfig", "AblationConfig", "ReportConfig", "PathsConfig", "register_schema",
            "LOGGERS", "NON_IDENTITY_KEYS"]
 
 #: loggers the ``trainer.loggers`` list may name
@@ -20,7 +20,7 @@ LOGGERS = ("csv", "tensorboard")
 #: keys that do not change what a job computes: two configs that differ only here are the same job (a sweep
 #: re-run skips it), and they are left out of the config hash
 NON_IDENTITY_KEYS = (
-    "rerun", "resume", "ckpt_path", "ablation", "paths",
+    "rerun", "resume", "ckpt_path", "ablation", "paths", "report",
     "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.loggers",
 )
 
@@ -66,6 +66,16 @@ class AblationConfig:
 
 
 @dataclass
+class ReportConfig:
+    """How reports compare variants with their baseline (see se_variants/runner/report.py)."""
+
+    #: significance level of the Holm-adjusted tests
+    alpha: float = 0.05
+    #: paired test over seeds (valid only when variant and baseline jobs share their seeds and data order)
+    paired: bool = False
+
+
+@dataclass
 class PathsConfig:
     #: where datasets live (cifar10, cifar100 and imagefolder roots default to folders in it)
     data_dir: str = "data"
@@ -94,6 +104,7 @@ class TrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     ablation: AblationConfig = field(default_factory=AblationConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     #: resume from this checkpoint (a last.ckpt); by default a job resumes from its own folder's last.ckpt
     ckpt_path: Optional[str] = None

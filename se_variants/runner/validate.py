@@ -12,7 +12,7 @@ from ..compose import COMPOSE
 from ..registry import EXCITE, GATE, PRESET, SQUEEZE, SpecError, spec_to_dict, suggest
 from .schema import LOGGERS
 
-__all__ = ["ConfigError", "block_spec", "check_config", "import_user_modules"]
+__all__ = ["ConfigError", "block_spec", "check_config", "check_part_overrides", "import_user_modules"]
 
 
 class ConfigError(ValueError):
@@ -45,6 +45,22 @@ def block_spec(cfg: dict[str, Any]) -> Any:
     if name == "parts":
         return {key: cfg.get(key) for key in ("squeeze", "excite", "gate")} | block
     return block
+
+
+def check_part_overrides(overrides: list[str], cfg: Any) -> None:
+    """Refuse squeeze/excite/gate overrides that the chosen block would ignore (block=none or a preset)."""
+    name = cfg.block.name
+    if name == "parts":
+        return
+    chosen = [o for o in overrides if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] in ("squeeze", "excite", "gate")]
+    if chosen:
+        raise ConfigError(
+            f"{chosen[0].split('=', 1)[0]}: block={name} does not use the squeeze/excite/gate groups "
+            f"({'no block' if name == 'none' else 'a preset or composition chooses its own parts'}), so "
+            f"{' '.join(chosen)} would have no effect. Use block=parts to compose parts, or drop {chosen[0]}. "
+            f"(In a sweep, run the baseline as its own command into the same folder: "
+            f"se-variants train -m block=none seed=... hydra.sweep.dir=<folder>.)"
+        )
 
 
 def _check(key: str, fn: Any, *args: Any) -> Any:

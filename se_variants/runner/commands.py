@@ -33,14 +33,16 @@ def report_main(argv: list[str]) -> int:
               f"outputs/ablate/<name>).", file=sys.stderr)
         return 2
     result = write_report(folder, plot="--no-plot" not in argv)
-    if not result["records"]:
+    if not result["records"] and not result["broken"]:
         print(f"se-variants report: error: no job results (metrics.json) under {folder}.", file=sys.stderr)
         return 2
     print(format_table(result["rows"]))
     bad = sum(r.get("status") != "ok" for r in result["records"])
     print(f"\n{len(result['records'])} jobs ({bad} failed or unfinished). Wrote: "
           + ", ".join(str(p) for p in result["files"]))
-    return 0
+    for b in result["broken"]:
+        print(f"se-variants report: broken record, not counted: {b['path']}: {b['problem']}", file=sys.stderr)
+    return 1 if result["broken"] else 0
 
 
 def main(command: str, argv: list[str]) -> int:

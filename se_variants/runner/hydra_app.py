@@ -290,7 +290,7 @@ def _outcome(plan: Plan) -> int:
     """Print how the planned jobs ended (from their metrics.json); 0 when all are ok."""
     from .results import find_done, iter_results
 
-    results = {r.get("config_hash"): (folder, r) for folder, r in iter_results(plan.out_dir)}
+    results = {r.record["config_hash"]: (r.folder, r.record) for r in iter_results(plan.out_dir) if r.record}
     bad = []
     for overrides, cfg in plan.jobs:
         h = config_hashes(cfg)["config_hash"]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .results import iter_results, write_atomic
+from .results import RESULT_FILE, iter_results, write_atomic
 
 __all__ = ["collect", "summarize", "write_report", "format_table", "REPORT_FILES"]
 
@@ -28,10 +28,29 @@ def _seedless(overrides: Sequence[str]) -> list[str]:
     return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed"]
 
 
-def collect(sweep_dir: Path | str) -> list[dict[str, Any]]:
-    """Every job's metrics.json under ``sweep_dir``, in the order the jobs started, each with ``job_dir``."""
-    records = [{**r, "job_dir": str(folder)} for folder, r in iter_results(sweep_dir)]
-    return sorted(records, key=lambda r: (r.get("started") or "", r["job_dir"]))
+def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(records, broken, superseded) of the metrics.json files under ``sweep_dir``.
+
+    ``records``: one valid record per config hash -- the newest (latest start) when a config ran more than once
+    (a re-run, or the same job run into two folders) -- each with ``job_dir``, in the order the jobs started.
+    ``broken``: ``{"path", "problem"}`` of every file that cannot be trusted (unreadable, not JSON, wrong fields).
+    ``superseded``: ``{"path", "kept"}`` of the older records of a config hash, kept on disk but not counted.
+    """
+    newest: dict[str, dict[str, Any]] = {}
+    broken, superseded = [], []
+    for result in iter_results(sweep_dir):
+        if result.record is None:
+            broken.append({"path": str(result.path), "problem": result.problem})
+            continue
+        record = {**result.record, "job_dir": str(result.folder)}
+        key = record["config_hash"]
+        old = newest.get(key)
+        if old is not None:
+            older, record = sorted((old, record), key=lambda r: (r["started"], r["job_dir"]))
+            superseded.append({"path": str(Path(older["job_dir"]) / RESULT_FILE), "kept": record["job_dir"]})
+        newest[key] = record
+    records = sorted(newest.values(), key=lambda r: (r["started"], r["job_dir"]))
+    return records, broken, superseded
 
 
 def _acc(record: dict[str, Any], stage: str = "test") -> float | None:
@@ -137,7 +156,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[str, Any]], common: list[str]) -> str:
+def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[str, Any]], common: list[str],
+              broken: Sequence[dict[str, Any]] = (), superseded: Sequence[dict[str, Any]] = ()) -> str:
     ok = sum(r.get("status") == "ok" for r in records)
     bad = [r for r in records if r.get("status") != "ok"]
     header, body = _display(rows)
@@ -147,7 +167,8 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
     lines = [
         f"# Results: {sweep_dir.name}",
         "",
-        f"{len(records)} jobs in `{sweep_dir}`: {ok} ok, {len(bad)} failed or unfinished.",
+        f"{len(records)} jobs in `{sweep_dir}`: {ok} ok, {len(bad)} failed or unfinished"
+        + (f"; **{len(broken)} broken record(s)** not counted (listed below)" if broken else "") + ".",
         "",
         "Test accuracy: mean ± sample standard deviation over the seeds that finished (n); Δ: difference of the "
         "mean to the baseline (`block=none`) trained with the same settings, in percentage points. "
@@ -173,10 +194,23 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
             msg = " ".join(msg.split())[:300].replace("|", "\\|")
             lines.append(f"| `{Path(r['job_dir']).name}` | {r.get('status')} | {' '.join(r.get('overrides') or [])} "
                          f"| {msg} |")
+    if broken:
+        lines += ["", "## Broken records", "",
+                  "These metrics.json files cannot be trusted and are not counted above. Move them away, or re-run "
+                  "their jobs with `rerun=true`.", "", "| file | problem |", "|---|---|"]
+        lines += [f"| `{b['path']}` | {_md_cell(str(b['problem']))} |" for b in broken]
+    if superseded:
+        lines += ["", f"{len(superseded)} older record(s) of configs that ran again are not counted (the newest "
+                  "record of each config is): " + ", ".join(f"`{s['path']}`" for s in superseded)]
     versions = first.get("versions") or {}
     if versions:
         lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v)]
     return "\n".join(lines) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    """``text`` on one line, safe inside a markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
 
 
 def _csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -236,18 +270,21 @@ def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 def write_report(sweep_dir: Path | str, plot: bool = True) -> dict[str, Any]:
     """Write report.md, report.csv, jobs.csv and (with ``plot``) report.png into ``sweep_dir``, each atomically.
 
-    Returns ``{"rows": [...], "records": [...], "common": [...], "files": [paths]}``; with no metrics.json
-    under ``sweep_dir`` nothing is written and ``files`` is empty.
+    Returns ``{"rows", "records", "common", "broken", "superseded", "files"}`` (see :func:`collect`); with no
+    metrics.json under ``sweep_dir`` nothing is written and ``files`` is empty.
     """
     sweep_dir = Path(sweep_dir)
-    records = collect(sweep_dir)
+    records, broken, superseded = collect(sweep_dir)
     rows, common = summarize(records)
-    out: dict[str, Any] = {"rows": rows, "records": records, "common": common, "files": []}
-    if not records:
+    out: dict[str, Any] = {"rows": rows, "records": records, "common": common, "broken": broken,
+                           "superseded": superseded, "files": []}
+    if not records and not broken:
         return out
-    write_atomic(sweep_dir / "report.md", _markdown(sweep_dir, records, rows, common))
+    write_atomic(sweep_dir / "report.md", _markdown(sweep_dir, records, rows, common, broken, superseded))
     write_atomic(sweep_dir / "report.csv", _csv(rows, ROW_COLUMNS))
-    write_atomic(sweep_dir / "jobs.csv", _csv(_job_rows(records), JOB_COLUMNS))
+    job_rows = _job_rows(records) + [{"job": Path(b["path"]).parent.name, "status": "broken", "error": b["problem"]}
+                                     for b in broken]
+    write_atomic(sweep_dir / "jobs.csv", _csv(job_rows, JOB_COLUMNS))
     try:
         if plot:
             _plot(rows, sweep_dir / "report.png", f"{sweep_dir.name}: test accuracy by variant")

@@ -10,6 +10,7 @@ from . import presets  # noqa: F401  (registers the presets)
 from .compose import COMPOSE, Fusion, Parallel, SEBlock, Serial
 from .descriptor import Descriptor
 from .factory import as_timm_attn, build_block
+from .capture import attention_blocks, capture_scales
 from .registry import EXCITE, GATE, PRESET, SQUEEZE, Registry, SpecError
 
 __version__ = "0.1.0"
@@ -17,6 +18,8 @@ __version__ = "0.1.0"
 __all__ = [
     "build_block",
     "as_timm_attn",
+    "capture_scales",
+    "attention_blocks",
     "SQUEEZE",
     "EXCITE",
     "GATE",

@@ -1,0 +1,732 @@
+"""``se-variants inspect <job folder>``: what a trained job's attention learned -- SENet's "role of excitation"
+analysis (Hu et al., TPAMI 2019, Sec. 7.2, Fig. 6 and 7) for any job the runner trained.
+
+The job's checkpoint and config are loaded, a split is run through the network in eval mode, and the gate
+output of every chosen attention block (:func:`se_variants.capture_scales`) is recorded per sample. Written into
+``<job>/inspect/``:
+
+* ``excitations.npz``: one array per block, named by the block's module name, of shape (samples, *scale
+  shape without the batch); ``labels`` (samples,) int; ``indices`` (samples,) int, positions in the split.
+* ``excitation_stats.csv``: per block: mean, std, min, max of the scale, the fractions above 0.9 and below 0.1,
+  and class specificity (:func:`class_specificity`).
+* ``excitations_by_class.csv``: the plotted numbers: per block, class (and ``all``) and shown element, the mean,
+  std and n.
+* ``excitations_by_class.png`` (Fig. 6): one panel per block, the mean activation of a fixed seeded subset of
+  channels per class and over all classes (dashed); spatial maps as mean maps per class.
+* ``excitations_by_instance.png`` (Fig. 7): per block and class, mean ± std over the instances of the class.
+* ``inspect.json``: what was inspected (checkpoint, split, classes, samples, seed, shown channels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..capture import attention_blocks, base_name, capture_scales
+from ..registry import suggest
+from .results import RESULT_FILE, load_record, write_atomic
+
+__all__ = ["InspectError", "LoadedJob", "Inspection", "load_job", "default_blocks", "select_samples",
+           "record_scales", "class_specificity", "excitation_stats", "profiles", "inspect_job", "main",
+           "SPLITS", "SATURATED_HIGH", "SATURATED_LOW"]
+
+SPLITS = ("train", "val", "test")
+#: thresholds of the saturation fractions (a sigmoid gate near 1 passes a channel, near 0 suppresses it)
+SATURATED_HIGH, SATURATED_LOW = 0.9, 0.1
+#: at most this many classes are drawn (every chosen class is in the npz and CSV files)
+MAX_PLOTTED_CLASSES = 10
+CHECKPOINT = Path("checkpoints") / "last.ckpt"
+RESERVED = ("labels", "indices")
+
+
+class InspectError(ValueError):
+    """A job that cannot be inspected, or a bad option; the message says why and what to do."""
+
+
+@dataclass
+class LoadedJob:
+    """A trained job, ready to run: ``model`` (eval mode, CPU, weights from ``checkpoint``), its resolved
+    ``config`` (plain values), its ``record`` (metrics.json, or None when missing or unreadable) and its data
+    ``splits`` (training augmentation off)."""
+
+    job_dir: Path
+    checkpoint: Path
+    model: nn.Module
+    config: dict[str, Any]
+    record: dict[str, Any] | None
+    splits: Any
+    epoch: int | None = None
+
+
+@dataclass
+class Inspection:
+    """What :func:`inspect_job` recorded and wrote.
+
+    ``scales``: block name → array (samples, *scale shape); ``labels``, ``indices``: (samples,) int;
+    ``stats``: one dict per block (the rows of excitation_stats.csv); ``shown``: block name → the element
+    indices drawn (channels, or flat positions of branch × channel); ``files``: what was written.
+    """
+
+    job: LoadedJob
+    split: str
+    scales: dict[str, np.ndarray]
+    labels: np.ndarray
+    indices: np.ndarray
+    stats: list[dict[str, Any]]
+    shown: dict[str, list[int]] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+
+def _data_node(data: dict[str, Any]) -> dict[str, Any]:
+    """The job's data node with training augmentation off where the dataset has the option (inspection looks at
+    the images themselves, not random crops of them)."""
+    from .data import DATA
+
+    node = dict(data)
+    try:
+        entry, _ = DATA.resolve({"name": node["name"]})
+        if "augment" in entry.options:
+            node["augment"] = False
+    except Exception:  # an unknown dataset fails with its own message when built below
+        pass
+    return node
+
+
+def load_job(job_dir: Path | str, checkpoint: Path | str | None = None) -> LoadedJob:
+    """Rebuild a finished (or interrupted) job's network from its checkpoint.
+
+    Args:
+        job_dir: the job's folder (``metrics.json``, ``checkpoints/last.ckpt``).
+        checkpoint: another Lightning checkpoint of this job; default ``<job_dir>/checkpoints/last.ckpt``.
+
+    The checkpoint is read with ``torch.load(..., weights_only=True)`` (nothing in it can run code); only its
+    ``state_dict`` (keys ``model.<name>``) and ``hyper_parameters`` (the job's resolved config) are used. The
+    config's ``imports`` are imported first, so user-registered ops rebuild. Raises :class:`InspectError`.
+    """
+    from .data import DATA
+    from .models import MODEL
+    from .validate import ConfigError, block_spec, import_user_modules
+
+    job_dir = Path(job_dir)
+    if not job_dir.is_dir():
+        raise InspectError(f"{job_dir} is not a folder; pass a job folder (one with {RESULT_FILE} and "
+                           f"{CHECKPOINT}), e.g. outputs/ablate/digits/<job>.")
+    record, problem = load_record(job_dir / RESULT_FILE) if (job_dir / RESULT_FILE).is_file() else (None, None)
+    path = Path(checkpoint) if checkpoint is not None else job_dir / CHECKPOINT
+    if not path.is_file():
+        status = f" (its {RESULT_FILE} says status {record['status']!r})" if record else ""
+        hint = (" It has no job record either: is this a sweep folder? Pass one of its job folders."
+                if not (job_dir / RESULT_FILE).is_file() else
+                " Checkpoints are written after every epoch; a job that stopped before its first epoch ended has "
+                "none. Re-run the job, or pass --ckpt <file>.")
+        raise InspectError(f"no checkpoint at {path}{status}.{hint}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise InspectError(f"cannot read the checkpoint {path}: {type(err).__name__}: {err}".strip()) from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise InspectError(f"{path} is not a Lightning checkpoint of a runner job (no 'state_dict').")
+    config = ckpt.get("hyper_parameters")
+    if not (isinstance(config, dict) and "model" in config and "block" in config):
+        config = (record or {}).get("config")
+    if not (isinstance(config, dict) and "model" in config and "block" in config and "data" in config):
+        why = f" ({RESULT_FILE}: {problem})" if problem else ""
+        raise InspectError(f"no config for {path}: its hyper_parameters hold none and {job_dir / RESULT_FILE} "
+                           f"has no usable 'config'{why}.")
+    try:
+        import_user_modules(config.get("imports"))
+        spec = block_spec(config)
+    except ConfigError as err:
+        raise InspectError(f"{job_dir}: {err}") from None
+    if spec is None:
+        raise InspectError(f"{job_dir} was trained with block=none: its model has no attention blocks, so there is "
+                           f"no excitation to inspect. Inspect a job trained with a block (e.g. the "
+                           f"squeeze=avg excite=fc job of the same sweep).")
+    splits = DATA.build(_data_node(config["data"]))
+    model = MODEL.build(config["model"], splits.in_channels, splits.num_classes, spec)
+    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise InspectError(f"the checkpoint {path} does not fit the network its config builds (was an op changed "
+                           f"since it was trained?): {' '.join(str(err).split())[:600]}") from None
+    model.eval()
+    epoch = ckpt.get("epoch")
+    return LoadedJob(job_dir, path, model, config, record, splits, epoch if isinstance(epoch, int) else None)
+
+
+# ------------------------------------------------------------------------------------------------ choosing
+
+
+def _library_types() -> tuple[type, ...]:
+    """The module types that make up an attention block: compositions and the presets that are classes."""
+    from ..compose import Fusion, Parallel, SEBlock, Serial
+    from ..registry import PRESET
+
+    presets = tuple(PRESET.get(n) for n in PRESET.names() if isinstance(PRESET.get(n), type))
+    return (SEBlock, Serial, Parallel, Fusion, *presets)
+
+
+def _ancestors(name: str) -> list[str]:
+    """``"a.b.c"`` → ``["", "a", "a.b"]`` (strict ancestors, root first)."""
+    parts = name.split(".") if name else []
+    return [".".join(parts[:i]) for i in range(len(parts))]
+
+
+def default_blocks(model: nn.Module, names: Sequence[str] | None = None) -> list[str]:
+    """The blocks SENet's Fig. 6 shows: the last block of each stage and every block of the last stage.
+
+    Args:
+        model: a network with attention blocks.
+        names: its block names (default: :func:`se_variants.attention_blocks`), in module order.
+
+    A block's unit is its outermost attention module (CBAM's two gates share one); a stage is the deepest
+    container (``nn.Sequential`` / ``nn.ModuleList``) above the unit whose children all have one type (ResNet
+    stages hold residual units). Without such a container every block is chosen.
+    """
+    names = list(attention_blocks(model) if names is None else names)
+    lib = _library_types()
+    modules = dict(model.named_modules())
+    stage_of, unit_of = {}, {}
+    for name in names:
+        unit = name
+        for anc in reversed(_ancestors(name)):
+            if anc and isinstance(modules.get(anc), lib):
+                unit = anc
+        stage = ""
+        for anc in reversed(_ancestors(unit)):
+            m = modules.get(anc)
+            if isinstance(m, (nn.Sequential, nn.ModuleList)) and len(m) and len({type(c) for c in m}) == 1:
+                stage = anc
+                break
+        stage_of[name], unit_of[name] = stage, unit
+    stages = list(dict.fromkeys(stage_of[n] for n in names))
+    last_unit = {s: [unit_of[n] for n in names if stage_of[n] == s][-1] for s in stages}
+    return [n for n in names if stage_of[n] == stages[-1] or unit_of[n] == last_unit[stage_of[n]]]
+
+
+def dataset_labels(dataset: Any) -> np.ndarray:
+    """(N,) int labels of a dataset of (image, label) items: its ``labels`` / ``targets`` when it has them
+    (no image is loaded), else every item's label."""
+    for attr in ("labels", "targets"):
+        value = getattr(dataset, attr, None)
+        if value is not None and len(value) == len(dataset):
+            return np.asarray(torch.as_tensor(value)).astype(np.int64)
+    return np.asarray([int(dataset[i][1]) for i in range(len(dataset))], dtype=np.int64)
+
+
+def select_samples(labels: np.ndarray, classes: Sequence[int] | None = None, per_class: int | None = None,
+                   seed: int = 0) -> np.ndarray:
+    """Indices (sorted) of the samples to inspect.
+
+    Args:
+        labels: (N,) int, the split's labels.
+        classes: the classes to keep (default: every class present).
+        per_class: at most this many samples per class, drawn without replacement with ``seed``
+            (default: all of them).
+    """
+    present = sorted(set(labels.tolist()))
+    chosen = present if classes is None else list(dict.fromkeys(int(c) for c in classes))
+    missing = [c for c in chosen if c not in present]
+    if missing:
+        raise InspectError(f"class {missing[0]} has no sample in this split; classes present: "
+                           f"{', '.join(map(str, present))}.")
+    if per_class is not None and per_class < 1:
+        raise InspectError(f"--per-class must be >= 1, got {per_class}.")
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in chosen:
+        idx = np.flatnonzero(labels == c)
+        if per_class is not None and per_class < len(idx):
+            idx = rng.choice(idx, per_class, replace=False)
+        picked.append(idx)
+    return np.sort(np.concatenate(picked)).astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------------ recording
+
+
+@torch.no_grad()
+def record_scales(model: nn.Module, dataset: Any, indices: np.ndarray, blocks: Sequence[str] | None = None,
+                  batch_size: int = 256) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Run ``dataset[indices]`` through ``model`` (eval mode) and return (block name → (samples, *scale shape)
+    float32 array, labels (samples,) int64), samples in the order of ``indices``."""
+    from torch.utils.data import DataLoader, Subset
+
+    model.eval()
+    loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=False, num_workers=0)
+    parts: dict[str, list[np.ndarray]] = {}
+    labels = []
+    with capture_scales(model, blocks) as scales:
+        for x, y in loader:
+            model(x)
+            for name, s in scales.items():
+                parts.setdefault(name, []).append(s.float().cpu().numpy())
+            labels.append(np.asarray(y, dtype=np.int64))
+    return {k: np.concatenate(v) for k, v in parts.items()}, np.concatenate(labels)
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+
+
+def class_specificity(values: np.ndarray, labels: np.ndarray) -> float | None:
+    """Share of the variance of the scale explained by the class: η² = SS_between / SS_total, pooled over the
+    scale's elements (every channel / position):
+
+    SS_between = Σ_c n_c Σ_e (m_ce − m_e)², SS_total = Σ_i Σ_e (v_ie − m_e)², with m_ce the mean of element e
+    over the samples of class c and m_e its mean over all samples. 0: every class gets the same mean scale
+    (class-agnostic); 1: the scale is fixed by the class. None when the scale does not vary.
+
+    Args: values (samples, ...) float; labels (samples,) int.
+    """
+    v = values.reshape(len(values), -1).astype(np.float64)
+    m = v.mean(0)
+    total = float(((v - m) ** 2).sum())
+    if total <= 0.0:
+        return None
+    between = sum(float((labels == c).sum()) * float(((v[labels == c].mean(0) - m) ** 2).sum())
+                  for c in np.unique(labels))
+    return between / total
+
+
+def _gate_names(model: nn.Module, names: Sequence[str]) -> dict[str, str]:
+    """Block name → its gate's registered name (``sigmoid``, ...) or class name."""
+    from ..gate import Gate
+    from ..registry import GATE
+
+    by_type = {GATE.get(n): n for n in GATE.names()}
+    blocks = attention_blocks(model)
+    out = {}
+    for name in names:
+        module = blocks.get(base_name(name))
+        gate = module if isinstance(module, Gate) else next(
+            (m for m in (module.modules() if module is not None else []) if isinstance(m, Gate)), None)
+        out[name] = by_type.get(type(gate), type(gate).__name__) if gate is not None else "?"
+    return out
+
+
+def excitation_stats(scales: dict[str, np.ndarray], labels: np.ndarray,
+                     gates: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One row per block: ``block``, ``gate``, ``shape`` (scale shape without the batch), ``samples``, ``mean``,
+    ``std``, ``min``, ``max`` (over all samples and elements), ``frac_above_0.9``, ``frac_below_0.1`` (share of
+    elements beyond the saturation thresholds) and ``class_specificity`` (:func:`class_specificity`)."""
+    rows = []
+    for name, v in scales.items():
+        v64 = v.astype(np.float64)
+        rows.append({
+            "block": name, "gate": (gates or {}).get(name, ""), "shape": "x".join(map(str, v.shape[1:])),
+            "samples": len(v), "mean": float(v64.mean()), "std": float(v64.std()), "min": float(v64.min()),
+            "max": float(v64.max()), f"frac_above_{SATURATED_HIGH}": float((v64 > SATURATED_HIGH).mean()),
+            f"frac_below_{SATURATED_LOW}": float((v64 < SATURATED_LOW).mean()),
+            "class_specificity": class_specificity(v, labels),
+        })
+    return rows
+
+
+@dataclass
+class Profile:
+    """What a figure shows of one block: ``kind`` ``channels`` (x = channels, spatial axes averaged),
+    ``branches`` (fusion: x = branch × channel), ``positions`` (a 1-D map) or ``map`` (a 2-D map);
+    ``values`` (samples, elements) for the line kinds or (samples, H, W) for ``map``; ``shown``: the indices of
+    the elements drawn (channel indices; for ``branches`` flat indices k · C + c); ``branches``: K."""
+
+    kind: str
+    values: np.ndarray
+    shown: list[int]
+    branches: int = 1
+
+
+def profiles(scales: dict[str, np.ndarray], fusion: set[str], channels: int = 50,
+             seed: int = 0) -> dict[str, Profile]:
+    """Reduce each block's scale (samples, *shape) to what the figures draw.
+
+    Channel-type scales (C' > 1: channel, directional, SimAM) are averaged over their spatial axes and a fixed
+    random subset of ``channels`` channels (drawn with ``seed``, sorted, the same for every class) is shown;
+    fusion blocks (names in ``fusion``: (samples, K, C, ...)) show the same channels in each of the K branches;
+    a spatial map (C' = 1) is shown whole: a 1-D map as positions, a 2-D map (3-D: averaged over its first
+    axis) as an image.
+    """
+    if channels < 1:
+        raise InspectError(f"--channels must be >= 1, got {channels}.")
+    out = {}
+    for name, v in scales.items():
+        n = len(v)
+        if base_name(name) in fusion and v.ndim >= 3:
+            k, c = v.shape[1], v.shape[2]
+            per = v.reshape(n, k, c, -1).mean(-1)
+            picked = _subset(c, channels, seed)
+            out[name] = Profile("branches", per.reshape(n, k * c), [b * c + i for b in range(k) for i in picked], k)
+        elif v.ndim >= 2 and v.shape[1] > 1:
+            per = v.reshape(n, v.shape[1], -1).mean(-1)
+            out[name] = Profile("channels", per, _subset(v.shape[1], channels, seed))
+        else:
+            spatial = v.reshape(n, *[s for s in v.shape[2:] if s > 1]) if v.ndim > 2 else v.reshape(n, -1)
+            if spatial.ndim <= 2:
+                flat = spatial.reshape(n, -1)
+                out[name] = Profile("positions", flat, list(range(flat.shape[1])))
+            else:
+                while spatial.ndim > 3:
+                    spatial = spatial.mean(1)
+                out[name] = Profile("map", spatial, list(range(spatial[0].size)))
+    return out
+
+
+def _subset(count: int, k: int, seed: int) -> list[int]:
+    """A sorted random subset of min(k, count) of range(count), fixed by ``seed``."""
+    if count <= k:
+        return list(range(count))
+    return sorted(np.random.default_rng(seed).choice(count, k, replace=False).tolist())
+
+
+def class_means(profile: Profile, labels: np.ndarray, classes: Sequence[int]) -> dict[Any, tuple[np.ndarray, ...]]:
+    """class (and ``"all"``) → (mean, std (ddof 0), n) over its samples of the shown elements (maps: whole)."""
+    v = (profile.values if profile.kind == "map" else profile.values[:, profile.shown]).astype(np.float64)
+    out: dict[Any, tuple[np.ndarray, ...]] = {}
+    for c in [*classes, "all"]:
+        sel = v if c == "all" else v[labels == c]
+        out[c] = (sel.mean(0), sel.std(0), np.asarray(len(sel)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ writing
+
+
+def _replace_into(path: Path, write: Any) -> None:
+    """Call ``write(tmp_path)`` then move the file to ``path`` in one step (no half-written file is seen)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _element_label(profile: Profile, i: int) -> str:
+    if profile.kind == "branches":
+        c = profile.values.shape[1] // profile.branches
+        return f"{i // c}/{i % c}"
+    return str(i)
+
+
+def _class_rows(profs: dict[str, Profile], labels: np.ndarray, classes: Sequence[int]) -> list[dict[str, Any]]:
+    rows = []
+    for name, p in profs.items():
+        for c, (mean, std, n) in class_means(p, labels, classes).items():
+            flat_m, flat_s = mean.reshape(-1), std.reshape(-1)
+            elements = p.shown if p.kind != "map" else range(flat_m.size)
+            for j, e in enumerate(elements):
+                rows.append({"block": name, "kind": p.kind, "class": c,
+                             "element": _element_label(p, e) if p.kind != "map" else
+                             f"{e // p.values.shape[2]},{e % p.values.shape[2]}",
+                             "mean": float(flat_m[j]), "std": float(flat_s[j]), "n": int(n)})
+    return rows
+
+
+def _grid(count: int, cols: int) -> tuple[int, int]:
+    cols = max(1, min(cols, count))
+    return (count + cols - 1) // cols, cols
+
+
+def _line_axes(ax: Any, p: Profile) -> None:
+    if p.kind == "branches":
+        per = len(p.shown) // p.branches
+        for b in range(1, p.branches):
+            ax.axvline(b * per - 0.5, color="0.6", linewidth=0.8)
+        ax.set_xlabel(" | ".join(f"branch {b + 1}" for b in range(p.branches)) + f" ({per} channels each)",
+                      fontsize=7)
+    elif p.kind == "channels":
+        ax.set_xlabel(f"channel ({len(p.shown)} of {p.values.shape[1]}, fixed subset)", fontsize=7)
+    else:
+        ax.set_xlabel("position", fontsize=7)
+    if len(p.shown) <= 12:
+        ax.set_xticks(range(len(p.shown)), [_element_label(p, e) for e in p.shown], fontsize=6)
+    else:
+        ax.tick_params(labelsize=6)
+    ax.tick_params(axis="y", labelsize=6)
+
+
+def _mosaic(maps: list[np.ndarray]) -> np.ndarray:
+    """Maps (H, W) side by side, one NaN column between them."""
+    h = maps[0].shape[0]
+    gap = np.full((h, 1), np.nan)
+    return np.concatenate([x for m in maps for x in (m, gap)][:-1], axis=1)
+
+
+def _savefig(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    _replace_into(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def _plot_by_class(profs: dict[str, Profile], labels: np.ndarray, classes: Sequence[int], path: Path,
+                   title: str) -> None:
+    """SENet Fig. 6: per block, the mean activation per class (one line each) and over all classes (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = _grid(len(profs), 3)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.0 * rows), squeeze=False)
+    colors = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    for ax, (name, p) in zip(axes.flat, profs.items()):
+        means = class_means(p, labels, classes)
+        if p.kind == "map":
+            shown = [*classes, "all"]
+            img = ax.imshow(_mosaic([means[c][0] for c in shown]), cmap="viridis", aspect="equal")
+            w = p.values.shape[2]
+            ax.set_xticks([i * (w + 1) + (w - 1) / 2 for i in range(len(shown))], [str(c) for c in shown],
+                          fontsize=6)
+            ax.set_yticks([])
+            ax.set_xlabel("mean map per class", fontsize=7)
+            fig.colorbar(img, ax=ax, fraction=0.03)
+        else:
+            x = np.arange(len(p.shown))
+            for i, c in enumerate(classes):
+                ax.plot(x, means[c][0], color=colors(i % colors.N), linewidth=0.9, label=str(c))
+            ax.plot(x, means["all"][0], color="black", linestyle="--", linewidth=1.3, label="all")
+            _line_axes(ax, p)
+            ax.set_ylabel("mean activation", fontsize=7)
+        ax.set_title(name, fontsize=8)
+    for ax in list(axes.flat)[len(profs):]:
+        ax.axis("off")
+    handles, names = next((a.get_legend_handles_labels() for a in axes.flat if a.get_legend_handles_labels()[0]),
+                          ([], []))
+    if handles:
+        fig.legend(handles, names, loc="upper right", fontsize=7, title="class", title_fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 0.93 if handles else 1, 0.95))
+    _savefig(fig, path)
+
+
+def _plot_by_instance(profs: dict[str, Profile], labels: np.ndarray, classes: Sequence[int], path: Path,
+                      title: str) -> None:
+    """SENet Fig. 7: per block (row) and class (column), mean ± std over the instances of the class (maps:
+    the std map)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = len(profs), len(classes)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols + 0.8, 1.7 * rows + 0.6), squeeze=False,
+                             sharey="row")
+    for r, (name, p) in enumerate(profs.items()):
+        means = class_means(p, labels, classes)
+        top = max(float(means[c][1].max()) for c in classes) or 1.0  # one colour scale per block: comparable
+        for j, c in enumerate(classes):
+            ax = axes[r, j]
+            mean, std, n = means[c]
+            if p.kind == "map":
+                img = ax.imshow(std, cmap="magma", vmin=0.0, vmax=top)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if j == len(classes) - 1:
+                    fig.colorbar(img, ax=ax, fraction=0.05)
+            else:
+                x = np.arange(len(p.shown))
+                ax.plot(x, mean, color="tab:blue", linewidth=0.8)
+                ax.fill_between(x, mean - std, mean + std, color="tab:blue", alpha=0.25, linewidth=0)
+                ax.tick_params(labelsize=5)
+            if r == 0:
+                ax.set_title(f"class {c}", fontsize=7)
+            ax.set_xlabel(f"n={int(n)}", fontsize=5, labelpad=1)
+        axes[r, 0].set_ylabel(name + ("\n(std map)" if p.kind == "map" else ""), fontsize=6)
+    fig.suptitle(title + "  (mean ± std over the instances of each class)", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    _savefig(fig, path)
+
+
+# ------------------------------------------------------------------------------------------------ the command
+
+
+def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[int] | None = None,
+                per_class: int | None = None, channels: int = 50, blocks: Sequence[str] | None = None,
+                seed: int = 0, checkpoint: Path | str | None = None, out: Path | str | None = None,
+                plot: bool = True, batch_size: int = 256) -> Inspection:
+    """Record the gate outputs of a trained job on a split and write the files listed in this module's docstring.
+
+    Args:
+        job_dir: the job's folder.
+        split: ``train`` (augmentation off), ``val`` or ``test``.
+        classes: class indices to inspect (default: all); per_class: samples per class (default: all),
+            drawn with ``seed``.
+        channels: channels drawn per block in the figures (a fixed subset drawn with ``seed``).
+        blocks: block names (see :func:`se_variants.attention_blocks`), or ``["all"]``; default
+            :func:`default_blocks`.
+        checkpoint: default ``<job_dir>/checkpoints/last.ckpt``; out: default ``<job_dir>/inspect``.
+        plot: draw the two figures (at most 10 classes; the data files hold every chosen class).
+
+    Raises :class:`InspectError` for a job that cannot be inspected or a bad option.
+    """
+    if split not in SPLITS:
+        raise InspectError(f"unknown split {split!r}.{suggest(split, list(SPLITS))} Splits: {', '.join(SPLITS)}.")
+    job = load_job(job_dir, checkpoint)
+    names = list(attention_blocks(job.model)) if _has_gate(job.model) else []
+    if not names:
+        raise InspectError(f"the model of {job.job_dir} has no attention block with a library gate, so there is "
+                           f"no scale to record.")
+    if blocks is None:
+        chosen = default_blocks(job.model, names)
+    elif list(blocks) == ["all"]:
+        chosen = names
+    else:
+        chosen = list(dict.fromkeys(blocks))
+        for b in chosen:
+            if b not in names:
+                raise InspectError(f"no attention block named {b!r} in this model.{suggest(b, names)} "
+                                   f"Blocks: {', '.join(names)} (or all).")
+    clash = [b for b in chosen if b in RESERVED]
+    if clash:
+        raise InspectError(f"a block is named {clash[0]!r}, which excitations.npz uses for the labels.")
+    dataset = getattr(job.splits, split)
+    indices = select_samples(dataset_labels(dataset), classes, per_class, seed)
+    scales, labels = record_scales(job.model, dataset, indices, chosen, batch_size)
+    class_list = sorted(set(labels.tolist())) if classes is None else list(dict.fromkeys(int(c) for c in classes))
+    fusion = _fusion_names(job.model)
+    profs = profiles(scales, fusion, channels, seed)
+    stats = excitation_stats(scales, labels, _gate_names(job.model, list(scales)))
+    result = Inspection(job, split, scales, labels, indices, stats, {k: p.shown for k, p in profs.items()})
+
+    folder = Path(out) if out is not None else job.job_dir / "inspect"
+    folder.mkdir(parents=True, exist_ok=True)
+    _replace_into(folder / "excitations.npz",
+                  lambda tmp: np.savez(tmp, **scales, labels=labels, indices=indices))
+    write_atomic(folder / "excitation_stats.csv", _csv_text(stats))
+    write_atomic(folder / "excitations_by_class.csv", _csv_text(_class_rows(profs, labels, class_list)))
+    result.files = [folder / "excitations.npz", folder / "excitation_stats.csv", folder / "excitations_by_class.csv"]
+    if plot:
+        drawn = class_list[:MAX_PLOTTED_CLASSES]
+        keep = np.isin(labels, drawn)
+        sub = {k: Profile(p.kind, p.values[keep], p.shown, p.branches) for k, p in profs.items()}
+        what = _describe(job, split)
+        _plot_by_class(sub, labels[keep], drawn, folder / "excitations_by_class.png", what)
+        _plot_by_instance(sub, labels[keep], drawn, folder / "excitations_by_instance.png", what)
+        result.files += [folder / "excitations_by_class.png", folder / "excitations_by_instance.png"]
+    meta = {"job": str(job.job_dir), "checkpoint": str(job.checkpoint), "epoch": job.epoch, "split": split,
+            "classes": class_list, "plotted_classes": class_list[:MAX_PLOTTED_CLASSES] if plot else [],
+            "per_class": per_class, "samples": int(len(labels)), "seed": seed, "channels": channels,
+            "blocks": list(scales), "shapes": {k: list(v.shape[1:]) for k, v in scales.items()},
+            "shown": result.shown, "kinds": {k: p.kind for k, p in profs.items()},
+            "variant": {k: (job.record or {}).get(k) for k in ("block", "squeeze", "excite", "gate", "seed")}}
+    write_atomic(folder / "inspect.json", json.dumps(meta, indent=1) + "\n")
+    result.files.append(folder / "inspect.json")
+    return result
+
+
+def _has_gate(model: nn.Module) -> bool:
+    from ..gate import Gate
+
+    return any(isinstance(m, Gate) for m in model.modules())
+
+
+def _fusion_names(model: nn.Module) -> set[str]:
+    from ..compose import Fusion
+
+    return {name for name, m in attention_blocks(model).items() if isinstance(m, Fusion)}
+
+
+def _describe(job: LoadedJob, split: str) -> str:
+    r = job.record or {}
+    parts = [r.get("block") or "", *(f"{k}={r[k]}" for k in ("squeeze", "excite", "gate") if r.get(k))]
+    return f"{job.job_dir.name}: {' '.join(p for p in parts if p)}, {split} split"
+
+
+USAGE = """se-variants inspect <job folder> [options]
+
+Runs a split through a trained job's network and records every chosen attention block's gate output (the scale,
+before it multiplies x); writes <job>/inspect/: excitations.npz, excitation_stats.csv, excitations_by_class.csv,
+excitations_by_class.png (SENet Fig. 6), excitations_by_instance.png (Fig. 7), inspect.json."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with usage, through InspectError (no traceback)
+        raise InspectError(message)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class indices such as 0,3,7; got {text!r}")
+
+
+def _parser() -> _Parser:
+    p = _Parser(prog="se-variants inspect", usage=USAGE.split("\n")[0], description=USAGE.split("\n", 2)[2],
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("job", help="a job folder (with metrics.json and checkpoints/last.ckpt)")
+    p.add_argument("--split", default="test", choices=SPLITS, help="split to run (default: test)")
+    p.add_argument("--classes", type=_ints, default=None, help="class indices, e.g. 0,3,7 (default: all)")
+    p.add_argument("--per-class", type=int, default=None, metavar="N",
+                   help="samples per class, drawn with --seed (default: every sample of the split)")
+    p.add_argument("--channels", type=int, default=50, metavar="K",
+                   help="channels drawn per block in the figures, a fixed seeded subset (default: 50)")
+    p.add_argument("--blocks", default=None,
+                   help="comma-separated block names, or 'all' (default: the last block of each stage and every "
+                        "block of the last stage, as SENet Fig. 6)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample and channel subsets (default: 0)")
+    p.add_argument("--ckpt", default=None, help="checkpoint (default: <job>/checkpoints/last.ckpt)")
+    p.add_argument("--out", default=None, help="output folder (default: <job>/inspect)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """``se-variants inspect``: 0 on success, 2 for a bad command line or a job that cannot be inspected."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        blocks = None if args.blocks is None else [b for b in args.blocks.split(",") if b]
+        result = inspect_job(args.job, split=args.split, classes=args.classes, per_class=args.per_class,
+                             channels=args.channels, blocks=blocks, seed=args.seed, checkpoint=args.ckpt,
+                             out=args.out)
+    except InspectError as err:
+        print(f"se-variants inspect: error: {err}\n\nusage: {USAGE.splitlines()[0]} (--help for the options)",
+              file=sys.stderr)
+        return 2
+    print(_format_stats(result.stats))
+    print(f"\n{len(result.labels)} {result.split} samples, {len(result.scales)} blocks. Wrote: "
+          + ", ".join(str(p) for p in result.files))
+    return 0
+
+
+def _format_stats(rows: list[dict[str, Any]]) -> str:
+    header = ["block", "gate", "shape", "mean", "std", f"> {SATURATED_HIGH}", f"< {SATURATED_LOW}",
+              "class specificity"]
+    body = [[r["block"], r["gate"], r["shape"], f"{r['mean']:.3f}", f"{r['std']:.3f}",
+             f"{r[f'frac_above_{SATURATED_HIGH}']:.1%}", f"{r[f'frac_below_{SATURATED_LOW}']:.1%}",
+             "–" if r["class_specificity"] is None else f"{r['class_specificity']:.3f}"] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+    fmt = lambda cells: "  ".join(c.ljust(w) if i < 3 else c.rjust(w)  # noqa: E731
+                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, body)])
+

@@ -1,5 +1,5 @@
-"""The ``se-variants`` command: ``list``, ``show`` (block library) and ``train``, ``report``, ``ablate``
-(ablation runner, ``se_variants.runner``)."""
+"""The ``se-variants`` command: ``list``, ``show`` (block library) and ``train``, ``report``, ``ablate``,
+``inspect`` (ablation runner, ``se_variants.runner``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ commands:
   train     one training run, or a Hydra multirun sweep with -m (Hydra overrides)
   report    the results report of a sweep folder
   ablate    the default ablation on the embedded digits dataset (the main job)
+  inspect   what a trained job's attention learned: gate outputs per class (SENet Fig. 6/7)
 """
 
 
@@ -26,13 +27,13 @@ def main(argv: list[str] | None = None) -> int:
         from . import inspect_cli
 
         return inspect_cli.main(command, rest)
-    if command in ("train", "report", "ablate"):
+    if command in ("train", "report", "ablate", "inspect"):
         from .runner import commands
 
         return commands.main(command, rest)
     from .registry import suggest
 
-    print(f"se-variants: unknown command {command!r}.{suggest(command, ['list', 'show', 'train', 'report', 'ablate'])}"
+    print(f"se-variants: unknown command {command!r}.{suggest(command, ['list', 'show', 'train', 'report', 'ablate', 'inspect'])}"
           f"\n\n{USAGE}", file=sys.stderr)
     return 2
 

@@ -1,6 +1,7 @@
-"""The results report of a sweep folder: jobs grouped by variant, test accuracy mean ± std over seeds, the
-difference to the baseline, cost columns, failed jobs with their errors. Written as ``report.csv`` (one row per
-variant), ``jobs.csv`` (one row per job), ``report.md`` and ``report.png``."""
+"""The results report of a sweep folder: jobs grouped by variant, test accuracy over seeds with its 95 %
+t-interval, the difference to the matched baseline with a Welch (or paired) t-test and Holm's adjustment, cost
+columns, failed jobs with their errors. Written as ``report.csv`` (one row per variant), ``jobs.csv`` (one row
+per job), ``report.md`` and ``report.png``; the statistics are in :mod:`se_variants.runner.stats`."""
 
 from __future__ import annotations
 
@@ -11,21 +12,45 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import stats
 from .results import RESULT_FILE, iter_results, write_atomic
 
-__all__ = ["collect", "summarize", "write_report", "format_table", "REPORT_FILES"]
+__all__ = ["collect", "summarize", "write_report", "format_table", "report_settings", "verdict", "REPORT_FILES",
+           "ROW_COLUMNS", "DEFAULT_ALPHA"]
 
 REPORT_FILES = ("report.md", "report.csv", "jobs.csv", "report.png")
+#: significance level when neither the call nor the records' ``config.report.alpha`` say otherwise
+DEFAULT_ALPHA = 0.05
+#: the confidence of every interval in the report (fixed: the column names say 95)
+CONFIDENCE = 0.95
+#: power the seed planner aims for
+PLAN_POWER = 0.8
 VARIANT_COLUMNS = ("variant", "block", "squeeze", "excite", "gate")
-ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "test_acc_mean", "test_acc_std", "delta_vs_baseline",
-               "val_acc_mean", "params", "flops", "latency_ms", "wall_time_s", "baseline", "seeds", "variant_hash")
+#: report.csv, one row per variant; accuracies in %, differences in percentage points (pp); empty where a value
+#: cannot be computed. ``n``: seeds that finished; ``mean``, ``std`` (ddof = 1), ``ci95_*``: test accuracy over
+#: them (t-interval of the mean); ``delta_*``: variant − matched baseline and its interval; ``p_value``:
+#: two-sided t-test (``stat_test``: welch or paired); ``p_holm``: Holm over the variants compared with the same
+#: baseline; ``significant``: p_holm < alpha; ``prob_improvement``: P(a seed of the variant beats a seed of the
+#: baseline); ``cohens_d``: Δ / pooled std; ``seeds_needed``: seeds per arm for 80 % power if the true Δ had the
+#: observed size (planning only); ``alpha``: the level ``significant`` used; ``note``: why a statistic is missing.
+ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "mean", "std", "ci95_low", "ci95_high", "delta_pp",
+               "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant", "stat_test",
+               "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note", "val_mean", "params", "flops", "latency_ms",
+               "wall_time_s", "baseline", "seeds", "variant_hash")
 JOB_COLUMNS = ("job", "status", *VARIANT_COLUMNS[1:], "seed", "overrides", "test_acc", "test_loss", "val_acc",
                "train_acc", "params", "flops", "latency_ms", "wall_time_s", "epochs", "error", "config_hash",
                "variant_hash")
+_STAT_KEYS = ("delta_pp", "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant",
+              "stat_test", "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note")
 
 
 def _seedless(overrides: Sequence[str]) -> list[str]:
     return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed"]
+
+
+def _is_baseline(record: dict[str, Any]) -> bool:
+    """A job without attention blocks (``block=none``): what the other variants of its context are compared to."""
+    return record.get("block") == "none"
 
 
 def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -53,14 +78,41 @@ def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str,
     return records, broken, superseded
 
 
-def _acc(record: dict[str, Any], stage: str = "test") -> float | None:
+def check_alpha(alpha: Any) -> float:
+    """``alpha`` as a float in (0, 1), or a ValueError naming the fix."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must be a number in (0, 1), e.g. 0.05; got {alpha!r}.")
+    return float(alpha)
+
+
+def report_settings(records: Sequence[dict[str, Any]], alpha: float | None = None,
+                    paired: bool | None = None) -> tuple[float, bool]:
+    """(alpha, paired): the arguments when given, else ``config.report`` of the newest record that has one, else
+    (0.05, False). Records of jobs skipped on a re-run keep the values they ran with, so a command that changes
+    ``report.*`` should pass them here."""
+    newest = next((r["config"]["report"] for r in sorted(records, key=lambda r: r.get("started") or "", reverse=True)
+                   if isinstance((r.get("config") or {}).get("report"), dict)), {})
+    alpha = check_alpha(newest.get("alpha", DEFAULT_ALPHA) if alpha is None else alpha)
+    paired = bool(newest.get("paired", False) if paired is None else paired)
+    return alpha, paired
+
+
+def _acc_pct(record: dict[str, Any], stage: str = "test") -> float | None:
     value = (record.get("metrics") or {}).get(stage, {}).get("acc")
-    return float(value) if value is not None else None
+    return float(value) * 100 if value is not None else None
 
 
-def summarize(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """(one row per variant, overrides common to every job). Rows: baseline variants first, then in the order
-    their first job started. Accuracies in [0, 1]; ``delta_vs_baseline`` is mean − baseline mean."""
+def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
+              paired: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
+    """(one row per variant, overrides common to every job).
+
+    Rows: baseline variants first, then in the order their first job started; the keys of :data:`ROW_COLUMNS`
+    (accuracies in %, differences in pp, None where not computable). Each variant is compared with the
+    ``block=none`` variant of the same ``context_hash`` (same model, data and schedule); Holm's adjustment runs
+    over all variants compared with the same baseline. ``paired`` pairs jobs by seed (see
+    :func:`stats.paired` for when that is valid).
+    """
+    alpha = check_alpha(alpha)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault(r.get("variant_hash") or r["job_dir"], []).append(r)
@@ -71,39 +123,92 @@ def summarize(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list
         ok = [j for j in jobs if j.get("status") == "ok"]
         first = ok[0] if ok else jobs[0]
         label_parts = [o for o in _seedless(first.get("overrides") or []) if o not in common]
-        accs = [a for a in (_acc(j) for j in ok) if a is not None]
-        vals = [a for a in (_acc(j, "val") for j in ok) if a is not None]
+        by_seed = {j.get("seed"): a for j in ok if (a := _acc_pct(j)) is not None}
+        accs = [a for a in (_acc_pct(j) for j in ok) if a is not None]
+        vals = [a for a in (_acc_pct(j, "val") for j in ok) if a is not None]
         lat = [j["latency_ms"] for j in ok if j.get("latency_ms") is not None]
         wall = [j["wall_time_s"] for j in ok if j.get("wall_time_s") is not None]
-        row = {
+        summary = stats.summarize(accs, CONFIDENCE)
+        rows.append({
             "variant": " ".join(label_parts) or _columns_label(first),
             **{c: first.get(c) for c in VARIANT_COLUMNS[1:]},
-            "n": len(accs),
+            "n": summary.n,
             "failed": len(jobs) - len(ok),
-            "test_acc_mean": statistics.fmean(accs) if accs else None,
-            "test_acc_std": statistics.stdev(accs) if len(accs) > 1 else None,
-            "delta_vs_baseline": None,
-            "val_acc_mean": statistics.fmean(vals) if vals else None,
+            "mean": summary.mean, "std": summary.std, "ci95_low": summary.ci_low, "ci95_high": summary.ci_high,
+            **dict.fromkeys(_STAT_KEYS),
+            "val_mean": statistics.fmean(vals) if vals else None,
             "params": first.get("params"),
             "flops": first.get("flops"),
             "latency_ms": statistics.median(lat) if lat else None,
             "wall_time_s": statistics.fmean(wall) if wall else None,
-            "baseline": first.get("block") == "none",
+            "baseline": _is_baseline(first),
             "seeds": " ".join(str(j.get("seed")) for j in sorted(ok, key=lambda j: j.get("seed") or 0)),
             "variant_hash": key,
+            "_values": accs, "_by_seed": by_seed,
             "_context": first.get("context_hash"),
             "_started": min(j.get("started") or "" for j in jobs),
-        }
-        rows.append(row)
-    baselines = {r["_context"]: r for r in rows if r["baseline"] and r["test_acc_mean"] is not None}
-    for row in rows:
-        base = baselines.get(row["_context"])
-        if base is not None and row["test_acc_mean"] is not None:
-            row["delta_vs_baseline"] = row["test_acc_mean"] - base["test_acc_mean"]
+        })
+    _compare(rows, alpha, paired)
     rows.sort(key=lambda r: (not r["baseline"], r["_started"]))
     for row in rows:
-        del row["_context"], row["_started"]
+        for k in ("_values", "_by_seed", "_context", "_started"):
+            del row[k]
     return rows, common
+
+
+def _compare(rows: list[dict[str, Any]], alpha: float, paired: bool) -> None:
+    """Fill the statistics columns of the non-baseline rows in place, Holm within each baseline's family."""
+    baselines = {r["_context"]: r for r in rows if r["baseline"] and r["n"]}
+    families: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["baseline"]:
+            continue
+        base = baselines.get(row["_context"])
+        if base is None:
+            row["note"] = "no baseline (block=none) with the same settings in this folder"
+            continue
+        if not row["n"]:
+            row["note"] = "no finished seed"
+            continue
+        if paired:
+            c = stats.paired(row["_by_seed"], base["_by_seed"], CONFIDENCE)
+        else:
+            c = stats.welch(row["_values"], base["_values"], CONFIDENCE)
+        d = c.cohens_d
+        row.update({"delta_pp": c.delta, "delta_ci95_low_pp": c.ci_low, "delta_ci95_high_pp": c.ci_high,
+                    "p_value": c.p_value, "stat_test": c.test, "prob_improvement": c.prob_improvement,
+                    "cohens_d": d, "note": c.note,
+                    "seeds_needed": stats.seeds_needed(d, alpha, PLAN_POWER) if d is not None else None})
+        families.setdefault(row["_context"], []).append(row)
+        row["alpha"] = alpha
+    for family in families.values():
+        for row, p in zip(family, stats.holm([r["p_value"] for r in family])):
+            row["p_holm"] = p
+            row["significant"] = None if p is None else bool(p < alpha)
+
+
+def verdict(rows: Sequence[dict[str, Any]], alpha: float, paired: bool = False, markdown: bool = True) -> str:
+    """The one-line answer at the top of report.md (``markdown``) and under the printed table: how many
+    variants differ from their baseline after Holm, how many could not be tested."""
+    bold = "**" if markdown else ""
+    compared = [r for r in rows if not r["baseline"] and r["delta_pp"] is not None]
+    tested = [r for r in compared if r["p_holm"] is not None]
+    untested = len(compared) - len(tested)
+    test = "paired t-test over shared seeds" if paired else "Welch t-test"
+    if not any(r["baseline"] for r in rows):
+        return "No baseline (`block=none`) in this folder, so no variant is compared (see below)."
+    if not compared:
+        return "No variant has a baseline with the same settings, so none is compared."
+    if not tested:
+        return (f"No variant can be tested: every comparison has fewer than {stats.MIN_SEEDS} seeds on one side "
+                f"({stats.INSUFFICIENT}). Run at least {stats.MIN_SEEDS} seeds per variant and baseline, e.g. "
+                f"`ablation.seeds=[0,1,2]` or `seed=0,1,2`; “Planning” in report.md says how many.")
+    k, m = sum(bool(r["significant"]) for r in tested), len(tested)
+    what = (f"{k} of {m} variants differ" if k else f"none of the {m} variants differs") + " from the baseline"
+    families = len({r["variant_hash"] for r in rows if r["baseline"]})
+    holm = "after Holm" + (f" (within each of the {families} baselines)" if families > 1 else "")
+    rest = f"; {untested} more not tested (fewer than {stats.MIN_SEEDS} seeds on a side)" if untested else ""
+    return f"{bold}{what[0].upper() + what[1:]} at α = {alpha:g} {holm}{bold} ({test}, two-sided){rest}."
 
 
 def _columns_label(record: dict[str, Any]) -> str:
@@ -121,57 +226,130 @@ def _num(value: float | int | None) -> str:
     return str(value)
 
 
-def _pct(value: float | None, signed: bool = False) -> str:
+def _f(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "–"
-    return f"{value * 100:+.2f}" if signed else f"{value * 100:.2f}"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
-def _display(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    header = ["variant", "squeeze", "excite", "gate", "block", "n", "test acc %", "Δ vs baseline (pp)", "params",
-              "FLOPs", "latency ms"]
+def _p(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _interval(low: float | None, high: float | None, signed: bool = False) -> str:
+    return "–" if low is None or high is None else f"[{_f(low, signed)}, {_f(high, signed)}]"
+
+
+def _p_cell(r: dict[str, Any]) -> str:
+    """The p-value, or instead of it "insufficient seeds (n < 3)" (or "... paired seeds ...")."""
+    if r["baseline"]:
+        return ""
+    if r["p_value"] is None and (r["note"] or "").startswith("insufficient"):
+        return r["note"]
+    return _p(r["p_value"])
+
+
+def _paired(rows: Sequence[dict[str, Any]]) -> bool:
+    return any(r.get("stat_test") == "paired" for r in rows)
+
+
+def _display(rows: list[dict[str, Any]], wide: bool = True) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the variant table; ``wide`` adds the part columns and P(> baseline) (report.md)."""
+    paired = _paired(rows)
+    parts_header = ["squeeze", "excite", "gate", "block"] if wide else []
+    header = ["variant", *parts_header, "n", "test acc %", "95 % CI", "Δ pp", "Δ 95 % CI",
+              "p (paired)" if paired else "p (Welch)", "p Holm", "differs", *(["P(> base)"] if wide else []),
+              "params", "FLOPs", "latency ms"]
     body = []
     for r in rows:
-        acc = _pct(r["test_acc_mean"])
-        if r["test_acc_std"] is not None:
-            acc += f" ± {r['test_acc_std'] * 100:.2f}"
+        acc = _f(r["mean"]) + (f" ± {r['std']:.2f}" if r["std"] is not None else "")
         n = str(r["n"]) + (f" ({r['failed']} failed)" if r["failed"] else "")
-        delta = "baseline" if r["baseline"] else _pct(r["delta_vs_baseline"], signed=True)
-        latency = f"{r['latency_ms']:.2f}" if r["latency_ms"] is not None else "–"
         parts = r["block"] == "parts"
-        body.append([r["variant"], *(str(r[c]) if parts and r[c] else "–" for c in ("squeeze", "excite", "gate")),
-                     "parts" if parts else str(r["block"]), n, acc, delta, _num(r["params"]), _num(r["flops"]),
-                     latency])
+        cells = [r["variant"]]
+        if wide:
+            cells += [*(str(r[c]) if parts and r[c] else "–" for c in ("squeeze", "excite", "gate")),
+                      "parts" if parts else str(r["block"])]
+        base = r["baseline"]
+        differs = "" if base else ("–" if r["significant"] is None else "yes" if r["significant"] else "no")
+        cells += [n, acc, _interval(r["ci95_low"], r["ci95_high"]),
+                  "baseline" if base else _f(r["delta_pp"], signed=True),
+                  "" if base else _interval(r["delta_ci95_low_pp"], r["delta_ci95_high_pp"], signed=True),
+                  _p_cell(r), "" if base else _p(r["p_holm"]), differs]
+        if wide:
+            cells.append("" if base or r["prob_improvement"] is None else f"{r['prob_improvement']:.2f}")
+        cells += [_num(r["params"]), _num(r["flops"]),
+                  f"{r['latency_ms']:.2f}" if r["latency_ms"] is not None else "–"]
+        body.append(cells)
     return header, body
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The variant table as aligned plain text (what ``ablate`` and ``report`` print)."""
-    header, body = _display(rows)
+    header, body = _display(rows, wide=False)
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
-    right = {5, 6, 7, 8, 9, 10}
-    fmt = lambda cells: "  ".join(c.rjust(w) if i in right else c.ljust(w)  # noqa: E731
+    left = {0, header.index("p (paired)" if _paired(rows) else "p (Welch)")}
+    fmt = lambda cells: "  ".join(c.ljust(w) if i in left else c.rjust(w)  # noqa: E731
                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(b) for b in body]
+    alpha = next((r["alpha"] for r in rows if r.get("alpha") is not None), None)
+    if alpha is not None:
+        lines += ["", "Verdict (exploratory): " + verdict(rows, alpha, _paired(rows), markdown=False)]
+    lines += [f"{r['variant']}: {_advice(r)}" for r in rows if _advice(r)]
     return "\n".join(lines)
 
 
+def _advice(r: dict[str, Any]) -> str | None:
+    """For a variant with too few seeds to test: what to run, and a seed count for 80 % power (planning)."""
+    if r["baseline"] or not (r["note"] or "").startswith("insufficient"):
+        return None
+    need = (f"; about {r['seeds_needed']} per arm would give 80 % power if the true Δ were the observed "
+            f"{r['delta_pp']:+.2f} pp" if r["seeds_needed"] is not None else "")
+    return f"{r['note']}: a p-value needs >= {stats.MIN_SEEDS} seeds of the variant and of the baseline{need}."
+
+
+def _planning(rows: Sequence[dict[str, Any]], alpha: float) -> list[str]:
+    """Seeds per arm for 80 % power at differences of 1 and 2 baseline seed-stds, in pp where there is a std."""
+    n1, n2 = stats.seeds_needed(1.0, alpha, PLAN_POWER), stats.seeds_needed(2.0, alpha, PLAN_POWER)
+    base = next((r for r in rows if r["baseline"] and r["std"]), None)
+    if base is not None:
+        s = base["std"]
+        size = (f"a true difference of {s:.2f} pp (one seed std of the baseline, {base['variant']}) needs {n1} "
+                f"seeds per arm, {2 * s:.2f} pp needs {n2}")
+    else:
+        size = (f"a true difference of one seed standard deviation needs {n1} seeds per arm, two need {n2}")
+    return [f"**Planning.** For 80 % power at α = {alpha:g} (one comparison; Holm over m variants asks for more), "
+            f"{size}. Per variant, `seeds_needed` in report.csv is the same number for a true Δ of the size observed "
+            f"(Cohen's d) — a planning figure for the next run, not evidence about this one."]
+
+
 def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[str, Any]], common: list[str],
-              broken: Sequence[dict[str, Any]] = (), superseded: Sequence[dict[str, Any]] = ()) -> str:
+              broken: Sequence[dict[str, Any]] = (), superseded: Sequence[dict[str, Any]] = (),
+              alpha: float = DEFAULT_ALPHA, paired: bool = False) -> str:
     ok = sum(r.get("status") == "ok" for r in records)
     bad = [r for r in records if r.get("status") != "ok"]
-    header, body = _display(rows)
+    header, body = _display(rows, wide=True)
     first = next((r for r in records if r.get("status") == "ok"), records[0] if records else {})
     data = (first.get("data") or {})
     size = "×".join(str(s) for s in data.get("image_size") or []) or "?"
+    test = ("paired t-test over the seeds both have (`report.paired=true`; valid only when a seed fixes randomness "
+            "the variant and baseline jobs share)" if paired else "Welch's t-test (unequal variances)")
     lines = [
         f"# Results: {sweep_dir.name}",
+        "",
+        f"Verdict (exploratory): {verdict(rows, alpha, paired)}",
         "",
         f"{len(records)} jobs in `{sweep_dir}`: {ok} ok, {len(bad)} failed or unfinished"
         + (f"; **{len(broken)} broken record(s)** not counted (listed below)" if broken else "") + ".",
         "",
-        "Test accuracy: mean ± sample standard deviation over the seeds that finished (n); Δ: difference of the "
-        "mean to the baseline (`block=none`) trained with the same settings, in percentage points. "
+        "Test accuracy: mean ± sample standard deviation over the seeds that finished (n), and the 95 % t-interval "
+        "of the mean. Δ: mean − the mean of the baseline (`block=none`) trained with the same settings, in "
+        f"percentage points, with its 95 % interval; p: {test}, two-sided; p Holm: adjusted over all variants "
+        f"compared with that baseline; differs: p Holm < α = {alpha:g}. P(> base): the chance that a seed of the "
+        "variant beats a seed of the baseline. The intervals are not adjusted for multiple comparisons. "
+        "Exploratory: the variants were not chosen in advance as confirmatory hypotheses, and seeds vary the "
+        "training only (the test split is fixed), so a difference is one of this recipe on this test set. "
         f"FLOPs: one {size} image, counted by torch.utils.flop_counter (a multiply-add is 2 FLOPs; elementwise ops "
         f"and pooling not counted). Latency: median of {first.get('config', {}).get('measure', {}).get('latency_repeats', '?')} "
         f"timed forward passes of batch {first.get('latency_batch', '?')} on the training machine "
@@ -184,8 +362,14 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
         lines += [f"No `block=none` jobs here, so no Δ column: add the baseline to this folder with "
                   f"`{' '.join(['se-variants train -m block=none seed=...', *common, f'hydra.sweep.dir={sweep_dir}'])}`.",
                   ""]
-    lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i < 5 else "---:" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(header) + " |",
+              "|" + "|".join("---" if i < 5 else "---:" for i in range(len(header))) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in b) + " |" for b in body]
+    notes = [f"- {r['variant']}: {_advice(r) or r['note']}" for r in rows if r["note"] and not r["baseline"]]
+    if notes:
+        lines += [""] + notes
+    if any(not r["baseline"] for r in rows):
+        lines += [""] + _planning(rows, alpha)
     if bad:
         lines += ["", "## Failed or unfinished jobs", "", "| job | status | overrides | error |", "|---|---|---|---|"]
         for r in bad:
@@ -235,31 +419,57 @@ def _job_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+def _plot(rows: list[dict[str, Any]], path: Path, title: str, alpha: float = DEFAULT_ALPHA,
+          paired: bool = False) -> None:
+    """Two panels sharing the variant axis: test accuracy with its 95 % t-interval, and Δ to the baseline with
+    its 95 % interval; variants that differ after Holm are filled red, untested ones grey."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [r for r in rows if r["test_acc_mean"] is not None]
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.35 * max(len(shown), 1)))
-    if shown:
-        y = list(range(len(shown)))[::-1]
-        means = [r["test_acc_mean"] * 100 for r in shown]
-        errs = [(r["test_acc_std"] or 0.0) * 100 for r in shown]
-        for yi, m, e, r in zip(y, means, errs, shown):  # points with error bars: no bar baseline to mislead
-            ax.errorbar(m, yi, xerr=e, fmt="o", color="0.4" if r["baseline"] else "tab:blue", capsize=3)
-        ax.set_yticks(y, [f"{r['variant']}  (n={r['n']})" for r in shown], fontsize=8)
-        for r in shown:
-            if r["baseline"]:
-                ax.axvline(r["test_acc_mean"] * 100, color="0.3", linestyle="--", linewidth=1)
-        lo = min(m - e for m, e in zip(means, errs))
-        hi = max(m + e for m, e in zip(means, errs))
-        pad = max((hi - lo) * 0.15, 0.5)
-        ax.set_xlim(max(lo - pad, 0), min(hi + pad, 100))
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_xlabel("test accuracy % (mean ± std over seeds; grey and dashed: baseline)")
-    ax.set_title(title, fontsize=10)
+    shown = [r for r in rows if r["mean"] is not None]
+    fig, (ax, axd) = plt.subplots(1, 2, figsize=(11, 1.4 + 0.36 * max(len(shown), 1)), sharey=True,
+                                  gridspec_kw={"width_ratios": [1, 1]})
+    y = list(range(len(shown)))[::-1]
+
+    def style(r: dict[str, Any]) -> dict[str, Any]:
+        if r["baseline"]:
+            return {"color": "0.35", "mfc": "0.35"}
+        if r["significant"]:
+            return {"color": "tab:red", "mfc": "tab:red"}
+        if r["significant"] is None:
+            return {"color": "0.6", "mfc": "white"}
+        return {"color": "tab:blue", "mfc": "white"}
+
+    def errors(values: list[tuple[float | None, float | None, float | None]]) -> tuple[list[float], list[list[float]]]:
+        xs, err = [], [[], []]
+        for mid, lo, hi in values:
+            xs.append(mid)
+            err[0].append(mid - lo if lo is not None else 0.0)
+            err[1].append(hi - mid if hi is not None else 0.0)
+        return xs, err
+
+    for yi, r in zip(y, shown):
+        xs, err = errors([(r["mean"], r["ci95_low"], r["ci95_high"])])
+        ax.errorbar(xs, [yi], xerr=err, fmt="o", capsize=3, **style(r))
+        if r["baseline"]:
+            ax.axvline(r["mean"], color="0.35", linestyle="--", linewidth=1)
+        if not r["baseline"] and r["delta_pp"] is not None:
+            xs, err = errors([(r["delta_pp"], r["delta_ci95_low_pp"], r["delta_ci95_high_pp"])])
+            axd.errorbar(xs, [yi], xerr=err, fmt="o", capsize=3, **style(r))
+            if r["significant"]:
+                axd.annotate("*", (xs[0], yi), textcoords="offset points", xytext=(0, 4), ha="center",
+                             color="tab:red", fontsize=12)
+    axd.axvline(0.0, color="0.35", linestyle="--", linewidth=1)
+    ax.set_yticks(y, [f"{r['variant']}  (n={r['n']})" for r in shown], fontsize=8)
+    for a in (ax, axd):
+        a.grid(axis="x", alpha=0.3)
+    ax.set_xlabel("test accuracy % (mean, 95 % t-interval; grey dashed: baseline)", fontsize=8)
+    test = "paired" if paired else "Welch"
+    axd.set_xlabel(f"Δ vs baseline, pp (95 % {test} interval); red *: differs after Holm, α = {alpha:g}; "
+                   f"open: not significant; grey: not tested", fontsize=8)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=120)
@@ -267,30 +477,40 @@ def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     tmp.replace(path)
 
 
-def write_report(sweep_dir: Path | str, plot: bool = True) -> dict[str, Any]:
+def write_report(sweep_dir: Path | str, plot: bool = True, *, alpha: float | None = None,
+                 paired: bool | None = None) -> dict[str, Any]:
     """Write report.md, report.csv, jobs.csv and (with ``plot``) report.png into ``sweep_dir``, each atomically.
 
-    Returns ``{"rows", "records", "common", "broken", "superseded", "files"}`` (see :func:`collect`); with no
-    metrics.json under ``sweep_dir`` nothing is written and ``files`` is empty.
+    Args:
+        sweep_dir: a folder with job folders (metrics.json) at any depth.
+        plot: also draw report.png (the slowest part; sweeps skip it after each job and draw it at the end).
+        alpha: significance level of the Holm-adjusted tests; default: ``config.report.alpha`` of the newest
+            record (0.05).
+        paired: pair jobs by seed (paired t-test) instead of Welch's test; default: ``config.report.paired``.
+
+    Returns ``{"rows", "records", "common", "broken", "superseded", "files", "alpha", "paired"}`` (see
+    :func:`collect`, :func:`summarize`); with no metrics.json under ``sweep_dir`` nothing is written and
+    ``files`` is empty.
     """
     sweep_dir = Path(sweep_dir)
     records, broken, superseded = collect(sweep_dir)
-    rows, common = summarize(records)
+    alpha, paired = report_settings(records, alpha, paired)
+    rows, common = summarize(records, alpha=alpha, paired=paired)
     out: dict[str, Any] = {"rows": rows, "records": records, "common": common, "broken": broken,
-                           "superseded": superseded, "files": []}
+                           "superseded": superseded, "files": [], "alpha": alpha, "paired": paired}
     if not records and not broken:
         return out
-    write_atomic(sweep_dir / "report.md", _markdown(sweep_dir, records, rows, common, broken, superseded))
+    write_atomic(sweep_dir / "report.md", _markdown(sweep_dir, records, rows, common, broken, superseded,
+                                                    alpha, paired))
     write_atomic(sweep_dir / "report.csv", _csv(rows, ROW_COLUMNS))
     job_rows = _job_rows(records) + [{"job": Path(b["path"]).parent.name, "status": "broken", "error": b["problem"]}
                                      for b in broken]
     write_atomic(sweep_dir / "jobs.csv", _csv(job_rows, JOB_COLUMNS))
     try:
         if plot:
-            _plot(rows, sweep_dir / "report.png", f"{sweep_dir.name}: test accuracy by variant")
+            _plot(rows, sweep_dir / "report.png", f"{sweep_dir.name}: test accuracy by variant", alpha, paired)
             out["files"].append(sweep_dir / "report.png")
     except Exception as err:  # a plot must never cost the tables
         print(f"se-variants: report.png not written ({type(err).__name__}: {err})")
     out["files"] = [sweep_dir / f for f in ("report.md", "report.csv", "jobs.csv")] + out["files"]
     return out
-

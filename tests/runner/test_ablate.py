@@ -35,9 +35,9 @@ def test_tiny_ablation_end_to_end(tmp_path, capsys):
     with open(out / "report.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["variant"] for r in rows] == ["block=none", "squeeze=max excite=conv1d"]
-    assert rows[0]["baseline"] == "True" and rows[1]["delta_vs_baseline"] != ""
-    delta = float(rows[1]["test_acc_mean"]) - float(rows[0]["test_acc_mean"])
-    assert abs(float(rows[1]["delta_vs_baseline"]) - delta) < 1e-9
+    assert rows[0]["baseline"] == "True" and rows[1]["delta_pp"] != ""
+    delta = float(rows[1]["mean"]) - float(rows[0]["mean"])
+    assert abs(float(rows[1]["delta_pp"]) - delta) < 1e-9
     assert main([*TINY, f"hydra.sweep.dir={out}"]) == 0  # all four done before: nothing runs
     assert capsys.readouterr().out.count("done before") == 4
 

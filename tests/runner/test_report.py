@@ -1,5 +1,7 @@
 """The report's arithmetic on hand-made results: mean ± sample std over seeds, Δ to the baseline of the same
-context, failed and unfinished jobs listed; results are written atomically; job identity ignores run knobs."""
+context, the t-intervals, Welch / paired tests and Holm's adjustment against hand-computed values, the guard
+rails for too few seeds, failed and unfinished jobs listed; results are written atomically; job identity
+ignores run knobs."""
 
 from __future__ import annotations
 
@@ -40,11 +42,11 @@ def test_summarize_groups_seeds_and_matches_baselines_by_context():
     by = {r["variant_hash"]: r for r in rows}
     assert [r["baseline"] for r in rows[:2]] == [True, True]  # baselines first
     assert by["se_s"]["n"] == 2 and by["se_s"]["failed"] == 1
-    assert by["se_s"]["test_acc_mean"] == pytest.approx(0.94)
-    assert by["se_s"]["test_acc_std"] == pytest.approx(statistics.stdev([0.93, 0.95]))
-    assert by["se_s"]["delta_vs_baseline"] == pytest.approx(0.94 - 0.91)
-    assert by["se_20"]["delta_vs_baseline"] == pytest.approx(0.05)  # against the resnet20 baseline, not small
-    assert by["se_20"]["test_acc_std"] is None  # one seed: no std
+    assert by["se_s"]["mean"] == pytest.approx(94.0)  # accuracies in %
+    assert by["se_s"]["std"] == pytest.approx(statistics.stdev([93.0, 95.0]))
+    assert by["se_s"]["delta_pp"] == pytest.approx(94.0 - 91.0)
+    assert by["se_20"]["delta_pp"] == pytest.approx(5.0)  # against the resnet20 baseline, not small
+    assert by["se_20"]["std"] is None  # one seed: no std
     assert "94.00 ± 1.41" in format_table(rows) and "+3.00" in format_table(rows)
 
 
@@ -120,7 +122,7 @@ def test_one_record_per_config_the_newest(tmp_path):
     write_json(tmp_path / "new" / "metrics.json", new)
     result = write_report(tmp_path, plot=False)
     assert len(result["records"]) == 1 and result["records"][0]["job_dir"] == str(tmp_path / "new")
-    assert result["rows"][0]["n"] == 1 and result["rows"][0]["test_acc_mean"] == pytest.approx(0.7)
+    assert result["rows"][0]["n"] == 1 and result["rows"][0]["mean"] == pytest.approx(70.0)
     assert result["superseded"] == [{"path": str(tmp_path / "old" / "metrics.json"), "kept": str(tmp_path / "new")}]
     assert "1 older record(s)" in (tmp_path / "report.md").read_text()
 
@@ -144,3 +146,138 @@ def test_identity_ignores_run_knobs_but_not_results():
     assert config_hashes(se)["context_hash"] == config_hashes(none)["context_hash"]  # the baseline of any placement
     assert job_name(["squeeze=max", "excite=fc", "seed=0"]) == "excite=fc,seed=0,squeeze=max"  # Hydra's order
     assert len(job_name([f"model.stages=[{','.join(['1'] * 80)}]"])) <= 96
+
+
+# ------------------------------------------------------------------------------------------ statistics
+
+
+def _stat_records(accs: dict[str, list[float]], report: dict | None = None) -> list[dict]:
+    """Records of one context: variant → test accuracies (fractions) of seeds 0, 1, ...; ``none`` is the
+    baseline."""
+    out = []
+    for variant, values in accs.items():
+        for seed, acc in enumerate(values):
+            r = _record(variant, "c", "none" if variant == "none" else "parts", seed, acc,
+                        started=f"2024-01-01T00:00:{len(out):02d}")
+            r["overrides"] = ["block=none"] if variant == "none" else [f"squeeze={variant}"]
+            r["overrides"].append(f"seed={seed}")
+            r["config"] = {"report": report} if report else {}
+            r["job_dir"] = f"/sweep/{variant}-{seed}"
+            out.append(r)
+    return out
+
+
+REQUIRED_COLUMNS = ["n", "mean", "std", "ci95_low", "ci95_high", "delta_pp", "delta_ci95_low_pp",
+                    "delta_ci95_high_pp", "p_value", "p_holm", "significant"]
+
+
+def test_intervals_welch_and_holm_against_hand_computed_values(tmp_path):
+    """Baseline 90/91/92 %, variant 'up' 93/94/95 %, variant 'flat' 90/92/91.5 %, 3 seeds each."""
+    from scipy import stats as st
+    from statsmodels.stats.multitest import multipletests
+
+    base, up, flat = [90.0, 91.0, 92.0], [93.0, 94.0, 95.0], [90.0, 92.0, 91.5]
+    records = _stat_records({"none": [a / 100 for a in base], "up": [a / 100 for a in up],
+                             "flat": [a / 100 for a in flat]})
+    rows, _ = summarize(records)
+    by = {r["variant_hash"]: r for r in rows}
+    t2 = 4.302652729749464  # t_{0.975, 2}
+    assert by["none"]["ci95_low"] == pytest.approx(91 - t2 / 3 ** 0.5)  # s = 1: 91 ± t · 1/√3
+    assert by["up"]["ci95_high"] == pytest.approx(94 + t2 / 3 ** 0.5)
+    # up vs none: Δ = 3, SE = √(1/3 + 1/3), t = 3.674235, ν = (2/3)² / (2 · (1/3)² / 2) = 4
+    t4 = 2.7764451051977987  # t_{0.975, 4}
+    se = (2 / 3) ** 0.5
+    assert by["up"]["delta_pp"] == pytest.approx(3.0)
+    assert (by["up"]["delta_ci95_low_pp"], by["up"]["delta_ci95_high_pp"]) == (
+        pytest.approx(3 - t4 * se), pytest.approx(3 + t4 * se))
+    p_up, p_flat = (st.ttest_ind(v, base, equal_var=False).pvalue for v in (up, flat))
+    assert by["up"]["p_value"] == pytest.approx(p_up) and p_up == pytest.approx(2 * st.t.sf(3 / se, 4))
+    assert by["flat"]["p_value"] == pytest.approx(p_flat)
+    holm = multipletests([p_up, p_flat], method="holm")[1]
+    assert by["up"]["p_holm"] == pytest.approx(holm[0]) and by["flat"]["p_holm"] == pytest.approx(holm[1])
+    assert by["up"]["p_holm"] == pytest.approx(2 * p_up)  # the smaller p, times m = 2
+    assert by["up"]["significant"] is True and by["flat"]["significant"] is False
+    assert by["none"]["p_value"] is None and by["none"]["significant"] is None  # the baseline is not tested
+    assert by["up"]["prob_improvement"] == 1.0 and by["up"]["alpha"] == 0.05
+
+    for i, r in enumerate(records):
+        write_json(tmp_path / f"job{i}" / "metrics.json", {k: v for k, v in r.items() if k != "job_dir"})
+    result = write_report(tmp_path, plot=True)
+    assert (tmp_path / "report.png").is_file() and result["files"][-1] == tmp_path / "report.png"
+    with open(tmp_path / "report.csv") as f:
+        import csv
+
+        csv_rows = {r["variant"]: r for r in csv.DictReader(f)}
+    assert all(c in csv_rows["squeeze=up"] for c in REQUIRED_COLUMNS)
+    assert float(csv_rows["squeeze=up"]["p_holm"]) == pytest.approx(holm[0])
+    assert csv_rows["squeeze=up"]["significant"] == "True" and csv_rows["block=none"]["p_value"] == ""
+    md = (tmp_path / "report.md").read_text()
+    first = md.split("\n\n")[1]
+    assert first.startswith("Verdict (exploratory): **1 of 2 variants differ from the baseline at α = 0.05 after "
+                            "Holm**")
+    table = format_table(result["rows"])
+    assert "Verdict (exploratory): 1 of 2 variants differ" in table and f"{by['up']['p_value']:.3f}" in table
+
+
+def test_too_few_seeds_give_no_p_value_and_say_how_many(tmp_path):
+    records = _stat_records({"none": [0.90, 0.91], "up": [0.93, 0.945], "one": [0.92]})
+    rows, _ = summarize(records)
+    by = {r["variant_hash"]: r for r in rows}
+    for name in ("up", "one"):
+        assert by[name]["p_value"] is None and by[name]["p_holm"] is None and by[name]["significant"] is None
+        assert by[name]["note"] == "insufficient seeds (n < 3)"
+    assert by["up"]["delta_ci95_low_pp"] is not None  # n = 2 on both sides: the t-interval exists (and is wide)
+    assert by["one"]["delta_ci95_low_pp"] is None
+    table = format_table(rows)
+    assert table.count("insufficient seeds (n < 3)") >= 2
+    assert "No variant can be tested" in table and "ablation.seeds=[0,1,2]" in table
+    assert f"about {by['up']['seeds_needed']} per arm" in table and by["up"]["seeds_needed"] >= 3
+
+    mixed = summarize(_stat_records({"none": [0.90, 0.91, 0.92], "a": [0.93, 0.94, 0.95], "b": [0.9, 0.91]}))[0]
+    from se_variants.runner.report import verdict
+
+    text = verdict(mixed, 0.05, markdown=False)
+    assert text.startswith("1 of 1 variants differ") and "1 more not tested" in text
+    none_differs = summarize(_stat_records({"none": [0.90, 0.91, 0.92], "a": [0.905, 0.91, 0.915]}))[0]
+    assert verdict(none_differs, 0.05).startswith("**None of the 1 variants differs from the baseline")
+
+
+def test_paired_test_and_alpha_from_the_config_or_the_caller(tmp_path):
+    from scipy import stats as st
+
+    from se_variants.runner.report import report_settings
+
+    base, var = [0.900, 0.910, 0.920, 0.905], [0.905, 0.918, 0.924, 0.912]
+    records = _stat_records({"none": base, "v": var}, report={"alpha": 0.01, "paired": True})
+    assert report_settings(records) == (0.01, True)
+    assert report_settings(records, alpha=0.2, paired=False) == (0.2, False)
+    assert report_settings([]) == (0.05, False)
+    with pytest.raises(ValueError, match="alpha"):
+        report_settings(records, alpha=1.5)
+    for i, r in enumerate(records):
+        write_json(tmp_path / f"job{i}" / "metrics.json", {k: v for k, v in r.items() if k != "job_dir"})
+    result = write_report(tmp_path, plot=False)
+    row = next(r for r in result["rows"] if not r["baseline"])
+    ref = st.ttest_rel([v * 100 for v in var], [b * 100 for b in base])
+    assert row["stat_test"] == "paired" and row["p_value"] == pytest.approx(ref.pvalue)
+    assert row["alpha"] == 0.01 and row["significant"] == (ref.pvalue < 0.01)
+    assert "p (paired)" in format_table(result["rows"])
+    welch = write_report(tmp_path, plot=False, paired=False, alpha=0.2)["rows"][1]
+    assert welch["stat_test"] == "welch" and welch["alpha"] == 0.2
+    assert welch["p_value"] == pytest.approx(st.ttest_ind(var, base, equal_var=False).pvalue)
+
+
+def test_report_command_alpha_and_paired_options(tmp_path, capsys):
+    from se_variants.runner.commands import report_main
+
+    for i, r in enumerate(_stat_records({"none": [0.90, 0.91, 0.92], "v": [0.93, 0.94, 0.96]})):
+        write_json(tmp_path / f"job{i}" / "metrics.json", {k: v for k, v in r.items() if k != "job_dir"})
+    assert report_main([str(tmp_path), "--alpha", "0.001", "--paired", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "p (paired)" in out and "α = 0.001" in out
+    assert report_main([str(tmp_path), "--alpha=0.1", "--no-plot"]) == 0
+    assert "p (Welch)" in capsys.readouterr().out
+    for bad, message in ((["--alpha", "2"], "--alpha takes a number in (0, 1)"), (["--alpha"], "--alpha takes"),
+                         (["--pared"], "Did you mean '--paired'")):
+        assert report_main([str(tmp_path), *bad]) == 2
+        assert message in capsys.readouterr().err

@@ -64,13 +64,13 @@ def test_report_rows_match_the_jobs(sweep_runs):
         assert len(jobs) == 2 and int(row["n"]) == len(ok) and int(row["failed"]) == 2 - len(ok)
         assert {row["squeeze"], row["excite"]} == {jobs[0]["squeeze"], jobs[0]["excite"]}
         assert row["variant"] == f"squeeze={jobs[0]['squeeze']} excite={jobs[0]['excite']}"
-        assert float(row["test_acc_mean"]) == pytest.approx(statistics.fmean(ok), abs=1e-9)
+        assert float(row["mean"]) == pytest.approx(statistics.fmean(ok) * 100, abs=1e-7)
         if len(ok) == 2:
-            assert float(row["test_acc_std"]) == pytest.approx(statistics.stdev(ok), abs=1e-9)
+            assert float(row["std"]) == pytest.approx(statistics.stdev(ok) * 100, abs=1e-7)
         else:
-            assert row["test_acc_std"] == ""
+            assert row["std"] == ""
         assert int(row["params"]) == jobs[0]["params"] and int(row["flops"]) == jobs[0]["flops"]
-        assert row["delta_vs_baseline"] == ""  # no block=none in this sweep
+        assert row["delta_pp"] == ""  # no block=none in this sweep
 
 
 def test_rerun_runs_only_missing_or_failed_then_nothing(sweep_runs):

@@ -1,0 +1,139 @@
+"""The report's statistics against hand-computed values, t tables, Cohen's power tables, and the scipy /
+statsmodels functions the code does not use (ttest_ind, ttest_rel, mannwhitneyu, multipletests,
+TTestIndPower)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from se_variants.runner import stats
+
+# two-sided 95 % critical values of Student's t (printed tables)
+T975 = {2: 4.302652729749464, 4: 2.7764451051977987}
+
+
+def test_summary_mean_sample_std_and_t_interval():
+    s = stats.summarize([1, 2, 3, 4, 5])
+    assert (s.n, s.mean) == (5, 3.0)
+    assert s.std == pytest.approx(math.sqrt(2.5))  # ddof = 1
+    half = T975[4] * math.sqrt(2.5) / math.sqrt(5)  # = 1.963243
+    assert (s.ci_low, s.ci_high) == (pytest.approx(3 - half), pytest.approx(3 + half))
+    assert half == pytest.approx(1.963243, abs=1e-6)
+    s3 = stats.summarize([90.0, 92.0, 94.0])
+    assert s3.ci_high - s3.mean == pytest.approx(T975[2] * 2 / math.sqrt(3))  # 4.968275
+    assert stats.summarize([7.0]) == stats.Summary(1, 7.0, None, None, None)
+    assert stats.summarize([]) == stats.Summary(0, None, None, None, None)
+
+
+def test_welch_by_hand_and_against_scipy():
+    a, b = [90.0, 92.0, 94.0], [88.0, 89.0, 90.0]
+    c = stats.welch(a, b)
+    # by hand: Δ = 3, s_a² = 4, s_b² = 1, SE = √(4/3 + 1/3) = √(5/3), ν = (5/3)² / ((4/3)²/2 + (1/3)²/2) = 50/17
+    assert c.delta == pytest.approx(3.0)
+    assert c.se == pytest.approx(math.sqrt(5 / 3))
+    assert c.t == pytest.approx(3 / math.sqrt(5 / 3)) and c.t == pytest.approx(2.323790, abs=1e-6)
+    assert c.df == pytest.approx(50 / 17)
+    ref = st.ttest_ind(a, b, equal_var=False)
+    assert c.p_value == pytest.approx(ref.pvalue, rel=1e-10)
+    ci = ref.confidence_interval(0.95)
+    assert (c.ci_low, c.ci_high) == (pytest.approx(ci.low, rel=1e-10), pytest.approx(ci.high, rel=1e-10))
+    assert c.test == "welch" and c.note is None and (c.n_a, c.n_b) == (3, 3)
+    # effect sizes by hand: pooled s = √((8 + 2) / 4); every a beats or ties every b: P = (8 + 0.5) / 9
+    assert c.cohens_d == pytest.approx(3 / math.sqrt(2.5))
+    assert c.prob_improvement == pytest.approx(8.5 / 9)
+
+
+def test_welch_unequal_sizes_against_scipy():
+    rng = np.random.default_rng(0)
+    for na, nb in ((3, 7), (5, 4), (10, 3)):
+        a, b = rng.normal(70, 2, na), rng.normal(69, 0.5, nb)
+        c = stats.welch(a, b)
+        ref = st.ttest_ind(a, b, equal_var=False)
+        assert c.t == pytest.approx(ref.statistic, rel=1e-10) and c.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+        assert c.df == pytest.approx(ref.df, rel=1e-10)
+
+
+def test_fewer_than_three_seeds_no_p_value():
+    c = stats.welch([90.0, 91.0], [88.0, 89.0, 90.0])
+    assert c.p_value is None and c.note == stats.INSUFFICIENT == "insufficient seeds (n < 3)"
+    assert c.ci_low is not None and c.delta == pytest.approx(1.5)  # the (wide) interval is still exact
+    one = stats.welch([90.0], [88.0, 89.0, 90.0])
+    assert one.p_value is None and one.ci_low is None and one.note == stats.INSUFFICIENT
+    empty = stats.welch([], [1.0, 2.0, 3.0])
+    assert empty.delta is None and empty.p_value is None
+
+
+def test_no_variation_is_not_a_test():
+    c = stats.welch([90.0] * 3, [89.0] * 3)
+    assert c.p_value is None and c.ci_low is None and "no seed-to-seed variation" in c.note
+    same = stats.welch([90.0] * 3, [90.0] * 3)
+    assert same.p_value == 1.0 and (same.ci_low, same.ci_high) == (0.0, 0.0)
+
+
+def test_paired_by_hand_and_against_scipy():
+    a = {0: 91.0, 1: 93.0, 2: 94.0, 3: 92.0, 7: 99.0}
+    b = {0: 90.0, 1: 91.0, 2: 91.0, 3: 90.0, 5: 50.0}  # seeds 5 and 7 have no partner
+    c = stats.paired(a, b)
+    # d = [1, 2, 3, 2]: mean 2, s_d = √(2/3), SE = s_d / 2, t = 2 / SE = 4.898979, df = 3
+    assert c.delta == pytest.approx(2.0) and c.df == 3 and (c.n_a, c.n_b) == (4, 4)
+    assert c.t == pytest.approx(2 / (math.sqrt(2 / 3) / 2)) and c.t == pytest.approx(4.898979, abs=1e-6)
+    ref = st.ttest_rel([91, 93, 94, 92], [90, 91, 91, 90])
+    assert c.p_value == pytest.approx(ref.pvalue, rel=1e-10)
+    ci = ref.confidence_interval(0.95)
+    assert (c.ci_low, c.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    short = stats.paired({0: 1.0, 1: 2.0, 2: 3.0}, {0: 1.0, 1: 1.5})
+    assert short.p_value is None and short.note == "insufficient paired seeds (n < 3)"
+    assert stats.paired({0: 1.0}, {1: 1.0}).delta is None
+
+
+def test_holm_by_hand_and_against_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    # sorted 0.005, 0.01, 0.03, 0.04 → ×4, ×3, ×2, ×1 = 0.02, 0.03, 0.06, 0.04 → running max 0.02, 0.03, 0.06, 0.06
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([None, 0.01, 0.04]) == [None, pytest.approx(0.02), pytest.approx(0.04)]  # m = 2
+    assert stats.holm([0.6, 0.7]) == [1.0, 1.0]
+    assert stats.holm([]) == [] and stats.holm([None]) == [None]
+    rng = np.random.default_rng(1)
+    for m in (1, 2, 5, 17):
+        p = rng.uniform(0, 0.2, m)
+        assert stats.holm(list(p)) == pytest.approx(list(multipletests(p, method="holm")[1]), rel=1e-12)
+
+
+def test_prob_improvement_is_mann_whitney_u_over_pairs():
+    a, b = [1.0, 2.0, 3.0], [2.0, 2.0]
+    assert stats.prob_improvement(a, b) == pytest.approx(0.5)  # (0 + 1 + 2) / 6
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(0, 1, 6).round(1), rng.normal(0.5, 1, 5).round(1)
+    u = st.mannwhitneyu(x, y).statistic
+    assert stats.prob_improvement(list(x), list(y)) == pytest.approx(u / 30)
+    assert stats.prob_improvement([], [1.0]) is None
+
+
+def test_cohens_d_pooled():
+    assert stats.cohens_d([90.0, 92.0, 94.0], [88.0, 89.0, 90.0]) == pytest.approx(3 / math.sqrt(10 / 4))
+    assert stats.cohens_d([1.0], [1.0]) is None and stats.cohens_d([1.0, 1.0], [1.0]) is None
+
+
+def test_seeds_needed_matches_cohens_table_and_statsmodels():
+    from statsmodels.stats.power import TTestIndPower
+
+    # Cohen (1988), Table 2.4.1: two-sided α = .05, power .80 → 64 and 26 per group for d = .5 and .8; for d = .2
+    # the table's normal approximation gives 393, the exact noncentral t (G*Power, statsmodels) 393.4 → 394
+    assert [stats.seeds_needed(d) for d in (0.2, 0.5, 0.8)] == [394, 64, 26]
+    for d, alpha in ((1.0, 0.05), (2.0, 0.05), (1.5, 0.01), (0.9, 0.1), (-1.2, 0.05)):
+        ref = TTestIndPower().solve_power(effect_size=abs(d), alpha=alpha, power=0.8)
+        assert stats.seeds_needed(d, alpha) == max(stats.MIN_SEEDS, math.ceil(ref))
+    assert stats.seeds_needed(10.0) == stats.MIN_SEEDS
+    assert stats.seeds_needed(0.0) is None and stats.seeds_needed(0.01, max_n=100) is None
+    with pytest.raises(ValueError, match="alpha"):
+        stats.seeds_needed(1.0, alpha=1.5)
+
+
+def test_bad_confidence_is_refused():
+    with pytest.raises(ValueError, match="confidence"):
+        stats.summarize([1.0, 2.0], confidence=95)

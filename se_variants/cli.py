@@ -17,6 +17,27 @@ commands:
 """
 
 
+#: what the runner commands need (module → the pip distribution providing it); all come with the train extra
+TRAIN_EXTRA = {"hydra": "hydra-core", "omegaconf": "omegaconf", "lightning": "lightning",
+               "torchmetrics": "torchmetrics", "sklearn": "scikit-learn", "matplotlib": "matplotlib", "scipy": "scipy",
+               "hydra_plugins.hydra_joblib_launcher": "hydra-joblib-launcher"}
+
+
+def missing_train_extra() -> list[str]:
+    """The distributions of :data:`TRAIN_EXTRA` that are not installed (found without importing them)."""
+    import importlib.util
+
+    missing = []
+    for module, dist in TRAIN_EXTRA.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(dist)
+    return missing
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -28,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return inspect_cli.main(command, rest)
     if command in ("train", "report", "ablate", "inspect"):
+        missing = missing_train_extra()
+        if missing:
+            print(f"se-variants {command}: error: the runner needs the train extra, and {', '.join(missing)} "
+                  f"{'is' if len(missing) == 1 else 'are'} not installed. Install it with: "
+                  f"pip install 'se-variants[train]'", file=sys.stderr)
+            return 2
         from .runner import commands
 
         return commands.main(command, rest)

@@ -2,7 +2,7 @@
 
 import sys
 
-from .runner.hydra_app import main
+from .runner.train_cmd import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,7 +17,7 @@ from typing import Any
 
 from .schema import NON_IDENTITY_KEYS
 
-__all__ = ["identity_config", "config_hashes", "job_name", "safe_name", "describe_part", "variant_columns", "PART_KEYS"]
+__all__ = ["identity_config", "config_hashes", "job_name", "is_run_knob", "safe_name", "describe_part", "variant_columns", "PART_KEYS"]
 
 PART_KEYS = ("squeeze", "excite", "gate")
 #: model options that only say where blocks go
@@ -75,10 +75,18 @@ def safe_name(text: str) -> str:
     return safe
 
 
+def is_run_knob(override: str) -> bool:
+    """True for an override of a key that does not change what a job computes (``rerun=true``,
+    ``resume=false``, ``ckpt_path=...``, ``trainer.enable_progress_bar=false``: schema.NON_IDENTITY_KEYS)."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return any(key == k or key.startswith(k + ".") for k in NON_IDENTITY_KEYS)
+
+
 def job_name(overrides: list[str]) -> str:
     """Folder name of a job from its overrides, as Hydra's ``override_dirname`` (sorted, joined with ``,``)
-    through :func:`safe_name`; the same job gets the same folder from ``train -m`` and ``ablate``."""
-    return safe_name(",".join(sorted(overrides)))
+    without run knobs (:func:`is_run_knob`), through :func:`safe_name`: the same job gets the same folder from
+    ``train -m`` and ``ablate``, with or without ``rerun=true``."""
+    return safe_name(",".join(sorted(o for o in overrides if not is_run_knob(o))))
 
 
 def describe_part(node: dict[str, Any] | None, registry: Any) -> str | None:

@@ -24,8 +24,14 @@ def import_user_modules(modules: Any) -> None:
     for name in modules or ():
         try:
             importlib.import_module(str(name))
-        except ImportError as err:
+        except ModuleNotFoundError as err:
             raise ConfigError(f"imports: cannot import {name!r} ({err}). Is it installed, or on PYTHONPATH?") from None
+        except SyntaxError as err:
+            raise ConfigError(f"imports: {name!r} has a syntax error: {err.msg} ({err.filename}, line {err.lineno}). "
+                              f"Fix the module, or drop it from imports.") from None
+        except Exception as err:  # the module raised while being imported
+            raise ConfigError(f"imports: importing {name!r} raised {type(err).__name__}: {err}. Fix the module, or "
+                              f"drop it from imports.") from None
 
 
 def block_spec(cfg: dict[str, Any]) -> Any:
@@ -70,6 +76,24 @@ def _check(key: str, fn: Any, *args: Any) -> Any:
         raise ConfigError(f"{key}: {err}") from None
 
 
+def _check_trainer(trainer: dict[str, Any]) -> None:
+    """Trainer settings that would fail (or train nothing) only once a job runs."""
+    for stage in ("train", "test"):
+        limit = trainer.get(f"limit_{stage}_batches")
+        if limit is not None and limit <= 0:
+            raise ConfigError(f"trainer.limit_{stage}_batches: {limit} would {'train' if stage == 'train' else 'test'} "
+                              f"on no batch, and the job's result is its test accuracy; give a positive number of "
+                              f"batches or a fraction in (0, 1], or null for all.")
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.accelerator: {accelerator!r} but this machine has no usable CUDA GPU "
+                          f"(torch.cuda.is_available() is False). Use trainer.accelerator=cpu (or auto), or "
+                          f"trainer=default.")
+    if accelerator == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError("trainer.accelerator: 'mps' but Apple's MPS backend is not available here; use "
+                          "trainer.accelerator=cpu (or auto).")
+
+
 def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
     """Validate a composed config (DictConfig or plain dict); returns it as a plain dict.
 
@@ -111,6 +135,7 @@ def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
         )
     if trainer.get("max_epochs", 1) < 1:
         raise ConfigError(f"trainer.max_epochs: must be >= 1, got {trainer.get('max_epochs')}.")
+    _check_trainer(trainer)
     if not build:
         return cfg
     try:

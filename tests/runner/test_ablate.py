@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 
 from se_variants import EXCITE
-from se_variants.runner.ablate import main
+from se_variants.runner.train_cmd import ablate_main as main
 from se_variants.runner.hydra_app import compose
 
 TINY = ['ablation.variants=["block=none","squeeze=max excite=conv1d"]', "ablation.seeds=[0,1]",

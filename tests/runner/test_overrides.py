@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from se_variants.runner.hydra_app import main
+from se_variants.runner.train_cmd import main
 
 from .conftest import run_cli
 

@@ -88,7 +88,7 @@ def test_rerun_runs_only_missing_or_failed_then_nothing(sweep_runs):
 
 def test_sweep_declared_in_an_experiment_expands_before_running(tmp_path, monkeypatch):
     """hydra.sweeper.params in experiment YAML: the preflight sees the same jobs Hydra will run."""
-    from se_variants.runner.hydra_app import parse_args, preflight
+    from se_variants.runner.plan import parse_args, preflight
 
     monkeypatch.chdir(tmp_path)
     plan = preflight(parse_args(["-m", "experiment=placement_digits"]))

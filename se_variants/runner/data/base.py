@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-__all__ = ["DataError", "Splits", "TensorImages", "ImageData", "stratified_split"]
+__all__ = ["DataError", "Splits", "TensorImages", "ImageData", "EpochSampler", "SeededItems", "ShardSampler", "stratified_split",
+           "derive_seed"]
 
 
 class DataError(RuntimeError):
@@ -76,23 +77,112 @@ def stratified_split(labels: Sequence[int], fractions: Sequence[float], seed: in
     return [np.sort(rest), *parts]
 
 
-class ImageData(L.LightningDataModule):
-    """Data loaders over :class:`Splits` (train shuffled; val and test in order)."""
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (run seed, epoch, rank, stream, ...), the same on every machine and process."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
-    def __init__(self, splits: Splits):
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Training order: a permutation drawn from (seed, epoch) alone, never from the global RNG, so a job resumed
+    at epoch e sees exactly the order an uninterrupted run sees. Lightning calls :meth:`set_epoch` before each
+    epoch (the permutation is drawn lazily, at the first fetch). With ``world > 1`` (DDP) each rank takes every
+    world-th index of the permutation, padded by wrapping around so that every rank runs the same number of
+    steps (as torch's DistributedSampler).
+
+    Yields ``(index, epoch)`` keys for :class:`SeededItems`; ``len`` is the number of keys of this rank.
+    """
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1):
+        self.size, self.seed, self.rank, self.world = size, seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-self.size // self.world)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, 0x5A3))
+        order = torch.randperm(self.size, generator=g).tolist()
+        total = len(self) * self.world
+        order += order[: total - len(order)]
+        return iter((i, self.epoch) for i in order[self.rank:total:self.world])
+
+
+class SeededItems(Dataset):
+    """A training dataset whose random augmentation is a function of (seed, epoch, sample) alone.
+
+    Item ``(i, epoch)`` is ``dataset[i]`` computed with torch's RNG seeded from (seed, epoch, i) and restored
+    afterwards: the same sample of the same epoch is augmented the same way in any process, DataLoader worker
+    or resumed run, and loading data never moves the global RNG (which dropout and other model randomness use).
+    Transforms that draw from torch's RNG (ours and torchvision's) are covered; ones that use Python's
+    ``random`` or numpy's global RNG are not.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]):
+        i, epoch = key
+        rng = torch.default_generator  # the CPU generator transforms draw from (torch.manual_seed costs ~100x more)
+        state = rng.get_state()
+        rng.manual_seed(derive_seed(self.seed, epoch, i, 0xDA7A))
+        try:
+            return self.dataset[i]
+        finally:
+            rng.set_state(state)
+
+
+class ShardSampler(Sampler[int]):
+    """Evaluation order: indices in order, rank r of ``world`` taking r, r + world, ... -- no padding, so every
+    sample is evaluated exactly once across the ranks (torch's DistributedSampler repeats some to even out)."""
+
+    def __init__(self, size: int, rank: int = 0, world: int = 1):
+        self.size, self.rank, self.world = size, rank, world
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.size, self.world))
+
+    def __iter__(self):
+        return iter(range(self.rank, self.size, self.world))
+
+
+class ImageData(L.LightningDataModule):
+    """Data loaders over :class:`Splits`: training order from :class:`EpochSampler` and augmentation from
+    :class:`SeededItems` (both functions of ``seed`` and the epoch only), validation and test in order
+    (:class:`ShardSampler`), sharded across DDP ranks. No loader draws from the global RNG.
+
+    The trainer must run with ``use_distributed_sampler=False`` (these samplers already shard). DataLoader worker
+    processes are forked where the platform can (a launcher's worker process cannot spawn them).
+    """
+
+    def __init__(self, splits: Splits, seed: int = 0):
         super().__init__()
         self.splits = splits
+        self.seed = seed
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _ranks(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _loader(self, dataset: Dataset, sampler: Sampler[int]) -> DataLoader:
+        import multiprocessing
+
         workers = self.splits.num_workers
-        return DataLoader(dataset, batch_size=self.splits.batch_size, shuffle=shuffle, num_workers=workers,
-                          persistent_workers=workers > 0)
+        context = "fork" if workers > 0 and "fork" in multiprocessing.get_all_start_methods() else None
+        return DataLoader(dataset, batch_size=self.splits.batch_size, sampler=sampler, num_workers=workers,
+                          multiprocessing_context=context, generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.train, True)
+        sampler = EpochSampler(len(self.splits.train), self.seed, *self._ranks())
+        return self._loader(SeededItems(self.splits.train, self.seed), sampler)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.val, False)
+        return self._loader(self.splits.val, ShardSampler(len(self.splits.val), *self._ranks()))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.test, False)
+        return self._loader(self.splits.test, ShardSampler(len(self.splits.test), *self._ranks()))

@@ -1,11 +1,16 @@
 """``cifar10`` and ``cifar100``: the python-pickle releases of Krizhevsky 2009, read from disk.
 
 torchvision downloads them when ``download`` is true and the network allows; the files are then read here
-directly (the same format torchvision reads), so a copy placed by hand works too.
+directly (the same format torchvision reads), so a copy placed by hand works too. The files are pickles, and
+unpickling can run code, so nothing is unpickled before its MD5 checksum equals the one published with the
+release (:data:`CHECKSUMS`, as torchvision checks them), and even then only through an unpickler that refuses
+everything but plain containers and numpy arrays.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 from pathlib import Path
 
@@ -15,11 +20,27 @@ import torch
 from . import DATA
 from .base import DataError, Splits, TensorImages, stratified_split
 
-__all__ = ["cifar10", "cifar100", "CIFAR_MEAN", "CIFAR_STD", "CifarAugment", "Normalize"]
+__all__ = ["cifar10", "cifar100", "CIFAR_MEAN", "CIFAR_STD", "CHECKSUMS", "CifarAugment", "Normalize"]
 
 #: per-channel mean / std of the training images of each release
 CIFAR_MEAN = {"cifar10": (0.4914, 0.4822, 0.4465), "cifar100": (0.5071, 0.4865, 0.4409)}
 CIFAR_STD = {"cifar10": (0.2470, 0.2435, 0.2616), "cifar100": (0.2673, 0.2564, 0.2762)}
+
+#: MD5 of every file of the two releases, as published with them (and listed by torchvision's CIFAR datasets)
+CHECKSUMS: dict[str, dict[str, str]] = {
+    "cifar10": {
+        "data_batch_1": "c99cafc152244af753f735de768cd75f",
+        "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+        "data_batch_4": "634d18415352ddfa80567beed471001a",
+        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+        "test_batch": "40351d587109b95175f43aff81a1287e",
+    },
+    "cifar100": {
+        "train": "16019d7e3df5f24257cddd939b257f8d",
+        "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
+    },
+}
 
 _LAYOUT = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels", 10,
@@ -52,9 +73,39 @@ class CifarAugment(Normalize):
         return super().__call__(x)
 
 
-def _read(path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles plain containers, numbers, strings and numpy arrays; any other class or function is refused."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("copyreg", "_reconstructor"), ("builtins", "object")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR file holds only arrays and lists")
+        return super().find_class(module, name)
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="latin1")
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read(which: str, path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
+    expected = CHECKSUMS[which][path.name]
+    actual = _md5(path)
+    if actual != expected:
+        raise DataError(
+            f"{path} is not the file of the published {which} release (MD5 {actual}, expected {expected}): it is "
+            f"corrupt, truncated or was replaced. It was not read (a pickle can run code). Delete "
+            f"{path.parent} and download the release again (data.download=true, or extract "
+            f"{_LAYOUT[which][5]} there by hand).")
+    try:
+        batch = _ArraysOnly(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError) as err:
+        raise DataError(f"{path}: cannot be read as a {which} batch ({err}).") from None
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
     data = np.asarray(batch["data"], dtype=np.uint8)
     if data.ndim != 2 or data.shape[1] != 3072:
@@ -86,8 +137,8 @@ def load_cifar(which: str, root: str, download: bool) -> tuple[tuple[np.ndarray,
             f"{Path(root).expanduser().resolve()} (or set data.root=<folder holding {folder}/>, or "
             f"data.download=true when the network allows)."
         )
-    train = [_read(base / f, key) for f in train_files]
-    test = [_read(base / f, key) for f in test_files]
+    train = [_read(which, base / f, key) for f in train_files]
+    test = [_read(which, base / f, key) for f in test_files]
     cat = lambda parts: (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))  # noqa: E731
     return cat(train), cat(test)
 
@@ -144,8 +195,13 @@ def _meta(which: str):
     def meta(*, root: str = "data", download: bool = True, **options) -> tuple[int, int, tuple[int, int]]:
         folder, train_files, test_files, *_ = _LAYOUT[which]
         base = Path(root).expanduser() / folder
-        if not download and not all((base / f).is_file() for f in train_files + test_files):
+        present = all((base / f).is_file() for f in train_files + test_files)
+        if not download and not present:
             load_cifar(which, root, download=False)  # raises the DataError that says where to put the files
+        if present:  # a corrupt or replaced file fails now, before any job starts
+            for f in train_files + test_files:
+                if _md5(base / f) != CHECKSUMS[which][f]:
+                    _read(which, base / f, "")
         return 3, _LAYOUT[which][4], (32, 32)
 
     return meta

@@ -25,11 +25,23 @@ def _transforms(image_size: int, augment: bool):
     return train_tf, eval_tf
 
 
+def _load_rgb(path: str):
+    """One image as RGB; an unreadable file raises DataError naming it (not a bare PIL error in a worker)."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as f:
+            return Image.open(f).convert("RGB")
+    except (OSError, SyntaxError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+        raise DataError(f"imagefolder: cannot read the image {path} ({type(err).__name__}: {err}); remove or "
+                        f"replace the file.") from None
+
+
 def _folder(path: Path, transform):
     from torchvision.datasets import ImageFolder
 
     try:
-        return ImageFolder(str(path), transform=transform)
+        return ImageFolder(str(path), transform=transform, loader=_load_rgb)
     except (FileNotFoundError, RuntimeError) as err:
         raise DataError(
             f"imagefolder: cannot read {path} ({err}). Expected one folder per class holding images, e.g. "
@@ -90,14 +102,36 @@ def imagefolder(
                   batch_size=batch_size, num_workers=num_workers)
 
 
-def _meta(*, root: str, image_size: int = 128, train_dir: str = "train", **options) -> tuple[int, int, tuple[int, int]]:
+def _class_folders(path: Path) -> list[Path]:
+    """The class folders of ``path``; DataError when there are none or one holds no image (torchvision's
+    image extensions)."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    classes = sorted(d for d in path.iterdir() if d.is_dir())
+    if not classes:
+        raise DataError(f"imagefolder: no class folders under {path}; expected {path}/<class>/<image>.")
+    for d in classes:
+        if not any(f.suffix.lower() in IMG_EXTENSIONS for f in d.rglob("*") if f.is_file()):
+            raise DataError(f"imagefolder: the class folder {d} holds no image ({', '.join(IMG_EXTENSIONS)}); "
+                            f"add images or remove the folder.")
+    return classes
+
+
+def _meta(*, root: str, image_size: int = 128, train_dir: str = "train", test_dir: str = "val",
+          **options) -> tuple[int, int, tuple[int, int]]:
     base = Path(root).expanduser()
     if not base.is_dir():
         raise DataError(f"imagefolder: data.root={root!r} is not a folder. Point it at a class-per-folder tree "
                         f"(e.g. an extracted Imagenette with train/ and val/).")
-    classes = [d for d in ((base / train_dir) if (base / train_dir).is_dir() else base).iterdir() if d.is_dir()]
-    if not classes:
-        raise DataError(f"imagefolder: no class folders under {base}; expected {base}/<class>/<image>.")
+    if (base / train_dir).is_dir():
+        classes = _class_folders(base / train_dir)
+        if (base / test_dir).is_dir():
+            test = _class_folders(base / test_dir)
+            if [d.name for d in test] != [d.name for d in classes]:
+                raise DataError(f"imagefolder: class folders differ between {train_dir} "
+                                f"({[d.name for d in classes]}) and {test_dir} ({[d.name for d in test]}).")
+    else:
+        classes = _class_folders(base)
     return 3, len(classes), (image_size, image_size)
 
 

@@ -89,13 +89,13 @@ def report_main(argv: list[str]) -> int:
 def main(command: str, argv: list[str]) -> int:
     """Run ``command`` (train, report, ablate or inspect) with its arguments; returns the exit code."""
     if command == "train":
-        from .hydra_app import main as train_main
+        from .train_cmd import main as train_main
 
         return train_main(argv)
     if command == "report":
         return report_main(argv)
     if command == "ablate":
-        from .ablate import main as ablate_main
+        from .train_cmd import ablate_main
 
         return ablate_main(argv)
     if command == "inspect":

@@ -8,7 +8,7 @@ output of every chosen attention block (:func:`se_variants.capture_scales`) is r
 * ``excitations.npz``: one array per block, named by the block's module name, of shape (samples, *scale
   shape without the batch); ``labels`` (samples,) int; ``indices`` (samples,) int, positions in the split.
 * ``excitation_stats.csv``: per block: mean, std, min, max of the scale, the fractions above 0.9 and below 0.1,
-  and class specificity (:func:`class_specificity`).
+  and class specificity (:func:`.excitations.class_specificity`).
 * ``excitations_by_class.csv``: the plotted numbers: per block, class (and ``all``) and shown element, the mean,
   std and n.
 * ``excitations_by_class.png`` (Fig. 6): one panel per block, the mean activation of a fixed seeded subset of
@@ -35,15 +35,14 @@ from torch import nn
 
 from ..capture import attention_blocks, base_name, capture_scales
 from ..registry import suggest
+from .excitation_plots import plot_by_class, plot_by_instance
+from .excitations import SATURATED_HIGH, SATURATED_LOW, Profile, class_mean_rows, excitation_stats, profiles
 from .results import RESULT_FILE, load_record, write_atomic
 
-__all__ = ["InspectError", "LoadedJob", "Inspection", "load_job", "default_blocks", "select_samples",
-           "record_scales", "class_specificity", "excitation_stats", "profiles", "inspect_job", "main",
-           "SPLITS", "SATURATED_HIGH", "SATURATED_LOW"]
+__all__ = ["InspectError", "LoadedJob", "Inspection", "load_job", "default_blocks", "dataset_labels",
+           "select_samples", "record_scales", "inspect_job", "main", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
-#: thresholds of the saturation fractions (a sigmoid gate near 1 passes a channel, near 0 suppresses it)
-SATURATED_HIGH, SATURATED_LOW = 0.9, 0.1
 #: at most this many classes are drawn (every chosen class is in the npz and CSV files)
 MAX_PLOTTED_CLASSES = 10
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -280,29 +279,6 @@ def record_scales(model: nn.Module, dataset: Any, indices: np.ndarray, blocks: S
     return {k: np.concatenate(v) for k, v in parts.items()}, np.concatenate(labels)
 
 
-# ------------------------------------------------------------------------------------------------ statistics
-
-
-def class_specificity(values: np.ndarray, labels: np.ndarray) -> float | None:
-    """Share of the variance of the scale explained by the class: η² = SS_between / SS_total, pooled over the
-    scale's elements (every channel / position):
-
-    SS_between = Σ_c n_c Σ_e (m_ce − m_e)², SS_total = Σ_i Σ_e (v_ie − m_e)², with m_ce the mean of element e
-    over the samples of class c and m_e its mean over all samples. 0: every class gets the same mean scale
-    (class-agnostic); 1: the scale is fixed by the class. None when the scale does not vary.
-
-    Args: values (samples, ...) float; labels (samples,) int.
-    """
-    v = values.reshape(len(values), -1).astype(np.float64)
-    m = v.mean(0)
-    total = float(((v - m) ** 2).sum())
-    if total <= 0.0:
-        return None
-    between = sum(float((labels == c).sum()) * float(((v[labels == c].mean(0) - m) ** 2).sum())
-                  for c in np.unique(labels))
-    return between / total
-
-
 def _gate_names(model: nn.Module, names: Sequence[str]) -> dict[str, str]:
     """Block name → its gate's registered name (``sigmoid``, ...) or class name."""
     from ..gate import Gate
@@ -316,89 +292,6 @@ def _gate_names(model: nn.Module, names: Sequence[str]) -> dict[str, str]:
         gate = module if isinstance(module, Gate) else next(
             (m for m in (module.modules() if module is not None else []) if isinstance(m, Gate)), None)
         out[name] = by_type.get(type(gate), type(gate).__name__) if gate is not None else "?"
-    return out
-
-
-def excitation_stats(scales: dict[str, np.ndarray], labels: np.ndarray,
-                     gates: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """One row per block: ``block``, ``gate``, ``shape`` (scale shape without the batch), ``samples``, ``mean``,
-    ``std``, ``min``, ``max`` (over all samples and elements), ``frac_above_0.9``, ``frac_below_0.1`` (share of
-    elements beyond the saturation thresholds) and ``class_specificity`` (:func:`class_specificity`)."""
-    rows = []
-    for name, v in scales.items():
-        v64 = v.astype(np.float64)
-        rows.append({
-            "block": name, "gate": (gates or {}).get(name, ""), "shape": "x".join(map(str, v.shape[1:])),
-            "samples": len(v), "mean": float(v64.mean()), "std": float(v64.std()), "min": float(v64.min()),
-            "max": float(v64.max()), f"frac_above_{SATURATED_HIGH}": float((v64 > SATURATED_HIGH).mean()),
-            f"frac_below_{SATURATED_LOW}": float((v64 < SATURATED_LOW).mean()),
-            "class_specificity": class_specificity(v, labels),
-        })
-    return rows
-
-
-@dataclass
-class Profile:
-    """What a figure shows of one block: ``kind`` ``channels`` (x = channels, spatial axes averaged),
-    ``branches`` (fusion: x = branch × channel), ``positions`` (a 1-D map) or ``map`` (a 2-D map);
-    ``values`` (samples, elements) for the line kinds or (samples, H, W) for ``map``; ``shown``: the indices of
-    the elements drawn (channel indices; for ``branches`` flat indices k · C + c); ``branches``: K."""
-
-    kind: str
-    values: np.ndarray
-    shown: list[int]
-    branches: int = 1
-
-
-def profiles(scales: dict[str, np.ndarray], fusion: set[str], channels: int = 50,
-             seed: int = 0) -> dict[str, Profile]:
-    """Reduce each block's scale (samples, *shape) to what the figures draw.
-
-    Channel-type scales (C' > 1: channel, directional, SimAM) are averaged over their spatial axes and a fixed
-    random subset of ``channels`` channels (drawn with ``seed``, sorted, the same for every class) is shown;
-    fusion blocks (names in ``fusion``: (samples, K, C, ...)) show the same channels in each of the K branches;
-    a spatial map (C' = 1) is shown whole: a 1-D map as positions, a 2-D map (3-D: averaged over its first
-    axis) as an image.
-    """
-    if channels < 1:
-        raise InspectError(f"--channels must be >= 1, got {channels}.")
-    out = {}
-    for name, v in scales.items():
-        n = len(v)
-        if base_name(name) in fusion and v.ndim >= 3:
-            k, c = v.shape[1], v.shape[2]
-            per = v.reshape(n, k, c, -1).mean(-1)
-            picked = _subset(c, channels, seed)
-            out[name] = Profile("branches", per.reshape(n, k * c), [b * c + i for b in range(k) for i in picked], k)
-        elif v.ndim >= 2 and v.shape[1] > 1:
-            per = v.reshape(n, v.shape[1], -1).mean(-1)
-            out[name] = Profile("channels", per, _subset(v.shape[1], channels, seed))
-        else:
-            spatial = v.reshape(n, *[s for s in v.shape[2:] if s > 1]) if v.ndim > 2 else v.reshape(n, -1)
-            if spatial.ndim <= 2:
-                flat = spatial.reshape(n, -1)
-                out[name] = Profile("positions", flat, list(range(flat.shape[1])))
-            else:
-                while spatial.ndim > 3:
-                    spatial = spatial.mean(1)
-                out[name] = Profile("map", spatial, list(range(spatial[0].size)))
-    return out
-
-
-def _subset(count: int, k: int, seed: int) -> list[int]:
-    """A sorted random subset of min(k, count) of range(count), fixed by ``seed``."""
-    if count <= k:
-        return list(range(count))
-    return sorted(np.random.default_rng(seed).choice(count, k, replace=False).tolist())
-
-
-def class_means(profile: Profile, labels: np.ndarray, classes: Sequence[int]) -> dict[Any, tuple[np.ndarray, ...]]:
-    """class (and ``"all"``) → (mean, std (ddof 0), n) over its samples of the shown elements (maps: whole)."""
-    v = (profile.values if profile.kind == "map" else profile.values[:, profile.shown]).astype(np.float64)
-    out: dict[Any, tuple[np.ndarray, ...]] = {}
-    for c in [*classes, "all"]:
-        sel = v if c == "all" else v[labels == c]
-        out[c] = (sel.mean(0), sel.std(0), np.asarray(len(sel)))
     return out
 
 
@@ -430,143 +323,6 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _element_label(profile: Profile, i: int) -> str:
-    if profile.kind == "branches":
-        c = profile.values.shape[1] // profile.branches
-        return f"{i // c}/{i % c}"
-    return str(i)
-
-
-def _class_rows(profs: dict[str, Profile], labels: np.ndarray, classes: Sequence[int]) -> list[dict[str, Any]]:
-    rows = []
-    for name, p in profs.items():
-        for c, (mean, std, n) in class_means(p, labels, classes).items():
-            flat_m, flat_s = mean.reshape(-1), std.reshape(-1)
-            elements = p.shown if p.kind != "map" else range(flat_m.size)
-            for j, e in enumerate(elements):
-                rows.append({"block": name, "kind": p.kind, "class": c,
-                             "element": _element_label(p, e) if p.kind != "map" else
-                             f"{e // p.values.shape[2]},{e % p.values.shape[2]}",
-                             "mean": float(flat_m[j]), "std": float(flat_s[j]), "n": int(n)})
-    return rows
-
-
-def _grid(count: int, cols: int) -> tuple[int, int]:
-    cols = max(1, min(cols, count))
-    return (count + cols - 1) // cols, cols
-
-
-def _line_axes(ax: Any, p: Profile) -> None:
-    if p.kind == "branches":
-        per = len(p.shown) // p.branches
-        for b in range(1, p.branches):
-            ax.axvline(b * per - 0.5, color="0.6", linewidth=0.8)
-        ax.set_xlabel(" | ".join(f"branch {b + 1}" for b in range(p.branches)) + f" ({per} channels each)",
-                      fontsize=7)
-    elif p.kind == "channels":
-        ax.set_xlabel(f"channel ({len(p.shown)} of {p.values.shape[1]}, fixed subset)", fontsize=7)
-    else:
-        ax.set_xlabel("position", fontsize=7)
-    if len(p.shown) <= 12:
-        ax.set_xticks(range(len(p.shown)), [_element_label(p, e) for e in p.shown], fontsize=6)
-    else:
-        ax.tick_params(labelsize=6)
-    ax.tick_params(axis="y", labelsize=6)
-
-
-def _mosaic(maps: list[np.ndarray]) -> np.ndarray:
-    """Maps (H, W) side by side, one NaN column between them."""
-    h = maps[0].shape[0]
-    gap = np.full((h, 1), np.nan)
-    return np.concatenate([x for m in maps for x in (m, gap)][:-1], axis=1)
-
-
-def _savefig(fig: Any, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    _replace_into(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-
-
-def _plot_by_class(profs: dict[str, Profile], labels: np.ndarray, classes: Sequence[int], path: Path,
-                   title: str) -> None:
-    """SENet Fig. 6: per block, the mean activation per class (one line each) and over all classes (dashed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows, cols = _grid(len(profs), 3)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.0 * rows), squeeze=False)
-    colors = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
-    for ax, (name, p) in zip(axes.flat, profs.items()):
-        means = class_means(p, labels, classes)
-        if p.kind == "map":
-            shown = [*classes, "all"]
-            img = ax.imshow(_mosaic([means[c][0] for c in shown]), cmap="viridis", aspect="equal")
-            w = p.values.shape[2]
-            ax.set_xticks([i * (w + 1) + (w - 1) / 2 for i in range(len(shown))], [str(c) for c in shown],
-                          fontsize=6)
-            ax.set_yticks([])
-            ax.set_xlabel("mean map per class", fontsize=7)
-            fig.colorbar(img, ax=ax, fraction=0.03)
-        else:
-            x = np.arange(len(p.shown))
-            for i, c in enumerate(classes):
-                ax.plot(x, means[c][0], color=colors(i % colors.N), linewidth=0.9, label=str(c))
-            ax.plot(x, means["all"][0], color="black", linestyle="--", linewidth=1.3, label="all")
-            _line_axes(ax, p)
-            ax.set_ylabel("mean activation", fontsize=7)
-        ax.set_title(name, fontsize=8)
-    for ax in list(axes.flat)[len(profs):]:
-        ax.axis("off")
-    handles, names = next((a.get_legend_handles_labels() for a in axes.flat if a.get_legend_handles_labels()[0]),
-                          ([], []))
-    if handles:
-        fig.legend(handles, names, loc="upper right", fontsize=7, title="class", title_fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout(rect=(0, 0, 0.93 if handles else 1, 0.95))
-    _savefig(fig, path)
-
-
-def _plot_by_instance(profs: dict[str, Profile], labels: np.ndarray, classes: Sequence[int], path: Path,
-                      title: str) -> None:
-    """SENet Fig. 7: per block (row) and class (column), mean ± std over the instances of the class (maps:
-    the std map)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows, cols = len(profs), len(classes)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols + 0.8, 1.7 * rows + 0.6), squeeze=False,
-                             sharey="row")
-    for r, (name, p) in enumerate(profs.items()):
-        means = class_means(p, labels, classes)
-        top = max(float(means[c][1].max()) for c in classes) or 1.0  # one colour scale per block: comparable
-        for j, c in enumerate(classes):
-            ax = axes[r, j]
-            mean, std, n = means[c]
-            if p.kind == "map":
-                img = ax.imshow(std, cmap="magma", vmin=0.0, vmax=top)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if j == len(classes) - 1:
-                    fig.colorbar(img, ax=ax, fraction=0.05)
-            else:
-                x = np.arange(len(p.shown))
-                ax.plot(x, mean, color="tab:blue", linewidth=0.8)
-                ax.fill_between(x, mean - std, mean + std, color="tab:blue", alpha=0.25, linewidth=0)
-                ax.tick_params(labelsize=5)
-            if r == 0:
-                ax.set_title(f"class {c}", fontsize=7)
-            ax.set_xlabel(f"n={int(n)}", fontsize=5, labelpad=1)
-        axes[r, 0].set_ylabel(name + ("\n(std map)" if p.kind == "map" else ""), fontsize=6)
-    fig.suptitle(title + "  (mean ± std over the instances of each class)", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 1, 0.96))
-    _savefig(fig, path)
-
-
 # ------------------------------------------------------------------------------------------------ the command
 
 
@@ -591,8 +347,10 @@ def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[i
     """
     if split not in SPLITS:
         raise InspectError(f"unknown split {split!r}.{suggest(split, list(SPLITS))} Splits: {', '.join(SPLITS)}.")
+    if channels < 1:
+        raise InspectError(f"--channels must be >= 1, got {channels}.")
     job = load_job(job_dir, checkpoint)
-    names = list(attention_blocks(job.model)) if _has_gate(job.model) else []
+    names = list(attention_blocks(job.model))
     if not names:
         raise InspectError(f"the model of {job.job_dir} has no attention block with a library gate, so there is "
                            f"no scale to record.")
@@ -613,8 +371,7 @@ def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[i
     indices = select_samples(dataset_labels(dataset), classes, per_class, seed)
     scales, labels = record_scales(job.model, dataset, indices, chosen, batch_size)
     class_list = sorted(set(labels.tolist())) if classes is None else list(dict.fromkeys(int(c) for c in classes))
-    fusion = _fusion_names(job.model)
-    profs = profiles(scales, fusion, channels, seed)
+    profs = profiles(scales, _fusion_names(job.model), channels, seed)
     stats = excitation_stats(scales, labels, _gate_names(job.model, list(scales)))
     result = Inspection(job, split, scales, labels, indices, stats, {k: p.shown for k, p in profs.items()})
 
@@ -623,15 +380,16 @@ def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[i
     _replace_into(folder / "excitations.npz",
                   lambda tmp: np.savez(tmp, **scales, labels=labels, indices=indices))
     write_atomic(folder / "excitation_stats.csv", _csv_text(stats))
-    write_atomic(folder / "excitations_by_class.csv", _csv_text(_class_rows(profs, labels, class_list)))
+    write_atomic(folder / "excitations_by_class.csv", _csv_text(class_mean_rows(profs, labels, class_list)))
     result.files = [folder / "excitations.npz", folder / "excitation_stats.csv", folder / "excitations_by_class.csv"]
     if plot:
         drawn = class_list[:MAX_PLOTTED_CLASSES]
         keep = np.isin(labels, drawn)
         sub = {k: Profile(p.kind, p.values[keep], p.shown, p.branches) for k, p in profs.items()}
         what = _describe(job, split)
-        _plot_by_class(sub, labels[keep], drawn, folder / "excitations_by_class.png", what)
-        _plot_by_instance(sub, labels[keep], drawn, folder / "excitations_by_instance.png", what)
+        eta = {r["block"]: r["class_specificity"] for r in stats}  # over every chosen class, as in the CSV
+        plot_by_class(sub, labels[keep], drawn, folder / "excitations_by_class.png", what, eta)
+        plot_by_instance(sub, labels[keep], drawn, folder / "excitations_by_instance.png", what, eta)
         result.files += [folder / "excitations_by_class.png", folder / "excitations_by_instance.png"]
     meta = {"job": str(job.job_dir), "checkpoint": str(job.checkpoint), "epoch": job.epoch, "split": split,
             "classes": class_list, "plotted_classes": class_list[:MAX_PLOTTED_CLASSES] if plot else [],
@@ -642,12 +400,6 @@ def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[i
     write_atomic(folder / "inspect.json", json.dumps(meta, indent=1) + "\n")
     result.files.append(folder / "inspect.json")
     return result
-
-
-def _has_gate(model: nn.Module) -> bool:
-    from ..gate import Gate
-
-    return any(isinstance(m, Gate) for m in model.modules())
 
 
 def _fusion_names(model: nn.Module) -> set[str]:

@@ -35,8 +35,8 @@ VARIANT_COLUMNS = ("variant", "block", "squeeze", "excite", "gate")
 #: observed size (planning only); ``alpha``: the level ``significant`` used; ``note``: why a statistic is missing.
 ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "mean", "std", "ci95_low", "ci95_high", "delta_pp",
                "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant", "stat_test",
-               "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note", "val_mean", "params", "flops", "latency_ms",
-               "wall_time_s", "baseline", "seeds", "variant_hash")
+               "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note", "val_mean", "params", "flops",
+               "latency_ms", "wall_time_s", "baseline", "seeds", "variant_hash")
 JOB_COLUMNS = ("job", "status", *VARIANT_COLUMNS[1:], "seed", "overrides", "test_acc", "test_loss", "val_acc",
                "train_acc", "params", "flops", "latency_ms", "wall_time_s", "epochs", "error", "config_hash",
                "variant_hash")
@@ -419,64 +419,6 @@ def _job_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _plot(rows: list[dict[str, Any]], path: Path, title: str, alpha: float = DEFAULT_ALPHA,
-          paired: bool = False) -> None:
-    """Two panels sharing the variant axis: test accuracy with its 95 % t-interval, and Δ to the baseline with
-    its 95 % interval; variants that differ after Holm are filled red, untested ones grey."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = [r for r in rows if r["mean"] is not None]
-    fig, (ax, axd) = plt.subplots(1, 2, figsize=(11, 1.4 + 0.36 * max(len(shown), 1)), sharey=True,
-                                  gridspec_kw={"width_ratios": [1, 1]})
-    y = list(range(len(shown)))[::-1]
-
-    def style(r: dict[str, Any]) -> dict[str, Any]:
-        if r["baseline"]:
-            return {"color": "0.35", "mfc": "0.35"}
-        if r["significant"]:
-            return {"color": "tab:red", "mfc": "tab:red"}
-        if r["significant"] is None:
-            return {"color": "0.6", "mfc": "white"}
-        return {"color": "tab:blue", "mfc": "white"}
-
-    def errors(values: list[tuple[float | None, float | None, float | None]]) -> tuple[list[float], list[list[float]]]:
-        xs, err = [], [[], []]
-        for mid, lo, hi in values:
-            xs.append(mid)
-            err[0].append(mid - lo if lo is not None else 0.0)
-            err[1].append(hi - mid if hi is not None else 0.0)
-        return xs, err
-
-    for yi, r in zip(y, shown):
-        xs, err = errors([(r["mean"], r["ci95_low"], r["ci95_high"])])
-        ax.errorbar(xs, [yi], xerr=err, fmt="o", capsize=3, **style(r))
-        if r["baseline"]:
-            ax.axvline(r["mean"], color="0.35", linestyle="--", linewidth=1)
-        if not r["baseline"] and r["delta_pp"] is not None:
-            xs, err = errors([(r["delta_pp"], r["delta_ci95_low_pp"], r["delta_ci95_high_pp"])])
-            axd.errorbar(xs, [yi], xerr=err, fmt="o", capsize=3, **style(r))
-            if r["significant"]:
-                axd.annotate("*", (xs[0], yi), textcoords="offset points", xytext=(0, 4), ha="center",
-                             color="tab:red", fontsize=12)
-    axd.axvline(0.0, color="0.35", linestyle="--", linewidth=1)
-    ax.set_yticks(y, [f"{r['variant']}  (n={r['n']})" for r in shown], fontsize=8)
-    for a in (ax, axd):
-        a.grid(axis="x", alpha=0.3)
-    ax.set_xlabel("test accuracy % (mean, 95 % t-interval; grey dashed: baseline)", fontsize=8)
-    test = "paired" if paired else "Welch"
-    axd.set_xlabel(f"Δ vs baseline, pp (95 % {test} interval); red *: differs after Holm, α = {alpha:g}; "
-                   f"open: not significant; grey: not tested", fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-
-
 def write_report(sweep_dir: Path | str, plot: bool = True, *, alpha: float | None = None,
                  paired: bool | None = None) -> dict[str, Any]:
     """Write report.md, report.csv, jobs.csv and (with ``plot``) report.png into ``sweep_dir``, each atomically.
@@ -508,7 +450,9 @@ def write_report(sweep_dir: Path | str, plot: bool = True, *, alpha: float | Non
     write_atomic(sweep_dir / "jobs.csv", _csv(job_rows, JOB_COLUMNS))
     try:
         if plot:
-            _plot(rows, sweep_dir / "report.png", f"{sweep_dir.name}: test accuracy by variant", alpha, paired)
+            from .report_plot import plot_report
+
+            plot_report(rows, sweep_dir / "report.png", f"{sweep_dir.name}: test accuracy by variant", alpha, paired)
             out["files"].append(sweep_dir / "report.png")
     except Exception as err:  # a plot must never cost the tables
         print(f"se-variants: report.png not written ({type(err).__name__}: {err})")

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from se_variants.runner.inspect_job import (InspectError, Profile, _plot_by_class, _plot_by_instance, class_means,
-                                            class_specificity, default_blocks, inspect_job, main, profiles)
+from se_variants.runner.excitation_plots import plot_by_class, plot_by_instance
+from se_variants.runner.excitations import Profile, class_means, class_specificity, profiles
+from se_variants.runner.inspect_job import InspectError, default_blocks, inspect_job, main
 
 CBAM_BLOCKS = [f"stages.{s}.0.attn.{g}" for s in range(3) for g in (0, 1)]
 
@@ -54,7 +55,8 @@ def _direct(job: Path, split: str = "test") -> tuple[dict[str, np.ndarray], np.n
     model.eval()
     out: dict[str, list[torch.Tensor]] = {}
     for name in CBAM_BLOCKS:
-        model.get_submodule(name).gate.register_forward_hook(lambda m, i, o, name=name: out.setdefault(name, []).append(o))
+        gate = model.get_submodule(name).gate
+        gate.register_forward_hook(lambda m, i, o, name=name: out.setdefault(name, []).append(o))
     dataset = getattr(data, split)
     x = torch.stack([dataset[i][0] for i in range(len(dataset))])
     with torch.no_grad():
@@ -236,10 +238,10 @@ def test_every_scale_shape_reduces_and_plots(tmp_path):
     fusion = class_means(profs["fusion"], labels, [0])[0][0]
     np.testing.assert_allclose(fusion[4:], scales["fusion"][labels == 0][:, 1, profs["channel"].shown, 0, 0].mean(0),
                                rtol=1e-6)  # branch 2, the same channel subset (same C, same seed)
-    _plot_by_class(profs, labels, [0, 1, 2], tmp_path / "c.png", "all shapes")
-    _plot_by_instance(profs, labels, [0, 1, 2], tmp_path / "i.png", "all shapes")
+    plot_by_class(profs, labels, [0, 1, 2], tmp_path / "c.png", "all shapes")
+    plot_by_instance(profs, labels, [0, 1, 2], tmp_path / "i.png", "all shapes")
     assert (tmp_path / "c.png").stat().st_size > 10_000 and (tmp_path / "i.png").stat().st_size > 10_000
-    with pytest.raises(InspectError, match="--channels"):
+    with pytest.raises(ValueError, match="channels must be >= 1"):
         profiles(scales, set(), channels=0)
     assert isinstance(profs["spatial"], Profile) and profs["spatial"].values.shape == (12, 4, 5)
 

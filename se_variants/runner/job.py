@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import os
 import platform
+import shutil
 import socket
 import sys
 import time
@@ -135,7 +136,7 @@ def _resume_from(cfg: dict[str, Any], job_dir: Path, previous: dict[str, Any] | 
         if not path.is_file():
             raise CheckpointError(f"ckpt_path={cfg['ckpt_path']!r} is not a file; pass a checkpoint such as "
                                   f"<job folder>/{LAST_CKPT}.")
-        return str(path), int(check_checkpoint(path, cfg).get("epoch", 0))
+        return str(path), _epochs_done(check_checkpoint(path, cfg))
     last = job_dir / LAST_CKPT
     if not last.is_file():
         return None, None
@@ -151,13 +152,17 @@ def _resume_from(cfg: dict[str, Any], job_dir: Path, previous: dict[str, Any] | 
         moved = _set_aside(last, "corrupt" if "cannot be read" in str(err) else "other-config")
         notes.append(f"{err} -- moved to {moved.name}; the job restarted from scratch")
         return None, None
-    return str(last), int(ckpt.get("epoch", 0))
+    return str(last), _epochs_done(ckpt)
 
 
-def _history(path: Path) -> list[dict[str, Any]]:
+def _history(ckpt: dict[str, Any]) -> list[dict[str, Any]]:
     """The per-epoch metrics kept in a checkpoint by :class:`~.lit.RunState`."""
-    ckpt, _ = checkpoint_config(path)
     return list((ckpt.get("callbacks") or {}).get("se_variants.RunState", {}).get("history", []))
+
+
+def _epochs_done(ckpt: dict[str, Any]) -> int:
+    """How many epochs a checkpoint has finished (the index of the first epoch a resume trains)."""
+    return len(_history(ckpt))
 
 
 # ------------------------------------------------------------------------------------------------- training
@@ -184,11 +189,12 @@ def _quiet(enabled: bool):
                 lg.setLevel(level)
 
 
-def _loggers(cfg: dict[str, Any], job_dir: Path, resumed: bool) -> list[Any]:
+def _loggers(cfg: dict[str, Any], job_dir: Path) -> list[Any]:
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    # a resumed attempt logs beside the interrupted one's logs (Lightning's CSV logger would delete them)
-    version = f"resumed-{_stamp()}" if resumed else ""
+    # a later attempt (resumed, restarted, re-run) logs beside the earlier ones' (Lightning would delete them)
+    earlier = any((job_dir / d).is_dir() and any((job_dir / d).iterdir()) for d in ("logs", "tensorboard"))
+    version = f"attempt-{_stamp()}" if earlier else ""
     out = []
     for name in cfg["trainer"].get("loggers") or []:
         if name == "csv":
@@ -236,7 +242,7 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     last = job_dir / LAST_CKPT
     last.parent.mkdir(parents=True, exist_ok=True)
     state = RunState(cfg["seed"], last, record["config_hash"])
-    loggers = _loggers(cfg, job_dir, resumed=ckpt is not None)
+    loggers = _loggers(cfg, job_dir)
     trainer = _trainer(cfg, job_dir, loggers, [state], **({"devices": devices} if devices else {}))
     phases["build_s"], clock = time.perf_counter() - clock, time.perf_counter()
 
@@ -244,15 +250,17 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     if trainer.interrupted:
         raise KeyboardInterrupt("training was interrupted")
     record["world_size"] = trainer.world_size
-    record["epochs"] = trainer.current_epoch
-    history = _history(last)  # from the checkpoint: under DDP the ranks' callbacks are not this process's
+    if not last.is_file() and ckpt is not None:  # resumed from a finished checkpoint elsewhere: nothing trained
+        shutil.copyfile(ckpt, last)
+    history = _history(checkpoint_config(last)[0])  # under DDP the ranks' callbacks are not this process's
     record["history"] = history
+    record["epochs"] = len(history)
     metrics = state.final_metrics(history)
     phases["fit_s"], clock = time.perf_counter() - clock, time.perf_counter()
 
     # the test split on one device, every sample exactly once (DDP would shard it; its sampler would pad)
-    tester = _trainer(cfg, job_dir, loggers, [], devices=devices[:1] if devices else 1, strategy="auto",
-                      num_nodes=1)
+    # (no loggers: under DDP the ranks wrote the logs, and a logger of this process would start them anew)
+    tester = _trainer(cfg, job_dir, [], [], devices=devices[:1] if devices else 1, strategy="auto", num_nodes=1)
     test = tester.test(lit, datamodule=ImageData(splits, cfg["seed"]), verbose=not quiet)[0]
     metrics["test"] = {k.partition("/")[2]: float(v) for k, v in test.items() if k.startswith("test/")}
     record["metrics"] = metrics

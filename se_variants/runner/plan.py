@@ -195,7 +195,7 @@ def _check_keys(parsed: Sequence[Any], base: DictConfig, groups: _Groups) -> Non
             continue
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(base, parent, throw_on_missing=False) if parent else base
-        if isinstance(node, DictConfig) and leaf not in node:
+        if isinstance(node, DictConfig) and leaf not in node.keys():  # (`in node` is False for a ??? value)
             keys = [str(k) for k in node.keys()]
             raise ConfigError(f"unknown key {key!r}.{suggest(leaf, keys)} Keys of {parent or 'the top level'}: "
                               f"{', '.join(keys)}. (To add a new key on purpose, write +{key}=...)")
@@ -332,6 +332,14 @@ def preflight(args: Args, *, ablation: bool = False) -> Plan:
     else:
         jobs_overrides = [[o.input_line for o in task]]
     launcher = _launcher(base.hydra) if args.multirun else "basic"
+    variant_overrides = sorted({o for job in jobs_overrides for o in job} - set(plain_overrides) - set(sweeps))
+    if variant_overrides:  # what an experiment's ablation.variants or a sweep adds gets the same checks
+        try:
+            more = _parser().parse_overrides(variant_overrides)
+        except HydraException as err:
+            raise ConfigError(f"ablation.variants: cannot parse the overrides: {_message(err)}") from None
+        _check_choices(more, groups)
+        _check_keys(more, base, groups)
     composed = _compose([job + hydra_overrides for job in jobs_overrides], args)
     jobs, built = [], set()
     for overrides_, cfg in zip(jobs_overrides, composed):

@@ -71,14 +71,44 @@ def _one_thread():
 
 
 FLAKY_MODULE = '''
-"""A user op for the sweep tests: plain average pooling that raises during training while SV_FLAKY=1 and the
-run's seed is 1 (not in no-grad passes, so the preflight's dummy forward passes)."""
+"""User ops for the runner tests (average pooling, like squeeze=avg, with faults injected on request):
+
+* ``flaky`` raises during training while SV_FLAKY=1 and the run's seed is 1;
+* ``killer`` sends this process the signal SV_KILL_SIGNAL (KILL, TERM or INT; default KILL) at its SV_KILL_AT-th
+  training call in this process -- a job (or a whole sweep) killed mid-epoch.
+Neither fires in no-grad passes, so the preflight's dummy forward passes."""
 import os
+import signal
 
 import torch
 
 from se_variants import SQUEEZE, Descriptor
 from se_variants.squeeze import Squeeze
+
+CALLS = [0]
+
+
+def _seed():
+    """The running job's seed, from its Hydra overrides (this process runs the job)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return next((int(o.split("=")[1]) for o in HydraConfig.get().overrides.task if o.startswith("seed=")), 0)
+
+
+@SQUEEZE.register("killer")
+class Killer(Squeeze):
+    """Average pooling that kills its process on request (tests only). Shapes: (N, C, H, W) -> (N, 1, C, 1, 1)."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels)
+        self.descriptor = Descriptor(channels, 1, ("c",))
+
+    def forward(self, x):
+        if torch.is_grad_enabled() and self.training and os.environ.get("SV_KILL_AT"):
+            CALLS[0] += 1
+            if CALLS[0] == int(os.environ["SV_KILL_AT"]):
+                os.kill(os.getpid(), getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL")))
+        return x.mean((2, 3), keepdim=True).unsqueeze(1)
 
 
 @SQUEEZE.register("flaky")
@@ -90,7 +120,7 @@ class Flaky(Squeeze):
         self.descriptor = Descriptor(channels, 1, ("c",))
 
     def forward(self, x):
-        if torch.is_grad_enabled() and os.environ.get("SV_FLAKY") == "1" and torch.initial_seed() == 1:
+        if torch.is_grad_enabled() and os.environ.get("SV_FLAKY") == "1" and _seed() == 1:
             raise RuntimeError("injected failure (SV_FLAKY=1, seed 1)")
         return x.mean((2, 3), keepdim=True).unsqueeze(1)
 '''
@@ -104,11 +134,72 @@ def user_ops(tmp_path_factory) -> Path:
     return folder
 
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, module: str = "se_variants.cli",
-            pythonpath: list[Path] | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m <module> <args>`` in ``cwd`` (a fresh folder, not the repo) and capture its output."""
+def cli_env(env: dict[str, str] | None = None, pythonpath: list[Path] | None = None) -> dict[str, str]:
     full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     if pythonpath:
         full_env["PYTHONPATH"] = os.pathsep.join([*map(str, pythonpath), full_env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=600)
+    return full_env
+
+
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, module: str = "se_variants.cli",
+            pythonpath: list[Path] | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> <args>`` in ``cwd`` (a fresh folder, not the repo) and capture its output."""
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(env, pythonpath),
+                          capture_output=True, text=True, timeout=600)
+
+
+def start_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+              pythonpath: list[Path] | None = None) -> subprocess.Popen:
+    """Start ``se-variants <args>`` in the background, in a process group of its own (so a test can kill the
+    whole group, as a terminal's Ctrl-\\ or a cluster's scheduler would)."""
+    return subprocess.Popen([sys.executable, "-m", "se_variants.cli", *args], cwd=cwd, env=cli_env(env, pythonpath),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@pytest.fixture
+def cifar_checksums(data_root, monkeypatch):
+    """The generated CIFAR files stand in for the real release: their MD5s replace the published ones."""
+    import hashlib
+
+    from se_variants.runner.data import cifar
+
+    sums = {which: {name: hashlib.md5((data_root / folder / name).read_bytes()).hexdigest() for name in names}
+            for which, (folder, names) in {"cifar10": ("cifar-10-batches-py", cifar.CHECKSUMS["cifar10"]),
+                                           "cifar100": ("cifar-100-python", cifar.CHECKSUMS["cifar100"])}.items()}
+    monkeypatch.setattr(cifar, "CHECKSUMS", sums)
+    return sums
+
+
+#: a small sweep (2 jobs, 3 epochs of 3 batches) every launcher and resume test runs, and compares to one
+#: uninterrupted sequential run of it (``reference_sweep``)
+SWEEP = ["squeeze=killer", "seed=0,1", "imports=[sv_test_ops]", "trainer.max_epochs=3",
+         "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "trainer.limit_test_batches=2",
+         "trainer.enable_model_summary=false"]
+#: training calls of the killer op per epoch of SWEEP (3 batches × 3 blocks of the depth-8 ResNet)
+CALLS_PER_EPOCH = 9
+
+
+def sweep_results(sweep: Path) -> dict[str, dict]:
+    """job folder name → its metrics.json, for every job of a sweep folder."""
+    import json
+
+    return {p.parent.name: json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))}
+
+
+class Reference(dict):
+    """job folder name → metrics.json of the reference sweep; ``folder`` is its sweep folder (read only)."""
+
+    folder: Path
+
+
+@pytest.fixture(scope="session")
+def reference_sweep(tmp_path_factory, user_ops) -> Reference:
+    """SWEEP run once, uninterrupted, one job after another (hydra/launcher=basic)."""
+    cwd = tmp_path_factory.mktemp("reference")
+    proc = run_cli(["train", "-m", *SWEEP, "hydra/launcher=basic", f"hydra.sweep.dir={cwd / 'sweep'}"], cwd=cwd,
+                   pythonpath=[user_ops])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = Reference(sweep_results(cwd / "sweep"))
+    results.folder = cwd / "sweep"
+    assert len(results) == 2 and all(r["status"] == "ok" for r in results.values())
+    return results

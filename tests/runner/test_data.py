@@ -27,7 +27,7 @@ def test_digits_split_is_fixed_disjoint_and_stratified():
 
 
 @pytest.mark.parametrize("which,classes", [("cifar10", 10), ("cifar100", 100)])
-def test_cifar_reads_the_python_release(which, classes, data_root):
+def test_cifar_reads_the_python_release(which, classes, data_root, cifar_checksums):
     splits = DATA.build(which, root=str(data_root), download=False, val_size=20 if classes == 10 else 100,
                         num_workers=0)
     n_train = 200 if classes == 10 else 300
@@ -35,6 +35,42 @@ def test_cifar_reads_the_python_release(which, classes, data_root):
     x, y = splits.train[0]
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and 0 <= y < classes
     assert data_meta({"name": which, "root": str(data_root), "download": False}) == (3, classes, (32, 32))
+
+
+class _Planted:
+    """A pickle payload that would create a file when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("checksums_match", [False, True], ids=["unknown file", "checksum collision"])
+def test_a_planted_cifar_pickle_never_runs(checksums_match, tmp_path, monkeypatch):
+    """A data folder whose CIFAR file is a pickle that would run code: refused by its checksum before anything is
+    unpickled; and should its checksum ever match, the restricted unpickler still refuses to call anything."""
+    import hashlib
+    import pickle
+
+    from se_variants.runner.data import cifar
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "pwned"
+    for name in cifar.CHECKSUMS["cifar10"]:
+        (folder / name).write_bytes(pickle.dumps({"data": _Planted(marker), "labels": [0]}))
+    if checksums_match:
+        sums = {name: hashlib.md5((folder / name).read_bytes()).hexdigest() for name in cifar.CHECKSUMS["cifar10"]}
+        monkeypatch.setattr(cifar, "CHECKSUMS", {**cifar.CHECKSUMS, "cifar10": sums})
+    match = "refused to load" if checksums_match else "not the file of the published cifar10 release"
+    with pytest.raises(DataError, match=match):
+        DATA.build("cifar10", root=str(tmp_path), download=False)
+    if not checksums_match:
+        with pytest.raises(DataError, match=match):  # the preflight checks the files before any job starts
+            data_meta({"name": "cifar10", "root": str(tmp_path), "download": False})
+    assert not marker.exists()
 
 
 def test_missing_cifar_says_where_to_put_it(tmp_path):

@@ -33,7 +33,7 @@ def sweep_runs(tmp_path_factory, user_ops):
     args = ["train", "-m", *GRID, f"hydra.sweep.dir={sweep}"]
     runs = []
     for env in ({"SV_FLAKY": "1"}, {"SV_FLAKY": "0"}, {"SV_FLAKY": "0"}):
-        before = {k: v["started"] for k, v in _results(sweep).items()} if sweep.exists() else {}
+        before = {k: v["finished"] for k, v in _results(sweep).items()} if sweep.exists() else {}
         proc = run_cli(args, cwd=cwd, env=env, pythonpath=[user_ops])
         runs.append({"proc": proc, "before": before, "after": _results(sweep), "rows": _report_rows(sweep),
                      "md": (sweep / "report.md").read_text()})
@@ -78,11 +78,11 @@ def test_rerun_runs_only_missing_or_failed_then_nothing(sweep_runs):
     second, third = runs[1], runs[2]
     assert second["proc"].returncode == 0, second["proc"].stderr[-2000:]
     assert all(r["status"] == "ok" for r in second["after"].values())
-    rerun = {k for k in second["after"] if second["after"][k]["started"] != second["before"][k]}
+    rerun = {k for k in second["after"] if second["after"][k]["finished"] != second["before"][k]}
     assert rerun == {k for k, r in runs[0]["after"].items() if r["status"] == "failed"}
     assert second["proc"].stdout.count("[skip]") == 6
     assert third["proc"].returncode == 0 and third["proc"].stdout.count("[skip]") == 8
-    assert {k: r["started"] for k, r in third["after"].items()} == third["before"]
+    assert {k: r["finished"] for k, r in third["after"].items()} == third["before"]
     assert [r["n"] for r in third["rows"]] == ["2"] * 4
 
 

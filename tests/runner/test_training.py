@@ -23,26 +23,37 @@ def _cfg(*overrides: str) -> dict:
     return check_config(compose([*SMOKE, *overrides]), build=False)
 
 
-def test_train_entry_point_on_generated_cifar(tmp_path, data_root):
-    """`python -m se_variants.train` from another folder: one epoch of a few batches on a CIFAR-format tree."""
+def test_job_on_generated_cifar(tmp_path, data_root, cifar_checksums):
+    """One epoch of a few batches on a CIFAR-format tree: metrics.json, weights-only checkpoint, logs."""
     run_dir = tmp_path / "run"
-    proc = run_cli([*SMOKE, "model=resnet20", "data=cifar10", f"data.root={data_root}", "data.download=false",
-                    "data.val_size=20", "data.num_workers=0", "squeeze=max", "excite=conv1d",
-                    f"hydra.run.dir={run_dir}"],
-                   cwd=tmp_path, module="se_variants.train")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    record = json.loads((run_dir / "metrics.json").read_text())
+    cfg = _cfg("model=resnet20", "data=cifar10", f"data.root={data_root}", "data.download=false", "data.val_size=20",
+               "data.num_workers=0", "squeeze=max", "excite=conv1d")
+    record = run_job(cfg, run_dir, ["squeeze=max", "excite=conv1d"], quiet=True)
     assert record["status"] == "ok" and record["error"] is None
     assert (record["block"], record["squeeze"], record["excite"], record["gate"]) == ("parts", "max", "conv1d", "sigmoid")
     assert record["seed"] == 0 and "squeeze=max" in record["overrides"]
     for stage in ("train", "val", "test"):
         assert 0.0 <= record["metrics"][stage]["acc"] <= 1.0 and record["metrics"][stage]["loss"] > 0
+    assert record["metrics"]["test"]["n"] == 20 and record["metrics"]["val"]["n"] == 20
     assert record["params"] > 250_000 and record["flops"] > 0 and record["latency_ms"] > 0
     assert record["wall_time_s"] > 0 and record["versions"]["torch"] and record["data"]["sizes"]["test"] == 20
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     state = torch.load(ckpt, weights_only=True)  # hyperparameters are plain values: the safe loader accepts them
     assert state["hyper_parameters"]["model"]["depth"] == 20
     assert (run_dir / "logs" / "metrics.csv").is_file()
+    assert read_json(run_dir / "metrics.json") == json.loads(json.dumps(record))
+
+
+def test_per_class_accuracy_and_confusion_matrix(tmp_path):
+    record = run_job(_cfg(), tmp_path / "job", quiet=True)
+    per = record["per_class"]["test"]
+    cm = torch.tensor(per["confusion"])
+    assert cm.shape == (10, 10) and int(cm.sum()) == record["metrics"]["test"]["n"] == 256  # smoke: 2 batches
+    assert per["support"] == cm.sum(1).tolist()
+    for k in range(10):
+        expected = cm[k, k].item() / cm[k].sum().item() if cm[k].sum() else None
+        assert per["acc"][k] == pytest.approx(expected) if expected is not None else per["acc"][k] is None
+    assert cm.diagonal().sum().item() / cm.sum().item() == pytest.approx(record["metrics"]["test"]["acc"], abs=1e-6)
 
 
 def test_tensorboard_logger(tmp_path):
@@ -72,25 +83,30 @@ def test_same_seed_same_metrics(tmp_path):
     assert a["metrics"] != c["metrics"]
 
 
-def test_resume_an_interrupted_run(tmp_path):
+def test_resume_from_an_explicit_checkpoint_of_the_same_config(tmp_path):
     cfg = _cfg("trainer.max_epochs=2")
     first = run_job(cfg, tmp_path / "job", quiet=True)
-    assert first["status"] == "ok" and first["epochs"] == 2
-    # simulate a crash after the last checkpoint: the result says failed, the checkpoint is there
-    record = read_json(tmp_path / "job" / "metrics.json")
-    (tmp_path / "job" / "metrics.json").write_text(json.dumps({**record, "status": "failed"}))
-    again = run_job(cfg, tmp_path / "job", quiet=True)
-    assert again["status"] == "ok" and again["resumed_from"] == str(tmp_path / "job" / "checkpoints" / "last.ckpt")
-    assert again["metrics"]["test"] == first["metrics"]["test"]  # nothing left to train: same weights
-    # an explicit checkpoint continues a shorter run: 1 epoch, then ckpt_path into a 2-epoch run
-    short = run_job(_cfg("trainer.max_epochs=1"), tmp_path / "short", quiet=True)
-    longer = run_job(_cfg("trainer.max_epochs=2", f"ckpt_path={tmp_path / 'short' / 'checkpoints' / 'last.ckpt'}"),
-                     tmp_path / "longer", quiet=True)
-    assert short["epochs"] == 1 and longer["status"] == "ok" and longer["epochs"] == 2
-    (log,) = (tmp_path / "longer" / "logs").glob("resumed-*/metrics.csv")
-    with open(log) as f:
-        trained = {row["epoch"] for row in csv.DictReader(f) if row["train/acc"]}
-    assert trained == {"1"}  # epoch 0 came from the checkpoint; only epoch index 1 was trained here
+    again = run_job({**cfg, "ckpt_path": str(tmp_path / "job" / "checkpoints" / "last.ckpt")}, tmp_path / "copy",
+                    quiet=True)
+    assert again["status"] == "ok" and again["attempts"][-1]["from_epoch"] == 2
+    assert again["metrics"] == first["metrics"]  # nothing left to train: the same weights, the same numbers
+
+
+def test_a_checkpoint_of_another_config_is_refused(tmp_path, monkeypatch, capsys):
+    """ckpt_path of a seed-1 job given to a seed-0 job: refused with the differing key, before and during a run;
+    a later plain run of seed 0 is not mistaken for done."""
+    from se_variants.runner.train_cmd import main
+
+    seed1 = run_job(_cfg("seed=1"), tmp_path / "s1", quiet=True)
+    ckpt = tmp_path / "s1" / "checkpoints" / "last.ckpt"
+    monkeypatch.chdir(tmp_path)
+    assert main([*SMOKE, "seed=0", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 's0'}"]) == 2
+    err = capsys.readouterr().err
+    assert "ckpt_path" in err and "another config" in err and "seed: 1 → 0" in err
+    record = run_job({**_cfg("seed=0"), "ckpt_path": str(ckpt)}, tmp_path / "s0", quiet=True)
+    assert record["status"] == "failed" and record["error"]["type"] == "CheckpointError"
+    plain = run_job(_cfg("seed=0"), tmp_path / "s0", quiet=True)
+    assert plain["status"] == "ok" and not plain.get("skipped") and plain["metrics"] != seed1["metrics"]
 
 
 def test_a_failing_job_writes_a_failed_result(tmp_path):
@@ -99,15 +115,17 @@ def test_a_failing_job_writes_a_failed_result(tmp_path):
     assert read_json(tmp_path / "bad" / "metrics.json")["status"] == "failed"
 
 
-def test_killed_mid_training_resumes_from_the_last_epoch(tmp_path):
-    """A job that dies in epoch 2 leaves checkpoints/last.ckpt of epoch 1; re-running continues from it."""
+def test_killed_mid_training_resumes_exactly(tmp_path):
+    """A job that dies in epoch k leaves last.ckpt of epoch k-1; re-running it continues from there and ends with
+    exactly the metrics of an uninterrupted run, for every k (the per-epoch history too)."""
     from se_variants import SQUEEZE, Descriptor
     from se_variants.squeeze import Squeeze
 
-    calls = {"n": 0, "fail_after": 6}  # epoch 0: 2 batches (limit_train_batches) × 3 blocks (depth 8)
+    calls = {"n": 0, "fail_at": None}
+    per_epoch = 2 * 3  # limit_train_batches=2 × 3 blocks (depth 8)
 
     class DiesOnce(Squeeze):
-        """Average pooling that raises on its 7th training call (epoch 1), once. Shapes: (N, C, H, W) → (N, 1, C, 1, 1)."""
+        """Average pooling that raises at one chosen training call. Shapes: (N, C, H, W) → (N, 1, C, 1, 1)."""
 
         def __init__(self, channels: int):
             super().__init__(channels)
@@ -116,19 +134,25 @@ def test_killed_mid_training_resumes_from_the_last_epoch(tmp_path):
         def forward(self, x):
             if self.training and torch.is_grad_enabled():
                 calls["n"] += 1
-                if calls["n"] == calls["fail_after"] + 1:
+                if calls["n"] == calls["fail_at"]:
                     raise RuntimeError("killed")
             return x.mean((2, 3), keepdim=True).unsqueeze(1)
 
     SQUEEZE.register("dies_once")(DiesOnce)
     try:
         cfg = {**_cfg("trainer.max_epochs=3"), "squeeze": {"name": "dies_once"}}
-        first = run_job(cfg, tmp_path / "job", quiet=True)
-        assert first["status"] == "failed" and first["error"]["message"] == "killed"
-        assert (tmp_path / "job" / "checkpoints" / "last.ckpt").is_file()
-        again = run_job(cfg, tmp_path / "job", quiet=True)
-        assert again["status"] == "ok" and again["epochs"] == 3
-        assert again["resumed_from"] == str(tmp_path / "job" / "checkpoints" / "last.ckpt")
-        assert (tmp_path / "job" / "logs" / "metrics.csv").is_file()  # the first attempt's log is kept
+        reference = run_job(cfg, tmp_path / "reference", quiet=True)
+        for k in (1, 2):
+            calls.update(n=0, fail_at=per_epoch * k + 1)
+            first = run_job(cfg, tmp_path / f"k{k}", quiet=True)
+            assert first["status"] == "failed" and first["error"]["message"] == "killed"
+            calls.update(n=0, fail_at=None)
+            again = run_job(cfg, tmp_path / f"k{k}", quiet=True)
+            assert again["status"] == "ok" and again["epochs"] == 3
+            assert [a["outcome"] for a in again["attempts"]] == ["failed", "ok"]
+            assert again["attempts"][1]["from_epoch"] == k
+            assert again["metrics"] == reference["metrics"] and again["history"] == reference["history"]
+            assert again["wall_time_s"] == pytest.approx(sum(a["wall_time_s"] for a in again["attempts"]), abs=1e-3)
+            assert (tmp_path / f"k{k}" / "logs" / "metrics.csv").is_file()  # the first attempt's log is kept
     finally:
         SQUEEZE.unregister("dies_once")

@@ -1,0 +1,143 @@
+"""Job claims: one live owner per job folder; a dead owner's claim is taken over by exactly one contender; the
+owner is named to the others; GPUs are handed out one job at a time."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from se_variants.runner import claims
+from se_variants.runner.claims import CLAIM_FILE, Claim, Owner, acquire, owner_of
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _write_claim(folder, **fields):
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), "token": "t0",
+            "process_start": None, **fields}
+    (folder / CLAIM_FILE).write_text(json.dumps(data))
+
+
+def test_claim_release_and_busy(tmp_path):
+    claim = acquire(tmp_path / "job")
+    assert isinstance(claim, Claim) and (tmp_path / "job" / CLAIM_FILE).is_file()
+    data = json.loads((tmp_path / "job" / CLAIM_FILE).read_text())
+    assert data["host"] == socket.gethostname() and data["pid"] == os.getpid()
+    assert owner_of(tmp_path / "job").pid == os.getpid()
+    other = acquire(tmp_path / "job")  # the owner (this process) is alive: busy
+    assert isinstance(other, Owner) and other.token == claim.owner.token
+    assert f"{socket.gethostname()}:{os.getpid()}" in other.describe()
+    claim.release()
+    assert not (tmp_path / "job" / CLAIM_FILE).exists() and owner_of(tmp_path / "job") is None
+
+
+def test_a_dead_owner_is_taken_over(tmp_path):
+    _write_claim(tmp_path / "job", pid=_dead_pid(), token="dead")
+    assert owner_of(tmp_path / "job") is None
+    claim = acquire(tmp_path / "job")
+    assert isinstance(claim, Claim) and claim.stale is not None and claim.stale.token == "dead"
+    claim.release()
+
+
+def test_a_recycled_pid_does_not_keep_a_claim_alive(tmp_path):
+    """Same pid, but another process start time: the claim's owner is gone."""
+    _write_claim(tmp_path / "job", pid=os.getpid(), process_start="1")
+    assert isinstance(acquire(tmp_path / "job"), Claim)
+
+
+def test_claims_of_other_hosts_live_by_heartbeat(tmp_path, monkeypatch):
+    _write_claim(tmp_path / "job", host="node-that-is-not-here", pid=1)
+    assert isinstance(acquire(tmp_path / "job"), Owner)  # touched just now: alive
+    old = time.time() - claims.STALE_AFTER_S - 5
+    os.utime(tmp_path / "job" / CLAIM_FILE, (old, old))
+    claim = acquire(tmp_path / "job")
+    assert isinstance(claim, Claim) and claim.stale.host == "node-that-is-not-here"
+    claim.release()
+
+
+def test_the_heartbeat_touches_the_claim(tmp_path, monkeypatch):
+    monkeypatch.setattr(claims, "HEARTBEAT_S", 0.05)
+    claim = acquire(tmp_path / "job")
+    first = (tmp_path / "job" / CLAIM_FILE).stat().st_mtime_ns
+    time.sleep(0.3)
+    assert (tmp_path / "job" / CLAIM_FILE).stat().st_mtime_ns > first
+    claim.release()
+
+
+def _contend(folder: str, start: float, queue) -> None:
+    time.sleep(max(start - time.time(), 0))
+    result = acquire(folder)
+    queue.put(isinstance(result, Claim))
+    time.sleep(1.0)  # hold it while the others look
+
+
+def test_exactly_one_of_many_contenders_takes_over_a_stale_claim(tmp_path):
+    _write_claim(tmp_path / "job", pid=_dead_pid(), token="dead")
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    start = time.time() + 0.5
+    procs = [ctx.Process(target=_contend, args=(str(tmp_path / "job"), start, queue)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    won = [queue.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    assert sum(won) == 1, won
+
+
+def test_gpus_are_handed_out_one_job_each(tmp_path, monkeypatch):
+    """Without GPUs here, the device each job would get: two jobs on a 2-GPU machine get GPU 0 and GPU 1; a third
+    waits until one ends; CPU jobs hold nothing."""
+    import torch
+
+    from se_variants.runner import devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(devices, "LOCK_DIR", tmp_path / "locks")
+    gpu = {"trainer": {"accelerator": "gpu", "devices": 1}}
+    with devices.claim_gpus(gpu) as first, devices.claim_gpus(gpu) as second:
+        assert (first, second) == ([0], [1])
+        got = []
+
+        def third_job():
+            with devices.claim_gpus(gpu, poll_s=0.05) as ids:
+                got.append(ids)
+
+        third = threading.Thread(target=third_job)
+        third.start()
+        time.sleep(0.3)
+        assert got == []  # both GPUs are held
+    third.join(timeout=10)
+    assert got and got[0] in ([0], [1])
+    with devices.claim_gpus({"trainer": {"accelerator": "cpu", "devices": 2}}) as none:
+        assert none == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert devices.visible_gpus() == ["3", "5"]
+
+
+def test_local_parallelism(monkeypatch):
+    import torch
+
+    from se_variants.runner.hydra_app import local_jobs
+
+    cores = len(os.sched_getaffinity(0))
+    assert local_jobs(1, "cpu", 1) == cores and local_jobs(None, "cpu", 1) == 1
+    assert local_jobs(cores, "cpu", 1) == 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert local_jobs(1, "gpu", 1) == 4 and local_jobs(1, "gpu", 2) == 2 and local_jobs(1, "auto", "auto") == 4

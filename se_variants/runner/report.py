@@ -63,7 +63,7 @@ def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str,
     """
     newest: dict[str, dict[str, Any]] = {}
     broken, superseded = [], []
-    for result in iter_results(sweep_dir):
+    for result in iter_results(sweep_dir, index=True):  # reads only the records that changed since the last report
         if result.record is None:
             broken.append({"path": str(result.path), "problem": result.problem})
             continue

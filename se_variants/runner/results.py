@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["write_atomic", "write_json", "read_json", "load_record", "record_problem", "iter_results", "find_done",
-           "Result", "RESULT_FILE", "RECORD_FIELDS", "STATUSES", "MAX_RECORD_BYTES"]
+           "Result", "RESULT_FILE", "INDEX_FILE", "RECORD_FIELDS", "STATUSES", "MAX_RECORD_BYTES"]
 
 RESULT_FILE = "metrics.json"
 #: a record is a few kB (its resolved config included); anything far larger is not one of ours
@@ -194,13 +194,43 @@ class Result:
         return self.folder / RESULT_FILE
 
 
-def iter_results(sweep_dir: Path | str) -> list[Result]:
-    """Every metrics.json under ``sweep_dir`` (any depth), sorted by folder; broken ones carry their problem."""
-    out = []
-    for path in sorted(Path(sweep_dir).rglob(RESULT_FILE)):
-        if path.is_file():
+#: the index of a sweep folder's records (see :func:`iter_results`)
+INDEX_FILE = ".results-index.json"
+
+
+def iter_results(sweep_dir: Path | str, *, index: bool = False) -> list[Result]:
+    """Every metrics.json under ``sweep_dir`` (any depth), sorted by folder; broken ones carry their problem.
+
+    ``index``: keep ``<sweep_dir>/.results-index.json`` -- each file's size and modification time with what was
+    read from it -- and read again only the files that changed since, so that rewriting a sweep's report after
+    each of its N jobs reads each record about once instead of N times. An entry is used only while the file's
+    size and time stamp are unchanged, so a stale or half-updated index can cost a re-read, never a wrong record;
+    a missing or unreadable index is rebuilt.
+    """
+    sweep_dir = Path(sweep_dir)
+    cached: dict[str, Any] = {}
+    if index:
+        loaded = read_json(sweep_dir / INDEX_FILE)
+        cached = loaded if isinstance(loaded, dict) and loaded.get("version") == 1 else {}
+    entries = cached.get("files", {}) if isinstance(cached.get("files"), dict) else {}
+    out, fresh, changed = [], {}, False
+    for path in sorted(sweep_dir.rglob(RESULT_FILE)):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        rel = path.relative_to(sweep_dir).as_posix()
+        key = [stat.st_mtime_ns, stat.st_size]
+        entry = entries.get(rel)
+        if isinstance(entry, dict) and entry.get("key") == key:
+            record, problem = entry.get("record"), entry.get("problem")
+        else:
             record, problem = load_record(path)
-            out.append(Result(path.parent, record, problem))
+            changed = True
+        fresh[rel] = {"key": key, "record": record, "problem": problem}
+        out.append(Result(path.parent, record, problem))
+    if index and (changed or set(fresh) != set(entries)):
+        write_atomic(sweep_dir / INDEX_FILE, json.dumps({"version": 1, "files": fresh}, default=str))
     return out
 
 

@@ -374,7 +374,7 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
         lines += ["", "## Failed or unfinished jobs", "", "| job | status | overrides | error |", "|---|---|---|---|"]
         for r in bad:
             err = r.get("error") or {}
-            msg = f"{err.get('type', '')}: {err.get('message', '')}" if err else "did not finish (killed?)"
+            msg = f"{err.get('type', '')}: {err.get('message', '')}" if err else _unfinished(Path(r["job_dir"]))
             msg = " ".join(msg.split())[:300].replace("|", "\\|")
             lines.append(f"| `{Path(r['job_dir']).name}` | {r.get('status')} | {' '.join(r.get('overrides') or [])} "
                          f"| {msg} |")
@@ -390,6 +390,16 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
     if versions:
         lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v)]
     return "\n".join(lines) + "\n"
+
+
+def _unfinished(job_dir: Path) -> str:
+    """Why a job has no final record: it is being trained (by whom), or its process died (resume by re-running)."""
+    from .claims import owner_of
+
+    owner = owner_of(job_dir)
+    if owner is not None:
+        return f"being trained by {owner.describe()}"
+    return "interrupted: no live process holds it (killed?); re-run the command to resume it from its last epoch"
 
 
 def _md_cell(text: str) -> str:

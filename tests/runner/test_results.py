@@ -42,3 +42,21 @@ def test_an_index_entry_is_used_only_for_the_file_it_was_read_from(tmp_path):
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
     assert _accs(tmp_path) == {"a": 0.5}  # ... and re-read as soon as it changes
+
+
+def test_the_report_tells_a_running_job_from_a_killed_one(tmp_path):
+    from se_variants.runner.claims import acquire
+    from se_variants.runner.report import write_report
+
+    from .test_claims import _dead_pid, _write_claim
+
+    write_json(tmp_path / "live" / "metrics.json", _record("v", "c", "parts", 0, None, status="running"))
+    write_json(tmp_path / "dead" / "metrics.json", _record("v", "c", "parts", 1, None, status="running"))
+    _write_claim(tmp_path / "dead", pid=_dead_pid())
+    with acquire(tmp_path / "live"):
+        write_report(tmp_path, plot=False)
+    md = (tmp_path / "report.md").read_text()
+    live = next(line for line in md.splitlines() if line.startswith("| `live`"))
+    dead = next(line for line in md.splitlines() if line.startswith("| `dead`"))
+    assert "being trained by" in live and f":{os.getpid()}" in live
+    assert "interrupted" in dead and "re-run the command to resume" in dead

@@ -50,8 +50,9 @@ def test_the_report_tells_a_running_job_from_a_killed_one(tmp_path):
 
     from .test_claims import _dead_pid, _write_claim
 
-    write_json(tmp_path / "live" / "metrics.json", _record("v", "c", "parts", 0, None, status="running"))
-    write_json(tmp_path / "dead" / "metrics.json", _record("v", "c", "parts", 1, None, status="running"))
+    for name, seed in (("live", 0), ("dead", 1)):
+        write_json(tmp_path / name / "metrics.json", {**_record("v", "c", "parts", seed, None, status="running"),
+                                                       "error": None})
     _write_claim(tmp_path / "dead", pid=_dead_pid())
     with acquire(tmp_path / "live"):
         write_report(tmp_path, plot=False)

@@ -10,10 +10,12 @@ that finds the claim leaves the job alone while the owner lives:
   :data:`STALE_AFTER_S` seconds.
 
 A claim whose owner is dead (killed, crashed machine) is stale and is taken over: exactly one contender wins,
-through an ``O_EXCL`` take-over marker named after the stale claim's token. Claims work on any file system that
-honours ``O_EXCL`` (local disks, NFS v3+, Lustre), without ``flock``.
+through an ``O_EXCL`` take-over marker named after the stale claim's token. A claim made under SLURM also names
+its job (array job and task id) and restart count: a requeued job -- the same job started again after a time limit
+or a preemption ended the first run -- takes its own claim over at once, without waiting for the heartbeat to go
+stale.
+Claims work on any file system that honours ``O_EXCL`` (local disks, NFS v3+, Lustre), without ``flock``.
 """
-
 from __future__ import annotations
 
 import json
@@ -46,6 +48,19 @@ def _process_start(pid: int) -> str | None:
         return None
 
 
+def scheduler_job() -> tuple[str, int] | None:
+    """This process's scheduler job and how often it was restarted (SLURM: array job and task id, or job id, and
+    SLURM_RESTART_COUNT, which a requeue increments), or None outside a scheduler."""
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        job = f"slurm:{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    elif env.get("SLURM_JOB_ID"):
+        job = f"slurm:{env['SLURM_JOB_ID']}"
+    else:
+        return None
+    return job, int(env.get("SLURM_RESTART_COUNT") or 0)
+
+
 def _pid_alive(pid: int, start: str | None) -> bool:
     try:
         os.kill(pid, 0)
@@ -67,10 +82,14 @@ class Owner:
     token: str
     last_seen: float  # the claim file's modification time: the owner's last heartbeat
     process_start: str | None = None
+    job: list[Any] | None = None  # [scheduler job, restart count] of the process that made the claim
 
     def alive(self, now: float | None = None) -> bool:
         if self.host == socket.gethostname():
             return _pid_alive(self.pid, self.process_start)
+        mine = scheduler_job()
+        if self.job and mine and self.job[0] == mine[0] and int(self.job[1]) < mine[1]:
+            return False  # this process is the same job, requeued: the earlier run has ended
         return (now or time.time()) - self.last_seen < STALE_AFTER_S
 
     def describe(self) -> str:
@@ -84,7 +103,8 @@ def _read(path: Path) -> Owner | None | str:
         stat = path.stat()
         data = json.loads(path.read_text(encoding="utf-8"))
         return Owner(host=str(data["host"]), pid=int(data["pid"]), started=float(data["started"]),
-                     token=str(data["token"]), last_seen=stat.st_mtime, process_start=data.get("process_start"))
+                     token=str(data["token"]), last_seen=stat.st_mtime, process_start=data.get("process_start"),
+                     job=data.get("job"))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError):
@@ -142,8 +162,9 @@ class Claim:
 
 def _create(path: Path) -> Owner | None:
     """Create the claim file with O_EXCL; our Owner, or None when it already exists."""
+    job = scheduler_job()
     owner = Owner(socket.gethostname(), os.getpid(), time.time(), secrets.token_hex(8), time.time(),
-                  _process_start(os.getpid()))
+                  _process_start(os.getpid()), list(job) if job else None)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:

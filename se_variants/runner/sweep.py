@@ -65,7 +65,7 @@ def run_sweep(config: DictConfig, launcher: Any, arguments: list[str], params: d
             summaries += _summaries(list(launcher.launch(batch, initial_job_idx=index)), batch)
             index += len(batch)
         wait_for_owners(summaries)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C here, or in a job of the basic launcher (Lightning exits)
         interrupted = True
     finally:
         with report_lock(sweep_dir):

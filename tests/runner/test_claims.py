@@ -141,3 +141,21 @@ def test_local_parallelism(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     assert local_jobs(1, "gpu", 1) == 4 and local_jobs(1, "gpu", 2) == 2 and local_jobs(1, "auto", "auto") == 4
+
+
+def test_a_requeued_slurm_job_takes_its_own_claim_over_at_once(tmp_path, monkeypatch):
+    """A claim from another node with a fresh heartbeat is alive -- unless it was made by this very SLURM job
+    before a requeue (a lower SLURM_RESTART_COUNT): the first run has ended."""
+    _write_claim(tmp_path / "job", host="node-7", pid=1, job=["slurm:41_3", 0])
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "41")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    assert isinstance(acquire(tmp_path / "job"), Owner)  # the same run: alive
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "4")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    assert isinstance(acquire(tmp_path / "job"), Owner)  # another task of the array: alive
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    claim = acquire(tmp_path / "job")  # task 3, requeued once
+    assert isinstance(claim, Claim) and claim.stale.host == "node-7"
+    assert json.loads((tmp_path / "job" / CLAIM_FILE).read_text())["job"] == ["slurm:41_3", 1]
+    claim.release()

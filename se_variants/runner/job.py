@@ -258,9 +258,10 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     metrics = state.final_metrics(history)
     phases["fit_s"], clock = time.perf_counter() - clock, time.perf_counter()
 
-    # the test split on one device, every sample exactly once (DDP would shard it; its sampler would pad)
-    # (no loggers: under DDP the ranks wrote the logs, and a logger of this process would start them anew)
-    tester = _trainer(cfg, job_dir, [], [], devices=devices[:1] if devices else 1, strategy="auto", num_nodes=1)
+    # the test split on one device, every sample exactly once: after DDP, a one-device trainer of this process
+    # (without loggers: the ranks wrote the logs, and a logger of this process would start them anew)
+    tester = trainer if trainer.world_size == 1 else \
+        _trainer(cfg, job_dir, [], [], devices=devices[:1] if devices else 1, strategy="auto", num_nodes=1)
     test = tester.test(lit, datamodule=ImageData(splits, cfg["seed"]), verbose=not quiet)[0]
     metrics["test"] = {k.partition("/")[2]: float(v) for k, v in test.items() if k.startswith("test/")}
     record["metrics"] = metrics

@@ -456,7 +456,10 @@ def main(argv: list[str]) -> int:
     """``se-variants inspect``: 0 on success, 2 for a bad command line or a job that cannot be inspected."""
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:  # --help printed its text
+            return int(done.code or 0)
         blocks = None if args.blocks is None else [b for b in args.blocks.split(",") if b]
         result = inspect_job(args.job, split=args.split, classes=args.classes, per_class=args.per_class,
                              channels=args.channels, blocks=blocks, seed=args.seed, checkpoint=args.ckpt,

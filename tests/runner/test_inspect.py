@@ -204,6 +204,8 @@ def test_jobs_that_cannot_be_inspected_exit_2(job, tmp_path, capsys):
     assert "--per-class must be >= 1" in run(str(job), "--per-class", "0")
     with pytest.raises(InspectError, match="unknown split"):
         inspect_job(job, split="tst")
+    assert "required: job" in run()
+    assert main(["--help"]) == 0 and "--per-class N" in capsys.readouterr().out
 
 
 SHAPES = {  # scale shape without the batch → what the figures show

@@ -28,11 +28,12 @@ PLAN_POWER = 0.8
 VARIANT_COLUMNS = ("variant", "block", "squeeze", "excite", "gate")
 #: report.csv, one row per variant; accuracies in %, differences in percentage points (pp); empty where a value
 #: cannot be computed. ``n``: seeds that finished; ``mean``, ``std`` (ddof = 1), ``ci95_*``: test accuracy over
-#: them (t-interval of the mean); ``delta_*``: variant − matched baseline and its interval; ``p_value``:
-#: two-sided t-test (``stat_test``: welch or paired); ``p_holm``: Holm over the variants compared with the same
-#: baseline; ``significant``: p_holm < alpha; ``prob_improvement``: P(a seed of the variant beats a seed of the
-#: baseline); ``cohens_d``: Δ / pooled std; ``seeds_needed``: seeds per arm for 80 % power if the true Δ had the
-#: observed size (planning only); ``alpha``: the level ``significant`` used; ``note``: why a statistic is missing.
+#: them (t-interval of the mean, cut to [0, 100]); ``delta_*``: variant − matched baseline and its interval;
+#: ``p_value``: two-sided t-test (``stat_test``: welch or paired); ``p_holm``: Holm over the variants compared with
+#: the same baseline; ``significant``: p_holm < alpha; ``prob_improvement``: P(a seed of the variant beats a seed
+#: of the baseline); ``cohens_d``: Δ / pooled std; ``seeds_needed``: seeds per arm for 80 % power if the true Δ had
+#: the observed size (planning only); ``alpha``: the level ``significant`` used; ``note``: why a statistic is
+#: missing.
 ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "mean", "std", "ci95_low", "ci95_high", "delta_pp",
                "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant", "stat_test",
                "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note", "val_mean", "params", "flops",
@@ -134,7 +135,10 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
             **{c: first.get(c) for c in VARIANT_COLUMNS[1:]},
             "n": summary.n,
             "failed": len(jobs) - len(ok),
-            "mean": summary.mean, "std": summary.std, "ci95_low": summary.ci_low, "ci95_high": summary.ci_high,
+            "mean": summary.mean, "std": summary.std,
+            # an accuracy lies in [0, 100] %, so the interval is cut to it (its coverage is unchanged)
+            "ci95_low": None if summary.ci_low is None else max(summary.ci_low, 0.0),
+            "ci95_high": None if summary.ci_high is None else min(summary.ci_high, 100.0),
             **dict.fromkeys(_STAT_KEYS),
             "val_mean": statistics.fmean(vals) if vals else None,
             "params": first.get("params"),
@@ -190,19 +194,19 @@ def _compare(rows: list[dict[str, Any]], alpha: float, paired: bool) -> None:
 def verdict(rows: Sequence[dict[str, Any]], alpha: float, paired: bool = False, markdown: bool = True) -> str:
     """The one-line answer at the top of report.md (``markdown``) and under the printed table: how many
     variants differ from their baseline after Holm, how many could not be tested."""
-    bold = "**" if markdown else ""
+    bold, code = ("**", "`") if markdown else ("", "")
     compared = [r for r in rows if not r["baseline"] and r["delta_pp"] is not None]
     tested = [r for r in compared if r["p_holm"] is not None]
     untested = len(compared) - len(tested)
     test = "paired t-test over shared seeds" if paired else "Welch t-test"
     if not any(r["baseline"] for r in rows):
-        return "No baseline (`block=none`) in this folder, so no variant is compared (see below)."
+        return f"No baseline ({code}block=none{code}) in this folder, so no variant is compared."
     if not compared:
         return "No variant has a baseline with the same settings, so none is compared."
     if not tested:
-        return (f"No variant can be tested: every comparison has fewer than {stats.MIN_SEEDS} seeds on one side "
-                f"({stats.INSUFFICIENT}). Run at least {stats.MIN_SEEDS} seeds per variant and baseline, e.g. "
-                f"`ablation.seeds=[0,1,2]` or `seed=0,1,2`; “Planning” in report.md says how many.")
+        return (f"No variant can be tested: every comparison has fewer than {stats.MIN_SEEDS} seeds on one side, so "
+                f"there is no p-value. Run at least {stats.MIN_SEEDS} seeds per variant and baseline, e.g. "
+                f"{code}ablation.seeds=[0,1,2]{code} or {code}seed=0,1,2{code}; the planning note says how many.")
     k, m = sum(bool(r["significant"]) for r in tested), len(tested)
     what = (f"{k} of {m} variants differ" if k else f"none of the {m} variants differs") + " from the baseline"
     families = len({r["variant_hash"] for r in rows if r["baseline"]})
@@ -296,7 +300,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     alpha = next((r["alpha"] for r in rows if r.get("alpha") is not None), None)
     if alpha is not None:
         lines += ["", "Verdict (exploratory): " + verdict(rows, alpha, _paired(rows), markdown=False)]
-    lines += [f"{r['variant']}: {_advice(r)}" for r in rows if _advice(r)]
+        if any(_advice(r) for r in rows):  # how many seeds: one line here, per variant in report.md and report.csv
+            lines.append(_planning(rows, alpha, markdown=False))
     return "\n".join(lines)
 
 
@@ -309,7 +314,7 @@ def _advice(r: dict[str, Any]) -> str | None:
     return f"{r['note']}: a p-value needs >= {stats.MIN_SEEDS} seeds of the variant and of the baseline{need}."
 
 
-def _planning(rows: Sequence[dict[str, Any]], alpha: float) -> list[str]:
+def _planning(rows: Sequence[dict[str, Any]], alpha: float, markdown: bool = True) -> str:
     """Seeds per arm for 80 % power at differences of 1 and 2 baseline seed-stds, in pp where there is a std."""
     n1, n2 = stats.seeds_needed(1.0, alpha, PLAN_POWER), stats.seeds_needed(2.0, alpha, PLAN_POWER)
     base = next((r for r in rows if r["baseline"] and r["std"]), None)
@@ -319,9 +324,11 @@ def _planning(rows: Sequence[dict[str, Any]], alpha: float) -> list[str]:
                 f"seeds per arm, {2 * s:.2f} pp needs {n2}")
     else:
         size = (f"a true difference of one seed standard deviation needs {n1} seeds per arm, two need {n2}")
-    return [f"**Planning.** For 80 % power at α = {alpha:g} (one comparison; Holm over m variants asks for more), "
-            f"{size}. Per variant, `seeds_needed` in report.csv is the same number for a true Δ of the size observed "
-            f"(Cohen's d) — a planning figure for the next run, not evidence about this one."]
+    text = f"For 80 % power at α = {alpha:g} (one comparison; Holm over m variants asks for more), {size}."
+    if not markdown:
+        return f"Planning: {text} Per variant: seeds_needed in report.csv."
+    return (f"**Planning.** {text} Per variant, `seeds_needed` in report.csv is the same number for a true Δ of the "
+            f"size observed (Cohen's d) — a planning figure for the next run, not evidence about this one.")
 
 
 def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[str, Any]], common: list[str],
@@ -369,7 +376,7 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
     if notes:
         lines += [""] + notes
     if any(not r["baseline"] for r in rows):
-        lines += [""] + _planning(rows, alpha)
+        lines += ["", _planning(rows, alpha)]
     if bad:
         lines += ["", "## Failed or unfinished jobs", "", "| job | status | overrides | error |", "|---|---|---|---|"]
         for r in bad:

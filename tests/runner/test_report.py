@@ -227,11 +227,22 @@ def test_too_few_seeds_give_no_p_value_and_say_how_many(tmp_path):
         assert by[name]["p_value"] is None and by[name]["p_holm"] is None and by[name]["significant"] is None
         assert by[name]["note"] == "insufficient seeds (n < 3)"
     assert by["up"]["delta_ci95_low_pp"] is not None  # n = 2 on both sides: the t-interval exists (and is wide)
+    half = 12.706204736174698 * statistics.stdev([93.0, 94.5]) / 2 ** 0.5  # t_{0.975, 1} · s / √2 = 9.53
+    assert by["up"]["ci95_low"] == pytest.approx(93.75 - half) and by["up"]["ci95_high"] == 100.0  # cut at 100 %
     assert by["one"]["delta_ci95_low_pp"] is None
     table = format_table(rows)
     assert table.count("insufficient seeds (n < 3)") >= 2
     assert "No variant can be tested" in table and "ablation.seeds=[0,1,2]" in table
-    assert f"about {by['up']['seeds_needed']} per arm" in table and by["up"]["seeds_needed"] >= 3
+    s = statistics.stdev([90.0, 91.0])  # the baseline's seed std, pp
+    assert f"Planning: For 80 % power at α = 0.05 (one comparison; Holm over m variants asks for more), a true " \
+           f"difference of {s:.2f} pp (one seed std of the baseline, block=none) needs 17 seeds per arm, " \
+           f"{2 * s:.2f} pp needs 6." in table
+    for i, r in enumerate(records):
+        write_json(tmp_path / f"job{i}" / "metrics.json", {k: v for k, v in r.items() if k != "job_dir"})
+    md = (write_report(tmp_path, plot=False), (tmp_path / "report.md").read_text())[1]
+    assert f"- squeeze=up: insufficient seeds (n < 3): a p-value needs >= 3 seeds of the variant and of the " \
+           f"baseline; about {by['up']['seeds_needed']} per arm would give 80 % power" in md
+    assert by["up"]["seeds_needed"] >= 3
 
     mixed = summarize(_stat_records({"none": [0.90, 0.91, 0.92], "a": [0.93, 0.94, 0.95], "b": [0.9, 0.91]}))[0]
     from se_variants.runner.report import verdict

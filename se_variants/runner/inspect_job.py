@@ -116,7 +116,8 @@ def load_job(job_dir: Path | str, checkpoint: Path | str | None = None) -> Loade
     ``state_dict`` (keys ``model.<name>``) and ``hyper_parameters`` (the job's resolved config) are used. The
     config's ``imports`` are imported first, so user-registered ops rebuild. Raises :class:`InspectError`.
     """
-    from .data import DATA
+    from ..registry import SpecError
+    from .data import DATA, DataError
     from .models import MODEL
     from .validate import ConfigError, block_spec, import_user_modules
 
@@ -155,7 +156,12 @@ def load_job(job_dir: Path | str, checkpoint: Path | str | None = None) -> Loade
         raise InspectError(f"{job_dir} was trained with block=none: its model has no attention blocks, so there is "
                            f"no excitation to inspect. Inspect a job trained with a block (e.g. the "
                            f"squeeze=avg excite=fc job of the same sweep).")
-    splits = DATA.build(_data_node(config["data"]))
+    try:
+        splits = DATA.build(_data_node(config["data"]))
+    except (DataError, SpecError, OSError) as err:
+        raise InspectError(f"cannot load the data of {job_dir} ({type(err).__name__}: {err}). A relative data.root "
+                           f"is relative to where the job was trained: run inspect from there, or set "
+                           f"SE_VARIANTS_DATA.") from None
     model = MODEL.build(config["model"], splits.in_channels, splits.num_classes, spec)
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:

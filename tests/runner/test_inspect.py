@@ -180,6 +180,14 @@ def test_jobs_that_cannot_be_inspected_exit_2(job, tmp_path, capsys):
     torch.save({"state_dict": {}, "hyper_parameters": cfg}, none / "checkpoints" / "last.ckpt")
     assert "trained with block=none" in run(str(none))
 
+    cifar = tmp_path / "cifar"
+    (cifar / "checkpoints").mkdir(parents=True)
+    data = {"name": "cifar10", "root": str(tmp_path / "nowhere"), "download": False}
+    torch.save({"state_dict": {}, "hyper_parameters": {**ckpt["hyper_parameters"], "data": data}},
+               cifar / "checkpoints" / "last.ckpt")
+    err = run(str(cifar))
+    assert "cannot load the data of" in err and "SE_VARIANTS_DATA" in err
+
     bare = tmp_path / "no_ckpt"
     bare.mkdir()
     shutil.copy(job / "metrics.json", bare / "metrics.json")

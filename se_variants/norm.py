@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "batch_norm"]
 
 
 class _SingleValueSafe:
@@ -40,3 +40,9 @@ class BatchNorm2d(_SingleValueSafe, nn.BatchNorm2d):
 
 class BatchNorm3d(_SingleValueSafe, nn.BatchNorm3d):
     """torch BatchNorm3d; one value per channel in train mode → running statistics (see module doc)."""
+
+
+def batch_norm(dims: int, num_features: int, **options: float) -> nn.Module:
+    """The BatchNorm above for inputs with ``dims`` axes after (N, C): (N, C, L) 1, (N, C, H, W) 2,
+    (N, C, D, H, W) 3 (and (N, C) as 1)."""
+    return {1: BatchNorm1d, 2: BatchNorm2d, 3: BatchNorm3d}[dims](num_features, **options)

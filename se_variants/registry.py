@@ -11,14 +11,20 @@ that names it::
     SQUEEZE.build({"name": "h", "stats": ["max"]}, channels=64) # by mapping (also an OmegaConf DictConfig)
 
 User options are the factory's keyword-only parameters; positional parameters are *context* the library passes
-itself (the channel count, the descriptor a squeeze produces). Options are checked before anything is built:
-an unknown name or key gets "did you mean" and the list of valid ones, a wrong type names the expected type.
+itself (the channel count, the number of spatial dims, the descriptor a squeeze produces). Options are checked
+before anything is built: an unknown name or key gets "did you mean" and the list of valid ones, a wrong type
+names the expected type, a float must be finite.
+
+The root registries are declared here: ``SQUEEZE``, ``EXCITE``, ``GATE`` (the parts) and ``COMPOSE``, ``PRESET``
+(the blocks). Compositions and presets share one namespace of block names (a block spec names either by
+``name``), together with the reserved name ``none`` (no block).
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
+import math
 import re
 import types
 import typing
@@ -26,7 +32,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
-__all__ = ["Registry", "SpecError", "Entry", "suggest", "check_value", "spec_to_dict", "SQUEEZE", "EXCITE", "GATE", "PRESET"]
+__all__ = ["Registry", "SpecError", "Entry", "suggest", "check_value", "spec_to_dict", "describe_type", "DEFAULT_DIMS",
+           "SQUEEZE", "EXCITE", "GATE", "COMPOSE", "PRESET", "NONE"]
+
+#: spatial dims a block is built for when none are given: (N, C, H, W) inputs
+DEFAULT_DIMS = 2
+#: the reserved block name of "no attention block" (the runner's baseline, ``block=none``)
+NONE = "none"
 
 
 class SpecError(ValueError):
@@ -65,12 +77,14 @@ def check_value(value: Any, tp: Any) -> Any:
             return value
         raise TypeError(f"expected one of {_type_name(tp)}, got {value!r}")
     if origin in (Union, types.UnionType):
+        errors = []
         for arg in get_args(tp):
             try:
                 return check_value(value, arg)
-            except TypeError:
-                continue
-        raise TypeError(f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+            except TypeError as err:
+                errors.append(str(err))
+        finite = [e for e in errors if e.startswith("expected a finite float")]
+        raise TypeError(finite[0] if finite else f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     if origin in (tuple, list):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) and not _is_listlike(value):
             raise TypeError(f"expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
@@ -90,6 +104,8 @@ def check_value(value: Any, tp: Any) -> Any:
         raise TypeError(f"expected int, got {value!r} ({type(value).__name__})")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise TypeError(f"expected a finite float, got {value!r}")
             return float(value)
         raise TypeError(f"expected float, got {value!r} ({type(value).__name__})")
     if tp is str:
@@ -142,7 +158,7 @@ class Entry:
 
     @property
     def context(self) -> tuple[str, ...]:
-        """Parameters the library passes itself (positional: channels, descriptor, branches)."""
+        """Parameters the library passes itself (positional: channels, dims, descriptor, branches)."""
         sig = inspect.signature(self.factory)
         kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         return tuple(n for n, p in sig.parameters.items() if p.kind in kinds)
@@ -167,11 +183,24 @@ class Entry:
 
 
 class Registry:
-    """Names → factories for one kind of part (``squeeze``, ``excite``, ``gate``, ``preset``)."""
+    """Names → factories for one kind of thing (``squeeze``, ``excite``, ``gate``, ``composition``, ``preset``).
 
-    def __init__(self, kind: str):
+    Args:
+        kind: what the registry holds, as named in messages.
+        reserved: names nobody may register (the block name ``none``).
+    """
+
+    def __init__(self, kind: str, reserved: tuple[str, ...] = ()):
         self.kind = kind
+        self.reserved = tuple(reserved)
         self._entries: dict[str, Entry] = {}
+        self._peers: list[Registry] = []
+
+    def share_names(self, other: "Registry") -> None:
+        """Make this registry and ``other`` one namespace: a name registered in one cannot be registered in the
+        other (compositions and presets are both named by a block spec's ``name``)."""
+        self._peers.append(other)
+        other._peers.append(self)
 
     def register(self, name: str, **defaults: Any) -> Callable[[Any], Any]:
         """Decorator: register ``obj`` under ``name``; ``defaults`` override its keyword defaults for this name."""
@@ -179,6 +208,17 @@ class Registry:
         def deco(obj: Any) -> Any:
             if not isinstance(name, str) or not name:
                 raise SpecError(f"{self._article()} {self.kind} name must be a non-empty string, got {name!r}.")
+            if name in self.reserved:
+                raise SpecError(f"'{name}' is a reserved {self.kind} name; pick another name for "
+                                f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}.")
+            for peer in self._peers:
+                if name in peer:
+                    prev = peer.get(name)
+                    raise SpecError(
+                        f"'{name}' is already a {peer.kind} (registered by {prev.__module__}.{prev.__qualname__}); "
+                        f"{self.kind}s and {peer.kind}s share one namespace of block names, so pick another name "
+                        f"for {getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}."
+                    )
             if name in self._entries:
                 prev = self._entries[name].factory
                 raise SpecError(
@@ -277,11 +317,24 @@ class Registry:
         return entry, checked
 
     def build(self, spec: Any, *context: Any, **options: Any) -> Any:
-        """Build ``spec`` with ``context`` (e.g. ``channels``; positional or by keyword) and keyword ``options``:
-        ``SQUEEZE.build("max", 64)``, ``SQUEEZE.build({"name": "h", "stats": ["max"]}, channels=64)``."""
+        """Build ``spec`` with ``context`` (e.g. ``channels``, ``dims``; positional or by keyword) and keyword
+        ``options``: ``SQUEEZE.build("max", 64)``, ``SQUEEZE.build({"name": "h", "stats": ["max"]}, channels=64,
+        dims=3)``.
+
+        ``dims`` reaches factories that take it; one that does not (an op written for (N, C, H, W) only) builds
+        for ``dims=2`` and is refused for other dims.
+        """
         name, opts = self.split(spec)
         context_names = self.entry(name).context
         ctx = {k: options.pop(k) for k in list(options) if k in context_names}
+        if "dims" in options and "dims" not in context_names:
+            dims = options.pop("dims")
+            if dims != DEFAULT_DIMS:
+                raise SpecError(
+                    f"{self.kind} '{name}' takes no 'dims': it is written for 2-D inputs (N, C, H, W), so it cannot "
+                    f"be built for dims={dims}. Give its factory a dims parameter (see the built-in ops), or pick "
+                    f"another {self.kind}."
+                )
         entry, checked = self.resolve({"name": name, **opts}, **options)
         return entry.factory(*context, **ctx, **checked)
 
@@ -294,11 +347,15 @@ def describe_type(tp: Any) -> str:
     return _type_name(tp)
 
 
-#: squeeze ops: (N, C, H, W) → descriptor (N, S, C', H', W'); built as ``factory(channels, **options)``
+#: squeeze ops: x (N, C, *spatial) → descriptor (N, S, C', *spatial'); built as ``factory(channels, dims, **options)``
 SQUEEZE = Registry("squeeze")
-#: excitation ops: descriptor → logits (N, C', H', W'); built as ``factory(descriptor, **options)``
+#: excitation ops: descriptor → logits (N, C', *spatial'); built as ``factory(descriptor, **options)``
 EXCITE = Registry("excite")
 #: gates: logits → scale, same shape; built as ``factory(**options)``
 GATE = Registry("gate")
-#: presets (literature modules and compositions); built as ``factory(channels, **options)``
-PRESET = Registry("preset")
+#: ways of composing blocks (``parts``: the SE block, ``serial``, ``parallel``, ``fusion``); built as
+#: ``factory(channels, dims, **options)``
+COMPOSE = Registry("composition", reserved=(NONE,))
+#: presets (literature modules); built as ``factory(channels, dims, **options)``
+PRESET = Registry("preset", reserved=(NONE,))
+COMPOSE.share_names(PRESET)

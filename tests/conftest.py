@@ -1,6 +1,11 @@
-"""Shared fixtures: a throwaway user-registered squeeze op, single-threaded torch, inputs for any block."""
+"""Shared fixtures: a throwaway user-registered squeeze op, single-threaded torch, inputs for any block, and the
+compatibility matrix's results (computed once per test session, read by test_parts.py and test_matrix.py)."""
 
 from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +14,7 @@ from se_variants import SQUEEZE, Descriptor
 from se_variants.squeeze import Squeeze
 
 TOY_SQUEEZE = "toy_rms"
+MATRIX_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compat_matrix.py"
 
 
 class ToyRMS(Squeeze):
@@ -54,3 +60,26 @@ def block_inputs(block: torch.nn.Module, shape: tuple[int, ...], **kwargs) -> li
 def make_inputs():
     """``make_inputs(block, shape, **tensor_kwargs)`` → the list of inputs ``block`` takes (see ``block_inputs``)."""
     return block_inputs
+
+
+@pytest.fixture(scope="session")
+def matrix():
+    """scripts/compat_matrix.py as a module."""
+    spec = importlib.util.spec_from_file_location("compat_matrix", MATRIX_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+@pytest.fixture(scope="session")
+def matrix_results(matrix):
+    """Every squeeze × excite × gate × dims built and trained one step, once per session (single-threaded, as the
+    script runs it): ``matrix.results()``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # session-scoped, so set here, not by single_thread
+    try:
+        return matrix.results()
+    finally:
+        torch.set_num_threads(threads)

@@ -107,8 +107,7 @@ def test_simam_scale_and_fusion_branch_weights():
     w = scales["fusion"]
     assert tuple(w.shape) == (2, 2, 8, 1, 1)  # (N, K, C, 1, 1): the branch weights
     torch.testing.assert_close(w.sum(1), torch.ones(2, 8, 1, 1))  # softmax across the K branches
-    fusion = sv.build_block("seed_fusion", channels=8) if "seed_fusion" in PRESET else sv.build_block(
-        {"type": "fusion", "inputs": 2}, channels=8)
+    fusion = sv.build_block("multi_input", channels=8)
     u = [torch.randn(2, 8, 4, 5), torch.randn(2, 8, 4, 5)]
     with capture_scales(fusion) as scales:
         fusion(*u)

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from se_variants import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, cli
-from se_variants.inspect_cli import count_flops, format_value, module_flops, parse_spec, parse_value
+from se_variants.flops import count_flops, module_flops
+from se_variants.overrides import format_value, parse_overrides, parse_value
 
 REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET]
 
@@ -71,7 +72,7 @@ def test_show_parts(capsys):
     code, out, _ = run(capsys, "show", "squeeze=max", "excite=conv1d", "gate=sigmoid", "--channels", "64",
                        "--input", "2,64,32,32")
     assert code == 0
-    assert "(squeeze): Pool(64, stats=['max'], axes='hw')" in out  # the module tree
+    assert "(squeeze): Pool(64, stats=['max'], axes='spatial')" in out  # the module tree
     assert field(out, "parameters") == ["3 (3 trainable)"]  # ECA k = 3 for C = 64, no bias
     assert field(out, "output") == ["(2, 64, 32, 32)"]
     assert field(out, "descriptor")[0].startswith("(2, 1, 64, 1, 1)")
@@ -91,7 +92,7 @@ def test_show_default_block_flops_by_hand(capsys):
 
 
 def test_show_preset_with_option(capsys):
-    code, out, _ = run(capsys, "show", "preset=cbam", "reduction=8")
+    code, out, _ = run(capsys, "show", "name=cbam", "reduction=8")
     assert code == 0
     assert out.splitlines()[1].startswith("Serial(")
     assert len(field(out, "descriptor")) == 2 and len(field(out, "scale")) == 2
@@ -103,7 +104,7 @@ def test_show_preset_with_option(capsys):
 
 def test_show_takes_the_runner_block_group(capsys):
     code, parts, _ = run(capsys, "show", "block=parts", "squeeze=max")
-    assert code == 0 and field(parts, "spec") == ["channels=64 squeeze=max"]
+    assert code == 0 and field(parts, "spec") == ["channels=64 name=parts squeeze=max"]
     code, _, err = run(capsys, "show", "block=none")
     assert code == 2 and "baseline" in err
 
@@ -122,8 +123,22 @@ def test_show_override_forms_agree(capsys, args):
     assert field(out, "parameters") == [f"{64 * 8 + 8 + 8 * 64 + 64:,} (1,096 trainable)"]
 
 
+@pytest.mark.parametrize(("args", "descriptor", "scale"), [
+    (["ecapa_se", "--input", "4,512,200"], "(4, 1, 512, 1)", "(4, 512, 1)"),
+    (["squeeze=c", "excite=conv1d", "--dims", "1"], "(2, 1, 1, 64)", "(2, 1, 64)"),
+    (["x3d_se", "--input", "2,54,4,8,8"], "(2, 1, 54, 1, 1, 1)", "(2, 54, 1, 1, 1)"),
+    (["squeeze=d", "--dims", "3", "--channels", "16"], "(2, 1, 16, 8, 1, 1)", "(2, 16, 8, 1, 1)"),
+])
+def test_show_1d_and_3d(capsys, args, descriptor, scale):
+    code, out, _ = run(capsys, "show", *args)
+    assert code == 0
+    assert field(out, "descriptor")[0].startswith(descriptor) and field(out, "scale")[0].startswith(scale)
+    mixes = "excite=conv1d" in args  # a conv over the kept positions
+    assert field(out, "mask")[0].startswith("no: excite 'conv1d' mixes" if mixes else "yes")
+
+
 def test_show_multi_input_block(capsys):
-    code, out, _ = run(capsys, "show", "seed_fusion", "inputs=3", "--input", "1,32,8,8")
+    code, out, _ = run(capsys, "show", "multi_input", "inputs=3", "--input", "1,32,8,8")
     assert code == 0
     assert field(out, "input")[0].startswith("(1, 32, 8, 8) × 3 inputs")
     assert field(out, "scale")[0].startswith("(1, 3, 32, 1, 1)")
@@ -131,7 +146,7 @@ def test_show_multi_input_block(capsys):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["squeeze=avgg"], "Did you mean 'avg'?"),
-    (["sse"], "Did you mean 'se'?"),
+    (["cbma"], "Did you mean 'cbam'?"),
     (["excite.reducton=8"], "Did you mean 'reduction'?"),
     (["excite.reduction='8'"], "expected float, got '8'"),
     (["excite=conv1d", "excite.kernel_size=3.5"], "expected int | None, got 3.5"),
@@ -141,7 +156,11 @@ def test_show_multi_input_block(capsys):
     (["squeeze"], "'squeeze' needs a value: squeeze=<name>"),
     (["se", "cbam"], "Expected key=value, got 'cbam'"),
     (["--channels", "8", "--input", "2,16,4,4"], "--input has C=16"),
-    (["--input", "2,3,4"], "expected N,C,H,W"),
+    (["--input", "2,3"], "expected N,C,L / N,C,H,W / N,C,D,H,W"),
+    (["preset=cbam"], "names its block with 'name'"),
+    (["block=cbam", "squeeze=max"], "block=cbam chooses its own parts"),
+    (["--dims", "3", "--input", "2,8,4,4"], "has 2 spatial dims but --dims is 3"),
+    (["coord", "--dims", "1"], "coordinate attention pools along one spatial axis"),
     (["--chanels", "8"], "unrecognized arguments: --chanels"),
 ])
 def test_show_errors_exit_2_without_traceback(capsys, args, message):
@@ -177,10 +196,10 @@ def test_format_value_round_trips(value):
     assert parse_value(format_value(value)) == value
 
 
-def test_parse_spec_nests_dotted_keys():
-    assert parse_spec(["squeeze=max", "excite.name=fc", "excite.reduction=8", "+gate=tanh"]) == {
+def test_parse_overrides_nests_dotted_keys():
+    assert parse_overrides(["squeeze=max", "excite.name=fc", "excite.reduction=8", "+gate=tanh"]) == {
         "squeeze": "max", "excite": {"name": "fc", "reduction": 8}, "gate": "tanh"}
-    assert parse_spec(["se", "reduction=4"]) == {"preset": "se", "reduction": 4}
+    assert parse_overrides(["se", "reduction=4"]) == {"name": "se", "reduction": 4}
 
 
 # --- FLOPs helper ----------------------------------------------------------------------------------------------

@@ -14,15 +14,14 @@ from se_variants import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, build
 
 C = 8
 REGISTRIES = {"squeeze": SQUEEZE, "excite": EXCITE, "gate": GATE, "composition": COMPOSE, "preset": PRESET}
-#: every preset, and "block": the parts' defaults (plain SE)
-BLOCKS = PRESET.names() + ["block"]
+#: every preset, and "parts": the parts' defaults (plain SE)
+BLOCKS = PRESET.names() + ["parts"]
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def make(name: str, channels: int, **options: Any) -> torch.nn.Module:
-    return build_block(channels=channels, **options) if name == "block" else build_block(name, channels=channels,
-                                                                                          **options)
+    return build_block(name, channels=channels, **options)
 
 
 def lists_all(message: str, names: list[str]) -> bool:
@@ -32,11 +31,13 @@ def lists_all(message: str, names: list[str]) -> bool:
 # --- unknown names and keys ------------------------------------------------------------------------------------
 
 
-def test_unknown_preset_suggests_and_lists():
-    with pytest.raises(SpecError, match=r"Unknown preset 'sse'\. Did you mean 'se'\?") as err:
-        build_block("sse", channels=C)
-    assert lists_all(str(err.value), PRESET.names())
+def test_unknown_block_suggests_and_lists():
+    with pytest.raises(SpecError, match=r"Unknown block 'cbma'\. Did you mean 'cbam'\?") as err:
+        build_block("cbma", channels=C)
+    assert lists_all(str(err.value), PRESET.names() + COMPOSE.names() + ["none"])
     assert "squeeze=" in str(err.value)  # and says how to compose parts instead
+    with pytest.raises(SpecError, match=r"'fc' is an excite op: parts go under squeeze/excite/gate"):
+        build_block("fc", channels=C)
 
 
 def test_unknown_squeeze_suggests_and_lists():
@@ -65,9 +66,9 @@ def test_unknown_block_key_and_preset_option():
         build_block("se", channels=C, reducion=8)
 
 
-def test_unknown_composition_type():
-    with pytest.raises(SpecError, match=r"Unknown composition 'seriel'\. Did you mean 'serial'\?"):
-        build_block({"type": "seriel", "blocks": ["se"]}, channels=C)
+def test_unknown_composition_name():
+    with pytest.raises(SpecError, match=r"Unknown block 'seriel'\. Did you mean 'serial'\?"):
+        build_block({"name": "seriel", "blocks": ["se"]}, channels=C)
 
 
 @pytest.mark.parametrize("spec", [{"reduction": 8}, 3, ["fc"]])
@@ -78,7 +79,7 @@ def test_part_spec_without_a_name(spec):
 
 @pytest.mark.parametrize("spec", [3, ["se"], 2.5])
 def test_block_spec_of_wrong_kind(spec):
-    with pytest.raises(SpecError, match="preset name or a mapping"):
+    with pytest.raises(SpecError, match="block name or a mapping"):
         build_block(spec, channels=C)
 
 
@@ -98,8 +99,8 @@ def test_bad_channel_count(channels):
     ({"excite": {"name": "fc", "norm": "batch"}}, "norm", "one of 'none' | 'bn' | 'ln'"),
     ({"squeeze": {"name": "avg", "stats": "max"}}, "stats", "list of"),
     ({"squeeze": {"name": "conv", "extent": True}}, "extent", "int"),
-    ({"preset": "se", "reduction": "16"}, "reduction", "float"),
-    ({"preset": "cbam", "style": "tim"}, "style", "one of 'official' | 'timm'"),
+    ({"name": "se", "reduction": "16"}, "reduction", "float"),
+    ({"name": "cbam", "style": "tim"}, "style", "one of 'official' | 'timm'"),
 ])
 def test_wrong_option_type_is_refused_when_built(spec, key, expected):
     with pytest.raises(SpecError, match=rf"Option '{key}' of .*expected {re.escape(expected)}"):
@@ -135,15 +136,17 @@ def test_forward_with_wrong_channel_count_says_what_was_expected(name, make_inpu
 
 
 @pytest.mark.parametrize("name", BLOCKS)
-@pytest.mark.parametrize("shape", [(2, C, 7), (2, C, 7, 9, 1)])
+@pytest.mark.parametrize("shape", [(2, C, 7), (2, C, 7, 9, 1), (2, C)])
 def test_forward_with_wrong_rank_says_what_was_expected(name, shape, make_inputs):
     block = make(name, C)
-    with pytest.raises(ValueError, match=r"\(N, (C=)?8, H, W\)"):
+    with pytest.raises(ValueError, match=r"built for dims=2: it expects a 4-D input \(N, C=8, H, W\)") as err:
         block(*make_inputs(block, shape))
+    if len(shape) in (3, 5):
+        assert f"build it with dims={len(shape) - 2}" in str(err.value)
 
 
 def test_fusion_with_wrong_number_of_inputs():
-    block = build_block("seed_fusion", channels=C)
+    block = build_block("multi_input", channels=C)
     with pytest.raises(ValueError, match=f"built for {block.inputs} inputs, got 3"):
         block(*[torch.randn(2, C, 5, 5) for _ in range(3)])
 
@@ -154,7 +157,7 @@ def test_fusion_with_wrong_number_of_inputs():
 @pytest.mark.parametrize("name", BLOCKS)
 def test_small_inputs_run_or_are_refused_clearly(name, make_inputs):
     channels = 4  # smaller than r = 16
-    if name == "block":
+    if name == "parts":
         options = {"excite": {"name": "fc", "reduction": 16}}
     else:
         options = {"reduction": 16} if "reduction" in PRESET.entry(name).options else {}
@@ -183,12 +186,12 @@ def test_branch_gate_in_an_se_block_names_what_works():
 
 def test_fusion_with_an_excite_that_cannot_emit_branches():
     with pytest.raises(SpecError, match=r"excite 'conv1d' cannot emit K·C logits .*Use one of: fc"):
-        build_block({"type": "fusion", "excite": "conv1d"}, channels=C)
+        build_block({"name": "fusion", "excite": "conv1d"}, channels=C)
 
 
 def test_channel_free_squeeze_with_channel_sized_excite_in_fusion():
     with pytest.raises(SpecError, match="squeeze must keep C.*Use avg"):
-        build_block({"type": "fusion", "squeeze": "c"}, channels=C)
+        build_block({"name": "fusion", "squeeze": "c"}, channels=C)
 
 
 # --- registration ----------------------------------------------------------------------------------------------

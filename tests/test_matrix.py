@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
-import torch
 
 from se_variants import EXCITE, SQUEEZE
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compat_matrix.py"
-
-pytestmark = pytest.mark.usefixtures("single_thread")
-
 
 @pytest.fixture(scope="module")
-def matrix():
-    spec = importlib.util.spec_from_file_location("compat_matrix", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
-
-
-@pytest.fixture(scope="module")
-def generated(matrix):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the script does: tiny tensors (module-scoped, so set here, not by single_thread)
-    try:
-        return matrix.build_markdown()
-    finally:
-        torch.set_num_threads(threads)
+def generated(matrix, matrix_results):
+    return matrix.build_markdown()  # from the session's results (computed once)
 
 
 def test_committed_matrix_is_up_to_date(matrix, generated):
@@ -47,7 +24,7 @@ def test_committed_matrix_is_up_to_date(matrix, generated):
 def test_matrix_covers_the_registries_and_nothing_fails(generated):
     rows = {line.split("|")[1].strip().strip("`") for line in generated.splitlines() if line.startswith("| `")}
     assert set(SQUEEZE.names()) <= rows
-    header = next(line for line in generated.splitlines() if line.startswith("| squeeze | descriptor"))
+    header = next(line for line in generated.splitlines() if line.startswith("| squeeze | dims"))
     assert all(f"`{e}`" in header for e in EXCITE.names())
     assert ", 0 fail." in generated and not re.search(r"FAIL \d", generated)
 

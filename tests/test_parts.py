@@ -1,7 +1,9 @@
-"""Every registered squeeze × excite × gate: builds and trains, or is refused with a reason that names what works.
+"""Every registered squeeze × excite × gate, on 1-D, 2-D and 3-D inputs: builds and trains, or is refused with a
+reason that names what works; descriptor and scale shapes follow the axes table.
 
 The parameters are read from the registries when the tests are collected, so a newly registered op is tested
-with no edit here. One test per (squeeze, excite) pair loops over the gates and input shapes to keep this fast.
+with no edit here. Building and training every triple is done once per session by the compatibility matrix
+(``matrix_results`` in conftest.py); this file checks its results instead of building them again.
 """
 
 from __future__ import annotations
@@ -12,23 +14,24 @@ import pytest
 import torch
 
 from se_variants import EXCITE, GATE, SQUEEZE, SpecError, build_block
-from se_variants.descriptor import AXES, SCALE_SHAPES
+from se_variants.descriptor import NAMED_AXES, SPATIAL_AXES, scale_shape
 
 C = 16
-SHAPES = [(2, C, 7, 9), (2, C, 1, 1), (1, C, 5, 5)]
+DIMS = (1, 2, 3)
+SHAPES = {1: [(2, C, 11), (1, C, 1)], 2: [(2, C, 7, 9), (2, C, 1, 1), (1, C, 5, 5)], 3: [(2, C, 3, 5, 4)]}
 PAIRS = [(s, e) for s in SQUEEZE.names() for e in EXCITE.names()]
 KINDS = {"squeeze": SQUEEZE, "excite": EXCITE, "gate": GATE}
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def build(parts: dict[str, str]):
-    return build_block(channels=C, **parts)
+def build(parts: dict[str, str], dims: int = 2):
+    return build_block(channels=C, dims=dims, **parts)
 
 
-def alternatives_named(message: str, parts: dict[str, str]) -> list[dict[str, str]]:
+def alternatives_named(message: str, parts: dict[str, str], dims: int) -> list[dict[str, str]]:
     """The part substitutions the message names (a registered name of some kind, different from the one used)
-    that do build."""
+    that get past this refusal: they build, or are refused for another reason (a triple with two problems)."""
     working = []
     for kind, registry in KINDS.items():
         for name in registry.names():
@@ -36,59 +39,50 @@ def alternatives_named(message: str, parts: dict[str, str]) -> list[dict[str, st
                 continue
             candidate = {**parts, kind: name}
             try:
-                build(candidate)
-            except SpecError:
-                continue
+                build(candidate, dims)
+            except SpecError as err:
+                if str(err).split(":")[0] == message.split(":")[0]:
+                    continue
             working.append(candidate)
     return working
 
 
-def finite_grads(block: torch.nn.Module, x: torch.Tensor) -> bool:
-    grads = [x.grad] + [p.grad for p in block.parameters() if p.grad is not None]
-    return all(g is not None and torch.isfinite(g).all() for g in grads)
-
-
-@pytest.mark.parametrize(("squeeze", "excite"), PAIRS)
-def test_triple_trains_or_is_refused(squeeze, excite):
+@pytest.mark.parametrize("dims", DIMS)
+def test_every_triple_trains_or_is_refused_naming_what_works(matrix_results, dims):
+    """The matrix trained every triple one step on SHAPES (output of x's shape, finite values and gradients)."""
     problems = []
-    for gate in GATE.names():
-        parts = {"squeeze": squeeze, "excite": excite, "gate": gate}
-        try:
-            block = build(parts)
-        except SpecError as err:
-            if not alternatives_named(str(err), parts):
-                problems.append(f"{parts} refused without naming a working alternative: {err}")
+    for (squeeze, excite, gate, d), result in matrix_results["se"].items():
+        if d != dims:
             continue
-        block.train()
-        for shape in SHAPES:
-            torch.manual_seed(0)
-            x = torch.randn(shape, requires_grad=True)
-            block.zero_grad()
-            y = block(x)
-            if y.shape != x.shape or y.dtype != x.dtype:
-                problems.append(f"{parts} on {shape}: output {tuple(y.shape)} {y.dtype}")
-                continue
-            (y * torch.randn_like(y)).sum().backward()
-            if not torch.isfinite(y).all() or not finite_grads(block, x):
-                problems.append(f"{parts} on {shape}: non-finite output or gradient")
+        parts = {"squeeze": squeeze, "excite": excite, "gate": gate}
+        if result.status == "FAIL":
+            problems.append(f"{parts} in {dims}-D fails: {result.reason}")
+        elif result.status == "refused" and not alternatives_named(result.message, parts, dims):
+            problems.append(f"{parts} in {dims}-D refused without naming a working alternative: {result.message}")
     assert not problems, "\n".join(problems)
 
 
-def buildable(squeeze: str, excite: str):
+def test_matrix_covers_every_triple_in_every_dims(matrix_results):
+    assert set(matrix_results["se"]) == {(s, e, g, d) for s in SQUEEZE.names() for e in EXCITE.names()
+                                         for g in GATE.names() for d in DIMS}
+
+
+def buildable(squeeze: str, excite: str, dims: int = 2):
     """(gate, block) for every gate the pair builds with."""
     for gate in GATE.names():
         try:
-            yield gate, build({"squeeze": squeeze, "excite": excite, "gate": gate})
+            yield gate, build({"squeeze": squeeze, "excite": excite, "gate": gate}, dims)
         except SpecError:
             continue
 
 
 @pytest.mark.parametrize(("squeeze", "excite"), PAIRS)
 def test_channels_last_in_channels_last_out(squeeze, excite):
-    x = torch.randn(2, C, 7, 9).to(memory_format=torch.channels_last)
-    lost = [gate for gate, block in buildable(squeeze, excite)
-            if not block.train()(x).is_contiguous(memory_format=torch.channels_last)]
-    assert not lost, f"{squeeze}/{excite}: channels_last input gives a channels_first output with gates {lost}"
+    for dims, fmt, shape in ((2, torch.channels_last, (2, C, 7, 9)), (3, torch.channels_last_3d, (2, C, 3, 5, 4))):
+        x = torch.randn(shape).to(memory_format=fmt)
+        lost = [gate for gate, block in buildable(squeeze, excite, dims)
+                if not block.train()(x).is_contiguous(memory_format=fmt)]
+        assert not lost, f"{squeeze}/{excite} {dims}-D: a {fmt} input gives another layout with gates {lost}"
 
 
 @pytest.mark.parametrize(("squeeze", "excite"), PAIRS)
@@ -104,39 +98,48 @@ def test_bf16_autocast_on_cpu(squeeze, excite):
             assert torch.isfinite(y).all() and torch.isfinite(x.grad).all(), f"{where}: non-finite"
 
 
-def scale_shape(keeps: tuple[str, ...], n: int, h: int, w: int) -> tuple[int, ...]:
-    """The scale shape for a descriptor keeping ``keeps``, read from the table in se_variants/descriptor.py."""
-    pooled = {a for a in ("c", "h", "w") if a not in keeps}
-    axes = next(k for k, v in AXES.items() if set(v) == pooled)
-    sizes = {"N": n, "C": C, "H": h, "W": w, "1": 1}
-    return tuple(sizes[t.strip()] for t in SCALE_SHAPES[axes].strip("()").split(","))
+def expected_scale(axes: str, dims: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The scale shape of a squeeze with option ``axes``, read from the table in se_variants/descriptor.py."""
+    sizes = dict(zip(("N", "C", *(a.upper() for a in SPATIAL_AXES[dims])), shape), **{"1": 1})
+    text = scale_shape(NAMED_AXES[axes][dims], dims)
+    return tuple(sizes[t.strip()] for t in text.strip("()").split(","))
 
 
+@pytest.mark.parametrize("dims", DIMS)
 @pytest.mark.parametrize(("squeeze", "excite"), PAIRS)
-def test_descriptor_and_scale_shapes(squeeze, excite):
-    block = build({"squeeze": squeeze, "excite": excite, "gate": "sigmoid"}).eval()
+def test_descriptor_and_scale_shapes(squeeze, excite, dims):
+    try:
+        block = build({"squeeze": squeeze, "excite": excite, "gate": "sigmoid"}, dims).eval()
+    except SpecError:
+        return  # refusals are checked above
     desc = block.squeeze.descriptor
-    for n, _, h, w in SHAPES:
-        x = torch.randn(n, C, h, w)
+    assert desc.dims == dims
+    letters = ("c", *SPATIAL_AXES[dims])
+    for shape in SHAPES[dims]:
+        x = torch.randn(shape)
         d = block.squeeze(x)
-        kept = {"c": C, "h": h, "w": w}
-        expected = (n, desc.stats) + tuple(kept[a] if a in desc.keeps else 1 for a in ("c", "h", "w"))
-        if desc.reduced:  # a local gather keeps H and W at a lower resolution; the block resizes the scale back
-            assert d.shape[:3] == expected[:3] and d.shape[3] <= h and d.shape[4] <= w
-            expected_scale = (n, C, h, w)
+        kept = dict(zip(letters, shape[1:]))
+        expected = (shape[0], desc.stats) + tuple(kept[a] if a in desc.keeps else 1 for a in letters)
+        if desc.reduced:  # a local gather keeps the spatial axes at a lower resolution; the scale is resized back
+            assert d.shape[:3] == expected[:3] and all(d.shape[i] <= shape[i - 1] for i in range(3, d.dim()))
+            expected_scale_shape = (shape[0], C, *shape[2:])
         else:
-            assert tuple(d.shape) == expected, f"descriptor {tuple(d.shape)}, expected (N, S, C', H', W') {expected}"
-            expected_scale = scale_shape(desc.keeps, n, h, w)
+            assert tuple(d.shape) == expected, f"descriptor {tuple(d.shape)}, expected (N, S, C', *spatial') {expected}"
+            axes = getattr(block.squeeze, "axes", None)
+            expected_scale_shape = (expected_scale(axes, dims, shape) if isinstance(axes, str)
+                                    else (shape[0],) + expected[2:])
         assert tuple(block.excite(d).shape) == tuple(d.shape[:1] + d.shape[2:])
-        assert tuple(block.scale(x).shape) == expected_scale
+        assert tuple(block.scale(x).shape) == expected_scale_shape
 
 
-def test_local_gather_descriptor_is_reduced_and_scale_resized():
-    block = build_block(channels=C, squeeze={"name": "conv", "extent": 2}).eval()
-    x = torch.randn(2, C, 7, 9)
+@pytest.mark.parametrize("dims", DIMS)
+def test_local_gather_descriptor_is_reduced_and_scale_resized(dims):
+    block = build_block(channels=C, dims=dims, squeeze={"name": "conv", "extent": 2}).eval()
+    shape = (2, C, 7, 9, 5)[: dims + 2]
+    x = torch.randn(shape)
     assert block.squeeze.descriptor.reduced
-    assert tuple(block.squeeze(x).shape) == (2, 1, C, 4, 5)
-    assert tuple(block.scale(x).shape) == (2, C, 7, 9)
+    assert tuple(block.squeeze(x).shape) == (2, 1, C, *((s + 1) // 2 for s in shape[2:]))
+    assert tuple(block.scale(x).shape) == shape
 
 
 def test_user_registered_squeeze_is_usable_by_name(toy_squeeze):
@@ -149,6 +152,11 @@ def test_user_registered_squeeze_is_usable_by_name(toy_squeeze):
     assert block.squeeze.eps == 1e-3
     with pytest.raises(SpecError, match="Did you mean 'eps'"):
         build_block(channels=C, squeeze={"name": toy_squeeze, "epss": 1e-3})
+    # an op written without a dims parameter is a 2-D op: other dims are refused, naming why
+    with pytest.raises(SpecError, match=r"squeeze 'toy_rms' takes no 'dims'.*cannot be built for dims=1"):
+        build_block(channels=C, dims=1, squeeze=toy_squeeze)
+    with pytest.raises(ValueError, match="cannot honour a mask: squeeze 'toy_rms'"):
+        block(x, mask=torch.ones(2, 7, 9, dtype=torch.bool))
 
 
 def test_unregister_removes_the_name(toy_squeeze):

@@ -81,7 +81,7 @@ def test_fewer_channels_than_reduction(name):
 def test_keyword_arguments_override_preset_options():
     assert sv.build_block("se", channels=64, reduction=8).excite.width == 8
     assert sv.build_block("eca", channels=64, kernel_size=5).excite.kernel_size == 5
-    assert sv.build_block({"preset": "se", "reduction": 4}, channels=64).excite.width == 16
+    assert sv.build_block({"name": "se", "reduction": 4}, channels=64).excite.width == 16
 
 
 def test_float32_option_computes_gate_in_float32():

@@ -194,8 +194,8 @@ def test_coord_equals_timm_coord_attn():
     ref = timm_coord.CoordAttn(64)  # no biases, rd = make_divisible(64/16 * 2/3, 8)
     ours = sv.build_block("coord", channels=64, bias=False, hidden=ref.conv1.out_channels)
     _randomize(ref)
-    for name in ("conv1", "conv_h", "conv_w"):
-        _copy(getattr(ours, name).weight, getattr(ref, name).weight)
+    _copy(ours.conv1.weight, ref.conv1.weight)
+    _copy(ours.convs["h"].weight, ref.conv_h.weight), _copy(ours.convs["w"].weight, ref.conv_w.weight)
     _copy_bn(ours.bn1, ref.bn1)
     _both_modes(ours, ref, torch.randn(3, 64, 6, 9))
 
@@ -229,7 +229,7 @@ def test_sk_equals_timm_selective_kernel(split_input):
 
 def test_fusion_attention_equals_timm_selective_kernel_attn():
     ref = timm_sk.SelectiveKernelAttn(32, num_paths=3, attn_channels=16)
-    ours = sv.build_block(dict(type="fusion", inputs=3, gate="softmax",
+    ours = sv.build_block(dict(name="fusion", inputs=3, gate="softmax",
                                excite=dict(name="fc", hidden=16, bias=False, norm="bn")), channels=32)
     _randomize(ref)
     e = ours.excite
@@ -247,9 +247,9 @@ def test_sk_paper_hidden_width():
     assert sv.build_block("sk", channels=1024).fusion.excite.width == 64
 
 
-# ---------------------------------------------------------------------------------------------------- seed fusion
-def test_seed_fusion_equals_its_definition():
-    ours = sv.build_block("seed_fusion", channels=16, inputs=3)
+# ---------------------------------------------------------------------------------------------------- multi-input
+def test_multi_input_equals_its_definition():
+    ours = sv.build_block("multi_input", channels=16, inputs=3)
     _randomize(ours)
     xs = [torch.randn(2, 16, 4, 5) for _ in range(3)]
     e = ours.excite

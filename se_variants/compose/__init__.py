@@ -1,18 +1,10 @@
-"""Ways of composing blocks: the SE block, serial, parallel and multi-input fusion.
+"""Ways of composing blocks, registered in ``COMPOSE`` under the block names a spec's ``name`` selects:
+``parts`` (the SE block from squeeze / excite / gate), ``serial``, ``parallel`` and ``fusion`` (K inputs)."""
 
-``COMPOSE`` maps the ``type`` key of a block spec to its class.
-"""
-
-from ..registry import Registry
-from .block import SEBlock
-from .fusion import Fusion
+from ..registry import COMPOSE
+# registration order is the listing order
+from .block import SEBlock  # noqa: I001
 from .multi import Parallel, Serial
+from .fusion import Fusion
 
 __all__ = ["COMPOSE", "SEBlock", "Serial", "Parallel", "Fusion"]
-
-#: composition types, selected by ``type:`` in a block spec (default ``block``)
-COMPOSE = Registry("composition")
-COMPOSE.register("block")(SEBlock)
-COMPOSE.register("serial")(Serial)
-COMPOSE.register("parallel")(Parallel)
-COMPOSE.register("fusion")(Fusion)

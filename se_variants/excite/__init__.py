@@ -1,4 +1,4 @@
-"""Excitation ops: descriptor (N, S, C', H', W') → logits (N, C', H', W'). Importing registers them all."""
+"""Excitation ops: descriptor (N, S, C', *spatial') → logits (N, C', *spatial'). Importing registers them all."""
 
 # registration order is the listing order
 from . import fc  # noqa: F401, I001

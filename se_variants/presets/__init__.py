@@ -5,3 +5,4 @@ from . import cbam  # noqa: F401
 from . import coord  # noqa: F401
 from . import fusion  # noqa: F401
 from . import simam  # noqa: F401
+from . import scse  # noqa: F401

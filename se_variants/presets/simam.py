@@ -2,48 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 import torch.fx
 from torch import nn
 
 from ..compose import checks
+from ..descriptor import check_dims
 from ..registry import GATE, PRESET
+from ..squeeze.base import spatial_dims
 
 __all__ = ["SimAM"]
 
 
-def spatial_dof(x: torch.Tensor) -> int:
-    """H·W − 1 clamped to >= 1 (the variance's denominator). A leaf for torch.fx."""
-    return max(x.shape[2] * x.shape[3] - 1, 1)
+def energy_stats(x: torch.Tensor, dims: tuple[int, ...], mask: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    """(d, v) of SimAM for x (N, C, *spatial): d = (x − μ)² and v = Σd / (n − 1) over the spatial ``dims`` (n − 1
+    clamped to >= 1); with ``mask`` (N, *spatial) bool, μ and Σ use valid positions only. A leaf for torch.fx."""
+    if mask is None:
+        n = 1
+        for i in dims:
+            n *= x.shape[i]
+        d = (x - x.mean(dims, keepdim=True)).square()
+        return d, d.sum(dims, keepdim=True) / max(n - 1, 1)
+    weight = mask.unsqueeze(1).to(x.dtype)
+    n = weight.sum(dims, keepdim=True)
+    d = (x - (x * weight).sum(dims, keepdim=True) / n.clamp(min=1)).square()
+    return d, (d * weight).sum(dims, keepdim=True) / (n - 1).clamp(min=1)
 
 
-torch.fx.wrap("spatial_dof")
+torch.fx.wrap("energy_stats")
 
 
 @PRESET.register("simam")
 class SimAM(nn.Module):
-    """SimAM: per-neuron energy d = (x − μ)², v = Σd / (H·W − 1), E⁻¹ = d / (4(v + λ)) + 0.5, y = x · σ(E⁻¹),
-    with μ and the sum over H×W of each channel, λ = 1e-4. No parameters.
+    """SimAM: per-neuron energy d = (x − μ)², v = Σd / (n − 1), E⁻¹ = d / (4(v + λ)) + 0.5, y = x · σ(E⁻¹),
+    with μ and the sum over the n spatial positions of each channel, λ = 1e-4. No parameters.
 
-    On a 1×1 map H·W − 1 is 0; it is clamped to 1 (d is 0 there, so y = x · σ(0.5)).
+    On a single position n − 1 is 0; it is clamped to 1 (d is 0 there, so y = x · σ(0.5)). With ``mask``
+    (N, *spatial) bool, μ and v use valid positions only.
 
-    Shapes: (N, C, H, W) → (N, C, H, W).
+    Shapes: (N, C, *spatial) → (N, C, *spatial).
     """
 
-    def __init__(self, channels: int, *, e_lambda: float = 1e-4, gate: Literal["sigmoid"] = "sigmoid"):
+    mask_refusal = None
+
+    def __init__(self, channels: int, dims: int = 2, *, e_lambda: float = 1e-4):
         super().__init__()
         self.channels = channels
+        self.dims = check_dims(dims)
         self.e_lambda = e_lambda
-        self.gate = GATE.build(gate)
+        self.spatial = spatial_dims(self.dims)
+        self.gate = GATE.build("sigmoid")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        checks.check_input(x, self.channels, "SimAM")
-        n = spatial_dof(x)
-        d = (x - x.mean((2, 3), keepdim=True)).pow(2)
-        v = d.sum((2, 3), keepdim=True) / n
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        checks.check_input(x, self.channels, self.dims, "SimAM", mask, self.mask_refusal)
+        d, v = energy_stats(x, self.spatial, mask)
         return x * self.gate(d / (4 * (v + self.e_lambda)) + 0.5)
 
     def extra_repr(self) -> str:
-        return f"{self.channels}, e_lambda={self.e_lambda}"
+        return f"{self.channels}, e_lambda={self.e_lambda}" + (f", dims={self.dims}" if self.dims != 2 else "")

@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from ..compose import COMPOSE
-from ..registry import EXCITE, GATE, PRESET, SQUEEZE, Registry, describe_type
+from ..registry import COMPOSE, EXCITE, GATE, NONE, PRESET, SQUEEZE, Registry, describe_type
+from ..spec import PART_KEYS, PARTS
 
 __all__ = ["GENERATED_MARK", "generated_files", "option_node", "preset_node", "register_missing", "PART_GROUPS"]
 
@@ -44,8 +44,8 @@ def option_node(registry: Registry, name: str, skip: tuple[str, ...] = ()) -> di
 
 
 def preset_node(name: str) -> dict[str, Any]:
-    """``block/<preset>.yaml``'s node: ``name`` (the group option), ``preset`` (the build spec) and options."""
-    return {"name": name, "preset": name, **{k: v for k, v in option_node(PRESET, name).items() if k != "name"}}
+    """``block/<preset>.yaml``'s node: the block spec ``{name: <preset>, <option>: <default>, ...}``."""
+    return option_node(PRESET, name)
 
 
 def _dump(value: Any) -> str:
@@ -78,12 +78,11 @@ def generated_files() -> dict[str, str]:
     for name in PRESET.names():
         files[f"block/{name}.yaml"] = _render(_summary(PRESET, name), preset_node(name),
                                               PRESET.entry(name).option_types())
-    parts = {k: v for k, v in option_node(COMPOSE, "block", skip=("squeeze", "excite", "gate")).items() if k != "name"}
-    files["block/parts.yaml"] = _render(
+    files[f"block/{PARTS}.yaml"] = _render(
         "block=parts: an SE block from the squeeze, excite and gate groups (squeeze=max excite=conv1d ...)",
-        {"name": "parts", **parts}, COMPOSE.entry("block").option_types())
-    files["block/none.yaml"] = _render("block=none: no attention block (the baseline every variant is compared with)",
-                                       {"name": "none"}, {})
+        option_node(COMPOSE, PARTS, skip=PART_KEYS), COMPOSE.entry(PARTS).option_types())
+    files[f"block/{NONE}.yaml"] = _render(
+        "block=none: no attention block (the baseline every variant is compared with)", {"name": NONE}, {})
     return files
 
 

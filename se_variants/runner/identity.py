@@ -5,6 +5,7 @@
 * ``variant_hash``: the same without ``seed``: the jobs of one variant, aggregated over seeds in the report.
 * ``context_hash``: the same without the block, its parts and where the model puts blocks (placement, stages):
   a variant's baseline is the ``block=none`` variant with the same context (same model, data, schedule...).
+* :func:`is_baseline`: the one place that decides whether a config or a result record is the baseline.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import json
 import re
 from typing import Any
 
+from ..registry import NONE
+from ..spec import PART_KEYS, PARTS
 from .schema import NON_IDENTITY_KEYS
 
-__all__ = ["identity_config", "config_hashes", "job_name", "is_run_knob", "safe_name", "describe_part", "variant_columns", "PART_KEYS"]
+__all__ = ["identity_config", "config_hashes", "job_name", "is_run_knob", "safe_name", "describe_part", "variant_columns",
+           "is_baseline", "PART_KEYS"]
 
-PART_KEYS = ("squeeze", "excite", "gate")
 #: model options that only say where blocks go
 BLOCK_MODEL_KEYS = ("placement", "stages", "attn_arg")
 _UNSAFE = re.compile(r"[^A-Za-z0-9=,._+\-\[\]]")
@@ -37,15 +40,28 @@ def _drop(cfg: dict[str, Any], dotted: str) -> None:
         node.pop(last, None)
 
 
+def is_baseline(cfg_or_record: dict[str, Any]) -> bool:
+    """True for the no-attention baseline (``block=none``): a config whose block node is ``{name: none}``, or a
+    result record (metrics.json, a report row) whose ``block`` column is ``"none"``."""
+    block = cfg_or_record.get("block")
+    name = block.get("name") if isinstance(block, dict) else block
+    return name == NONE
+
+
+def _block_name(cfg: dict[str, Any]) -> Any:
+    block = cfg.get("block")
+    return block.get("name") if isinstance(block, dict) else block
+
+
 def identity_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """The part of a resolved (plain) config that decides what a job computes."""
     out = copy.deepcopy(cfg)
     for key in NON_IDENTITY_KEYS:
         _drop(out, key)
-    if (out.get("block") or {}).get("name") != "parts":
+    if _block_name(out) != PARTS:  # a preset or no block: the part groups have no effect
         for key in PART_KEYS:
             out.pop(key, None)
-    if (out.get("block") or {}).get("name") == "none" and isinstance(out.get("model"), dict):
+    if is_baseline(out) and isinstance(out.get("model"), dict):
         for key in BLOCK_MODEL_KEYS:  # where blocks would go does not change a model without blocks
             out["model"].pop(key, None)
     return out
@@ -106,15 +122,17 @@ def describe_part(node: dict[str, Any] | None, registry: Any) -> str | None:
 
 
 def variant_columns(cfg: dict[str, Any]) -> dict[str, str | None]:
-    """The result table's identity columns: ``block`` and, for block=parts, ``squeeze``, ``excite``, ``gate``."""
-    from ..registry import EXCITE, GATE, PRESET, SQUEEZE
+    """The result table's identity columns: ``block`` (``none``, ``parts``, or a preset or composition name with
+    the options that differ from its defaults: ``cbam(reduction=8)``) and, for block=parts, ``squeeze``,
+    ``excite``, ``gate``."""
+    from ..registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE
 
     block = cfg.get("block") or {}
-    name = block.get("name")
+    name = _block_name(cfg)
     out: dict[str, str | None] = {"block": name, "squeeze": None, "excite": None, "gate": None}
-    if name == "parts":
+    if name == PARTS:
         for key, reg in zip(PART_KEYS, (SQUEEZE, EXCITE, GATE)):
             out[key] = describe_part(cfg.get(key), reg)
-    elif name in PRESET:
-        out["block"] = describe_part({k: v for k, v in block.items() if k != "preset"}, PRESET)
+    elif isinstance(block, dict) and name != NONE:
+        out["block"] = describe_part(block, COMPOSE if name in COMPOSE else PRESET)
     return out

@@ -8,7 +8,7 @@ import time
 import torch
 from torch import nn
 
-from .. import inspect_cli
+from .. import flops
 
 __all__ = ["count_params", "count_flops", "measure_latency"]
 
@@ -21,13 +21,14 @@ def count_params(model: nn.Module) -> int:
 @torch.no_grad()
 def count_flops(model: nn.Module, shape: tuple[int, ...]) -> int:
     """FLOPs of one eval-mode forward pass on an input of ``shape`` (e.g. (1, C, H, W)), counted as
-    ``se-variants show`` counts them (``inspect_cli.count_flops``: 2 per multiply-add of convolutions, matrix
-    products and attention, including CPU attention kernels torch's counter misses; elementwise ops are not)."""
+    ``se-variants show`` counts them (``se_variants.flops.count_flops``: 2 per multiply-add of convolutions,
+    matrix products and attention, including CPU attention kernels torch's counter misses; elementwise ops are
+    not)."""
     was_training = model.training
     model.eval()
     try:
         device = next(model.parameters()).device
-        return int(inspect_cli.count_flops(model, torch.zeros(shape, device=device)))
+        return int(flops.count_flops(model, torch.zeros(shape, device=device)))
     finally:
         model.train(was_training)
 

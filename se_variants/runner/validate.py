@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from ..compose import COMPOSE
-from ..registry import EXCITE, GATE, PRESET, SQUEEZE, SpecError, spec_to_dict, suggest
+from ..registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, spec_to_dict, suggest
+from ..spec import PART_KEYS, PARTS, from_config, split_block
 from .schema import LOGGERS
 
 __all__ = ["ConfigError", "block_spec", "check_config", "check_part_overrides", "import_user_modules"]
@@ -37,32 +37,30 @@ def import_user_modules(modules: Any) -> None:
 def block_spec(cfg: dict[str, Any]) -> Any:
     """The :func:`se_variants.build_block` spec of a config, or None for ``block=none`` (the baseline).
 
-    ``block=parts`` takes ``squeeze``, ``excite`` and ``gate`` from their nodes; any other block node is a
-    preset (``preset: cbam``) or a composition (``type: serial``) spec, with its ``name`` only naming it.
+    The block node is a block spec (``{name: cbam, reduction: 8}``); for ``block=parts`` the ``squeeze``,
+    ``excite`` and ``gate`` nodes join it (:func:`se_variants.spec.from_config`, the one translation).
     """
-    block = dict(cfg.get("block") or {})
-    name = block.pop("name", None)
-    if name is None:
+    block = spec_to_dict(cfg.get("block"))
+    if not isinstance(block, dict) or "name" not in block:
         raise ConfigError("block: the block node has no 'name' (pick block=none, block=parts or a preset).")
-    if name == "none":
-        if block:
-            raise ConfigError(f"block: block=none takes no options, got {sorted(block)}.")
-        return None
-    if name == "parts":
-        return {key: cfg.get(key) for key in ("squeeze", "excite", "gate")} | block
-    return block
+    try:
+        return from_config(cfg)
+    except SpecError as err:
+        raise ConfigError(f"block: {err}") from None
 
 
 def check_part_overrides(overrides: list[str], cfg: Any) -> None:
     """Refuse squeeze/excite/gate overrides that the chosen block would ignore (block=none or a preset)."""
-    name = cfg.block.name
-    if name == "parts":
+    from .identity import is_baseline
+
+    name = split_block(spec_to_dict(cfg.block))[0]
+    if name == PARTS:
         return
-    chosen = [o for o in overrides if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] in ("squeeze", "excite", "gate")]
+    chosen = [o for o in overrides if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] in PART_KEYS]
     if chosen:
         raise ConfigError(
             f"{chosen[0].split('=', 1)[0]}: block={name} does not use the squeeze/excite/gate groups "
-            f"({'no block' if name == 'none' else 'a preset or composition chooses its own parts'}), so "
+            f"({'no block' if is_baseline(cfg) else 'a preset or composition chooses its own parts'}), so "
             f"{' '.join(chosen)} would have no effect. Use block=parts to compose parts, or drop {chosen[0]}. "
             f"(In a sweep, run the baseline as its own command into the same folder: "
             f"se-variants train -m block=none seed=... hydra.sweep.dir=<folder>.)"
@@ -106,15 +104,14 @@ def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
 
     cfg = spec_to_dict(cfg)
     import_user_modules(cfg.get("imports"))
-    block = cfg.get("block") or {}
-    if block.get("name") == "parts":
-        for key, reg in (("squeeze", SQUEEZE), ("excite", EXCITE), ("gate", GATE)):
+    spec = block_spec(cfg)
+    block_name = split_block(cfg["block"])[0]
+    if block_name == PARTS:
+        for key, reg in zip(PART_KEYS, (SQUEEZE, EXCITE, GATE)):
             _check(key, reg.resolve, cfg.get(key))
-        _check("block", COMPOSE.resolve, {"name": "block", **{k: v for k, v in block.items() if k != "name"}})
-    elif "preset" in block:
-        _check("block", PRESET.resolve, {"name": block["preset"], **{k: v for k, v in block.items()
-                                                                      if k not in ("name", "preset")}})
-    spec = _check("block", block_spec, cfg)
+        _check("block", COMPOSE.resolve, {k: v for k, v in spec.items() if k not in PART_KEYS})
+    elif block_name in PRESET:
+        _check("block", PRESET.resolve, spec)
     for key, reg in (("model", MODEL), ("data", DATA), ("optim", OPTIM), ("schedule", SCHEDULE)):
         _check(key, reg.resolve, cfg.get(key))
     trainer = cfg.get("trainer") or {}
@@ -142,10 +139,18 @@ def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
         in_channels, num_classes, size = data_meta(cfg["data"])
     except DataError as err:
         raise ConfigError(f"data: {err}") from None
+    dims = MODEL.resolve(cfg["model"])[1].get("dims", 2)  # models without a dims option take (N, C, H, W)
+    if len(size) != dims:
+        shape = ", ".join(str(s) for s in (2, in_channels, *size))
+        raise ConfigError(
+            f"model: {cfg['model'].get('name')} takes {dims}-D inputs (dims={dims}), but data="
+            f"{cfg['data'].get('name')} gives {len(size)}-D ones ({shape}). Pick a model for {len(size)}-D inputs"
+            + (" (model=resnet1d)" if len(size) == 1 else f" (model.dims={len(size)} for cifar_resnet)") + "."
+        )
     if spec is not None:
         from .models.placement import make_block
 
-        _check("squeeze/excite/gate" if block.get("name") == "parts" else "block", make_block, spec, 16)
+        _check("squeeze/excite/gate" if block_name == PARTS else "block", make_block, spec, 16, dims)
     model = _check("model", MODEL.build, cfg["model"], in_channels, num_classes, spec)
     x = torch.randn(2, in_channels, *size)
     for train in (True, False):
@@ -155,8 +160,9 @@ def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
                 out = model(x)
         except Exception as err:
             where = "block" if spec is not None else "model"
-            raise ConfigError(f"{where}: a forward pass of the model on a (2, {in_channels}, {size[0]}, {size[1]}) "
-                              f"batch fails: {type(err).__name__}: {err}") from None
+            shape = ", ".join(str(s) for s in (2, in_channels, *size))
+            raise ConfigError(f"{where}: a forward pass of the model on a ({shape}) batch fails: "
+                              f"{type(err).__name__}: {err}") from None
         if tuple(out.shape) != (2, num_classes):
             raise ConfigError(f"model: returns shape {tuple(out.shape)} for a batch of 2, expected (2, {num_classes}).")
     return cfg

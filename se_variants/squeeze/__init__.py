@@ -1,4 +1,4 @@
-"""Squeeze ops: x (N, C, H, W) → descriptor (N, S, C', H', W'). Importing this package registers them all."""
+"""Squeeze ops: x (N, C, *spatial) → descriptor (N, S, C', *spatial'). Importing this package registers them all."""
 
 # registration order is the listing order
 from . import pool  # noqa: F401, I001

@@ -1,4 +1,4 @@
-"""``dct``: FcaNet multi-spectral squeeze (Qin et al. 2021)."""
+"""``dct``: FcaNet multi-spectral squeeze (Qin et al. 2021), for 2-D inputs and (frame-averaged) 3-D inputs."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def dct_filters(channels: int, size: int, freqs: list[tuple[int, int]]) -> torch
 
 
 def fit_size(x: torch.Tensor, size: int) -> torch.Tensor:
-    """x adaptively average-pooled to size × size unless it already is (FcaNet). A leaf for torch.fx."""
+    """x (N, C, H, W) adaptively average-pooled to size × size unless it already is (FcaNet). A leaf for
+    torch.fx."""
     if x.shape[-2] != size or x.shape[-1] != size:
         return F.adaptive_avg_pool2d(x, size)
     return x
@@ -66,28 +67,38 @@ class DCTPool(Squeeze):
             average-pooled to size × size first, as FcaNet does.
 
     When C is not a multiple of N the groups differ in size by one (FcaNet requires divisibility; where it holds
-    the assignment is the same). Shapes: (N, C, H, W) → (N, 1, C, 1, 1).
+    the assignment is the same). 3-D inputs (N, C, D, H, W) are averaged over D (depth or time) first, then pooled
+    as frames: the DCT's frequency along D is 0. FcaNet's frequencies are a 2-D selection, so 1-D inputs are
+    refused. Shapes: (N, C, H, W) → (N, 1, C, 1, 1); (N, C, D, H, W) → (N, 1, C, 1, 1, 1).
     """
+
+    mask_refusal = "its frequency bases span the whole map, padded positions included"
 
     def __init__(
         self,
         channels: int,
+        dims: int = 2,
         *,
         freqs: Literal["top1", "top2", "top4", "top8", "top16", "top32"] = "top16",
         size: int = 7,
     ):
-        super().__init__(channels)
+        super().__init__(channels, dims)
+        if self.dims == 1:
+            raise SpecError("dct squeeze: FcaNet's frequencies are chosen on a 2-D 7×7 grid, so there is no 1-D "
+                            "version; for (N, C, L) inputs use avg, max, meanstd, attn or cluster.")
         if size < 1:
             raise SpecError(f"dct squeeze: size must be >= 1, got {size}.")
         n = int(freqs[3:])
         self.freqs = freqs
         self.size = size
         self.register_buffer("filters", dct_filters(channels, size, list(TOP_FREQUENCIES[:n])), persistent=False)
-        self.descriptor = Descriptor(channels, 1, ("c",))
+        self.descriptor = Descriptor(channels, 1, ("c",), dims=self.dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dims == 3:
+            x = x.mean(2)
         y = (fit_size(x, self.size) * self.filters).sum((2, 3), keepdim=True)
-        return y.unsqueeze(1)
+        return y.reshape(y.shape[0], 1, y.shape[1], *(1,) * self.dims)
 
     def extra_repr(self) -> str:
-        return f"{self.channels}, freqs={self.freqs!r}, size={self.size}"
+        return f"{self.channels}, freqs={self.freqs!r}, size={self.size}" + self._dims_repr()

@@ -1,5 +1,5 @@
 """Statistic pooling over chosen axes: ``avg``, ``max``, ``avgmax``, ``std``, ``meanstd`` and the directional
-squeezes ``h``, ``w``, ``c``, ``wc``, ``hc``.
+squeezes ``h``, ``w``, ``d``, ``c``, ``wc``, ``hc``, for 1-D, 2-D and 3-D inputs, with masks for padded batches.
 
 One class, registered under several names with different default ``stats`` and ``axes``.
 """
@@ -11,43 +11,71 @@ from typing import Literal
 import torch
 import torch.fx
 
-from ..descriptor import AXES, Descriptor
+from ..descriptor import Descriptor, pooled_axes
 from ..registry import SQUEEZE, SpecError
-from .base import Squeeze, pooled_dims
+from .base import Squeeze, x_dims
 
-__all__ = ["Pool", "Stat", "Axes", "STD_EPS"]
+__all__ = ["Pool", "Stat", "Axes", "Axis", "STD_EPS", "pool_stat"]
 
 Stat = Literal["avg", "max", "std"]
-Axes = Literal["hw", "h", "w", "c", "wc", "hc"]
+#: axis option names (see se_variants/descriptor.py for what each pools in 1-D, 2-D and 3-D)
+Axes = Literal["spatial", "c", "hw", "h", "w", "d", "wc", "hc"]
+#: axis letters, for a list of the axes to pool away
+Axis = Literal["c", "l", "d", "h", "w"]
 
 #: SRM (Lee et al. 2019) official code adds 1e-5 to the variance before the square root.
 STD_EPS = 1e-5
 
 
-def _avg(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    return x.mean(dims, keepdim=True)
-
-
-def _max(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    return x.amax(dims, keepdim=True)
-
-
-def _std(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    # Unbiased (n - 1) variance as in SRM; for a single pooled element n - 1 is clamped to 1 so the result is
-    # sqrt(eps) instead of NaN, and gradients stay finite.
+def _size(x: torch.Tensor, dims: tuple[int, ...]) -> int:
     n = 1
     for d in dims:
         n *= x.shape[d]
-    var = torch.var(x, dim=dims, keepdim=True, correction=0) * (n / max(n - 1, 1))
+    return n
+
+
+def _plain(name: str, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    if name == "avg":
+        # sum, then scale the small result: the backward of a sum is an expand (a view), where the backward of
+        # mean divides the full-size gradient, one more pass over x's size per training step
+        return x.sum(dims, keepdim=True) * (1.0 / max(_size(x, dims), 1))
+    if name == "max":
+        return x.amax(dims, keepdim=True)
+    # unbiased (n - 1) variance as in SRM; for a single pooled element n - 1 is clamped to 1 so the result is
+    # sqrt(eps) instead of NaN, and gradients stay finite
+    centred = x - x.mean(dims, keepdim=True)
+    return (centred.square().sum(dims, keepdim=True) / max(_size(x, dims) - 1, 1) + STD_EPS).sqrt()
+
+
+def _masked(name: str, x: torch.Tensor, dims: tuple[int, ...], mask: torch.Tensor) -> torch.Tensor:
+    valid = mask[:, None, None]  # (N, 1, 1, *spatial): broadcasts over x (N, 1, C, *spatial)
+    weight = valid.to(x.dtype)
+    spatial = tuple(d for d in dims if d >= 3)
+    count = weight.sum(spatial, keepdim=True) * (x.shape[2] if 2 in dims else 1)
+    if name == "max":
+        top = x.masked_fill(~valid, float("-inf")).amax(dims, keepdim=True)
+        return torch.where(count > 0, top, torch.zeros_like(top))  # no valid position: 0, not -inf
+    mean = (x * weight).sum(dims, keepdim=True) / count.clamp(min=1)
+    if name == "avg":
+        return mean
+    var = ((x - mean).square() * weight).sum(dims, keepdim=True) / (count - 1).clamp(min=1)
     return (var + STD_EPS).sqrt()
 
 
-_STATS = {"avg": _avg, "max": _max, "std": _std}
+def pool_stat(name: str, x: torch.Tensor, dims: tuple[int, ...], mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Statistic ``name`` (avg / max / std) of x (N, C, *spatial) over its tensor ``dims``, as one descriptor
+    entry (N, 1, C', *spatial') (the pooled axes of size 1).
 
-
-def pool_stat(name: str, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Statistic ``name`` of x over ``dims`` (keepdim). A leaf for torch.fx (std branches on sizes)."""
-    return _STATS[name](x, dims)
+    With ``mask`` (N, *spatial) bool, True = valid, only valid positions count (a pooled set without any valid
+    position gives 0). Pooling over C alone needs no mask. A leaf for torch.fx (it branches on the mask).
+    """
+    # reduce a (N, 1, C, *spatial) view: the result is the descriptor entry itself, not a view of it, which
+    # torch.compile with dynamic shapes needs when a conv saves it for backward (inductor cannot order the
+    # symbolic strides of a saved view)
+    x, dims = x.unsqueeze(1), tuple(d + 1 for d in dims)
+    if mask is None or all(d < 3 for d in dims):
+        return _plain(name, x, dims)
+    return _masked(name, x, dims, mask)
 
 
 torch.fx.wrap("pool_stat")
@@ -56,6 +84,7 @@ torch.fx.wrap("pool_stat")
 @SQUEEZE.register("hc", axes="hc")
 @SQUEEZE.register("wc", axes="wc")
 @SQUEEZE.register("c", axes="c")
+@SQUEEZE.register("d", axes="d")
 @SQUEEZE.register("w", axes="w")
 @SQUEEZE.register("h", axes="h")
 @SQUEEZE.register("meanstd", stats=("avg", "std"))
@@ -68,28 +97,36 @@ class Pool(Squeeze):
 
     Options:
         stats: statistics, in order (the order matters to a conv over stacked stats, e.g. CBAM's spatial branch).
-        axes: what is pooled away -- ``hw`` (SE), ``h`` (pools W, keeps H), ``w`` (pools H, keeps W),
-            ``c`` (pools C), ``wc`` (pools W and C), ``hc`` (pools H and C).
+        axes: what is pooled away -- ``spatial`` (every spatial axis: SE), ``c`` (C), the 2-D names ``hw``,
+            ``h`` (keeps H, pools W), ``w`` (keeps W), ``wc``, ``hc``, the 3-D ``d`` / ``h`` / ``w`` (keep C and
+            that axis), or a list of axis letters (``[d]``, ``[c, l]``); see se_variants/descriptor.py.
 
-    Shapes: (N, C, H, W) → (N, len(stats), C', H', W'), the pooled axes of size 1. ``std`` is SRM's
-    sqrt(unbiased var + 1e-5); over a single element (a 1×1 map) it is sqrt(1e-5), not NaN.
+    Shapes: (N, C, *spatial) → (N, len(stats), C', *spatial'), the pooled axes of size 1. ``std`` is SRM's
+    sqrt(unbiased var + 1e-5); over a single element (a 1×1 map) it is sqrt(1e-5), not NaN. With ``mask``
+    (N, *spatial) bool, True = valid, statistics over the spatial axes use valid positions only (as speechbrain's
+    ECAPA ``SEBlock`` with ``lengths``).
     """
 
-    def __init__(self, channels: int, *, stats: tuple[Stat, ...] = ("avg",), axes: Axes = "hw"):
-        super().__init__(channels)
+    takes_mask = True
+    mask_refusal = None
+
+    def __init__(self, channels: int, dims: int = 2, *, stats: tuple[Stat, ...] = ("avg",),
+                 axes: Axes | tuple[Axis, ...] = "spatial"):
+        super().__init__(channels, dims)
         if not stats:
             raise SpecError("Pool needs at least one statistic in 'stats' (avg, max, std).")
         if len(set(stats)) != len(stats):
             raise SpecError(f"'stats' repeats a statistic: {list(stats)}; list each of avg, max, std once.")
         self.stats = tuple(stats)
         self.axes = axes
-        self.dims = pooled_dims(AXES[axes])
-        self.descriptor = Descriptor.from_axes(channels, len(self.stats), axes)
+        self.pooled = x_dims(pooled_axes(axes, self.dims), self.dims)
+        self.descriptor = Descriptor.from_axes(channels, len(self.stats), axes, self.dims)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if len(self.stats) == 1:
-            return pool_stat(self.stats[0], x, self.dims).unsqueeze(1)
-        return torch.stack([pool_stat(s, x, self.dims) for s in self.stats], 1)
+            return pool_stat(self.stats[0], x, self.pooled, mask)
+        return torch.cat([pool_stat(s, x, self.pooled, mask) for s in self.stats], 1)
 
     def extra_repr(self) -> str:
-        return f"{self.channels}, stats={list(self.stats)}, axes={self.axes!r}"
+        axes = list(self.axes) if isinstance(self.axes, tuple) else repr(self.axes)
+        return f"{self.channels}, stats={list(self.stats)}, axes={axes}" + self._dims_repr()

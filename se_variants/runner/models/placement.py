@@ -15,6 +15,7 @@ from torch import nn
 
 from ...factory import build_block
 from ...registry import SpecError
+from ...spec import is_baseline
 
 __all__ = ["Placement", "PLACEMENTS", "make_block", "check_stages"]
 
@@ -22,13 +23,13 @@ Placement = Literal["standard", "pre", "post", "identity"]
 PLACEMENTS: tuple[str, ...] = ("standard", "pre", "post", "identity")
 
 
-def make_block(spec: Any, channels: int) -> nn.Module:
-    """Build the block ``spec`` for ``channels``, refusing blocks a model cannot insert.
+def make_block(spec: Any, channels: int, dims: int = 2) -> nn.Module:
+    """Build the block ``spec`` for ``channels`` and ``dims`` spatial axes, refusing blocks a model cannot insert.
 
-    Multi-input fusion blocks (``seed_fusion``, ``type: fusion``) take K tensors; a residual unit has one.
-    Shapes: the returned module maps (N, C, H, W) → (N, C, H, W).
+    Multi-input fusion blocks (``multi_input``, ``name: fusion``) take K tensors; a residual unit has one.
+    Shapes: the returned module maps (N, C, *spatial) → (N, C, *spatial).
     """
-    block = build_block(spec, channels=channels)
+    block = build_block(spec, channels=channels, dims=dims)
     inputs = getattr(block, "inputs", 1)
     if isinstance(inputs, int) and inputs > 1:
         raise SpecError(
@@ -48,12 +49,13 @@ def check_stages(stages: Sequence[int], count: int) -> tuple[int, ...]:
     return stages
 
 
-def block_maker(spec: Any, stages: tuple[int, ...]) -> Callable[[int, int], nn.Module | None]:
-    """``(stage, channels) -> block or None``: a block in the chosen stages, None elsewhere or without a spec."""
+def block_maker(spec: Any, stages: tuple[int, ...], dims: int = 2) -> Callable[[int, int], nn.Module | None]:
+    """``(stage, channels) -> block or None``: a block in the chosen stages, None elsewhere or for the baseline
+    (no spec, or ``none``)."""
 
     def make(stage: int, channels: int) -> nn.Module | None:
-        if spec is None or stage not in stages:
+        if is_baseline(spec) or stage not in stages:
             return None
-        return make_block(spec, channels)
+        return make_block(spec, channels, dims)
 
     return make

@@ -44,29 +44,46 @@ def _expected_refusal(group: str, option: str) -> str | None:
     """Options that compose but must be refused before training, with the word the message must contain."""
     if group == "gate" and GATE.entry(option).factory.across_branches:
         return "fusion"  # branch gates only work inside multi-input fusion blocks
+    if group == "squeeze":
+        from se_variants import SQUEEZE, SpecError
+
+        try:
+            SQUEEZE.build(option, 16, dims=2)
+        except SpecError:
+            return "3-D"  # a squeeze of 3-D inputs (e.g. d) with the 2-D default model and data
     if group == "block" and option in PRESET:
         from se_variants import build_block
 
         inputs = getattr(build_block(option, channels=16), "inputs", 1)
         if isinstance(inputs, int) and inputs > 1:
             return "fusion"  # multi-input blocks cannot go into a residual unit
+    if group == "trainer":
+        import torch
+
+        accelerator = compose([f"trainer={option}"]).trainer.accelerator
+        if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+            return "no usable CUDA GPU"  # GPU trainers are refused up front on machines without one
     return None
 
 
 def _overrides(group: str, option: str, data_root: Path) -> list[str]:
     out = [f"{group}={option}"]
-    if group == "data" and option != "digits":  # digits is embedded: no root
+    if group == "data" and option not in ("digits", "mnist1d"):  # embedded or generated: no root
         root = data_root / "imagefolder" if option == "imagefolder" else data_root
         out += [f"data.root={root}", "data.num_workers=0"]
         if "cifar" in option:  # the tiny releases of conftest.py: 200 (cifar10) / 300 (cifar100) training images
             out += ["data.download=false", f"data.val_size={20 if option == 'cifar10' else 100}"]
     if group == "model" and option.startswith(("timm", "tv")):
         out += ["data=cifar10", f"data.root={data_root}", "data.download=false", "data.val_size=20"]
+    if (group, option) == ("model", "resnet1d"):
+        out.append("data=mnist1d")  # 1-D convolutions need 1-D data
+    if (group, option) == ("data", "mnist1d"):
+        out.append("model=resnet1d")
     return out
 
 
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
-def test_option_composes_and_builds(group, option, data_root, tmp_path):
+def test_option_composes_and_builds(group, option, data_root, tmp_path, cifar_checksums):
     cfg = compose(_overrides(group, option, data_root))
     refusal = _expected_refusal(group, option)
     if refusal:
@@ -75,13 +92,9 @@ def test_option_composes_and_builds(group, option, data_root, tmp_path):
         return
     plain = check_config(cfg)  # registries + a forward pass of the model with the block on a dummy batch
     if group == "trainer":
-        import torch
-
         from se_variants.runner.job import _trainer
 
-        # GPU trainers (gpu, ddp) build only where there is a GPU; on CPU machines they are checked up to here
-        if plain["trainer"]["accelerator"] in ("cpu", "auto") or torch.cuda.is_available():
-            assert _trainer(plain, tmp_path).max_epochs == plain["trainer"]["max_epochs"]
+        assert _trainer(plain, tmp_path, [], []).max_epochs == plain["trainer"]["max_epochs"]
     if group == "data":
         splits = DATA.build(plain["data"])
         x, y = splits.train[0]

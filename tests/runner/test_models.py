@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from se_variants import SEBlock, SpecError
+from se_variants import PRESET, SEBlock, SpecError
 from se_variants.runner.models import MODEL, PLACEMENTS
 from se_variants.runner.models.cifar_resnet import BasicBlock
 from se_variants.runner.models.placement import make_block
@@ -86,4 +86,43 @@ def test_timm_model_takes_the_block_as_attn_layer():
 
 def test_multi_input_blocks_are_refused_with_advice():
     with pytest.raises(SpecError, match="fusion block.*single-input"):
-        make_block({"type": "fusion", "inputs": 2}, 16)
+        make_block({"name": "fusion", "inputs": 2}, 16)
+
+
+# --- 1-D and 3-D: the same ResNet with dims ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dims", [1, 3])
+def test_resnet_dims_places_blocks_as_in_2d(dims):
+    model = MODEL.build({"name": "cifar_resnet", "depth": 8, "dims": dims}, 1, 10, SE)
+    blocks = _blocks(model)
+    assert [b.channels for b in blocks] == [16, 32, 64] and all(b.dims == dims for b in blocks)
+    assert isinstance(model.stages[1][0].conv1, (nn.Conv1d, nn.Conv3d)[dims == 3])
+    plain = MODEL.build({"name": "cifar_resnet", "depth": 8, "dims": dims}, 1, 10, None)
+    x = torch.randn((2, 1) + (8,) * dims)
+    assert plain(x).shape == model(x).shape == (2, 10)
+    assert model.stem[0].kernel_size == (3,) * dims
+    # option-A shortcuts subsample every spatial axis and zero-pad the channels
+    unit = model.stages[1][0]
+    assert unit.shortcut(torch.randn((2, 16) + (8,) * dims)).shape == (2, 32) + (4,) * dims
+
+
+@pytest.mark.parametrize("dims", [1, 3])
+@pytest.mark.parametrize("name", PRESET.names())
+def test_resnet_with_every_preset_trains_one_step(name, dims):
+    """1-D on MNIST-1D-shaped sequences, 3-D on random volumes: forward, backward, one SGD step, finite."""
+    spec = {"name": "cifar_resnet", "depth": 8, "dims": dims, "widths": [8, 16, 16]}
+    try:
+        model = MODEL.build(spec, 1, 4, name)
+    except SpecError as err:  # multi-input blocks, and the presets with no 1-D version, say why
+        assert "fusion" in str(err) or (dims == 1 and "1-D" in str(err)), err
+        return
+    x, y = torch.randn((3, 1) + ((40,) if dims == 1 else (6, 8, 8))), torch.tensor([0, 1, 3])
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = torch.nn.functional.cross_entropy(model.train()(x), y)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss) and all(torch.isfinite(p).all() for p in model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert model.eval()(x).shape == (3, 4)

@@ -13,6 +13,7 @@ DATA = Registry("data")
 
 from .base import DataError, ImageData, Splits, TensorImages, stratified_split  # noqa: E402
 from . import cifar, digits, imagefolder  # noqa: E402, F401  (register the datasets)
+from . import mnist1d  # noqa: E402, F401
 
 __all__ = ["DATA", "DataError", "ImageData", "Splits", "TensorImages", "stratified_split", "data_meta"]
 

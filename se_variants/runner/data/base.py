@@ -27,7 +27,7 @@ class Splits:
     test: Dataset
     num_classes: int
     in_channels: int
-    image_size: tuple[int, int]
+    image_size: tuple[int, ...]  # spatial size of an item: (H, W) images, (L,) sequences, (D, H, W) volumes
     batch_size: int
     num_workers: int = 0
 

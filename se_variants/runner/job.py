@@ -212,8 +212,9 @@ def _trainer(cfg: dict[str, Any], job_dir: Path, loggers: list[Any], callbacks: 
     # "warn": torch's deterministic algorithms, warning (not failing) on the few CUDA kernels that have none
     # (adaptive pooling and nearest-resize backward, used by some squeezes); on CPU every op is deterministic
     deterministic = "warn" if cfg["deterministic"] else False
+    # RunState is the checkpoint callback (with it in the list Lightning adds no ModelCheckpoint of its own)
     return L.Trainer(**t, deterministic=deterministic, logger=loggers or False, callbacks=callbacks,
-                     enable_checkpointing=False, use_distributed_sampler=False, default_root_dir=str(job_dir))
+                     enable_checkpointing=bool(callbacks), use_distributed_sampler=False, default_root_dir=str(job_dir))
 
 
 def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str | None, quiet: bool,

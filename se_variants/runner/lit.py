@@ -22,6 +22,7 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+from lightning.pytorch.callbacks import Checkpoint
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -81,16 +82,28 @@ class Classifier(L.LightningModule):
         x, y = batch
         logits = self.model(x)
         loss = F.cross_entropy(logits, y)
-        acc, count = self.stage_metrics[f"{stage}_acc"], self.stage_metrics[f"{stage}_n"]
+        acc = self.stage_metrics[f"{stage}_acc"]
         acc(logits, y)
-        count(torch.tensor(float(len(y)), device=logits.device))
+        self.stage_metrics[f"{stage}_n"].update(torch.tensor(float(len(y)), device=logits.device))
         kw = dict(on_step=False, on_epoch=True, batch_size=len(y))
         self.log(f"{stage}/loss", loss, prog_bar=stage == "train", sync_dist=True, **kw)
         self.log(f"{stage}/acc", acc, prog_bar=True, **kw)
-        self.log(f"{stage}/n", count, **kw)
         if stage == "test":
             self.confusion(logits, y)
         return loss
+
+    def _log_count(self, stage: str) -> None:
+        """``<stage>/n``: the samples of the epoch, summed over DDP ranks (logged once an epoch: a log call per
+        step costs more than the step of a small model)."""
+        count = self.stage_metrics[f"{stage}_n"]
+        self.log(f"{stage}/n", count.compute())
+        count.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_count("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_count("val")
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
@@ -102,6 +115,7 @@ class Classifier(L.LightningModule):
         self._step(batch, "test")
 
     def on_test_epoch_end(self) -> None:
+        self._log_count("test")
         self.test_confusion = self.confusion.compute().cpu()
         self.confusion.reset()
 
@@ -120,7 +134,7 @@ def per_class(confusion: torch.Tensor) -> dict[str, Any]:
     return {"acc": acc, "support": support.tolist(), "confusion": cm.tolist()}
 
 
-class RunState(L.Callback):
+class RunState(Checkpoint):
     """Reseeds every epoch, writes ``last.ckpt`` after every epoch, and keeps the per-epoch metric history.
 
     Args:
@@ -129,7 +143,9 @@ class RunState(L.Callback):
         config_hash: the job's config hash, stored in the checkpoint (a resume refuses a checkpoint of another
             config).
 
-    Under DDP this object lives in every rank; the launching process reads the history back from last.ckpt.
+    A :class:`~lightning.pytorch.callbacks.Checkpoint` (it writes the checkpoint), so Lightning calls its epoch-end
+    hook after the LightningModule's, whose logged values (the epoch's sample counts) it records. Under DDP this
+    object lives in every rank; the launching process reads the history back from last.ckpt.
     """
 
     def __init__(self, seed: int, ckpt_path: Path, config_hash: str):

@@ -68,8 +68,8 @@ def run_sweep(config: DictConfig, launcher: Any, arguments: list[str], params: d
     except (KeyboardInterrupt, SystemExit):  # Ctrl-C here, or in a job of the basic launcher (Lightning exits)
         interrupted = True
     finally:
-        with report_lock(sweep_dir):
-            result = write_report(sweep_dir)
+        with report_lock(sweep_dir):  # the command's report.* settings, also over jobs run with other ones
+            result = write_report(sweep_dir, alpha=config.report.alpha, paired=config.report.paired)
     if interrupted:
         print(f"\nInterrupted. Finished jobs are kept in {sweep_dir}; run the same command again to go on (finished "
               f"jobs are skipped, interrupted ones resume from their last epoch).", file=sys.stderr)

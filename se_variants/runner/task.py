@@ -129,7 +129,7 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
     done = ""
     if multirun:
         with report_lock(root):
-            result = write_report(root, plot=False)
+            result = write_report(root, plot=False, alpha=plain["report"]["alpha"], paired=plain["report"]["paired"])
         done = _count_done(root, result["records"])
     print(progress_line(record, overrides, done), flush=True)
     if not multirun and record.get("status") != "ok":

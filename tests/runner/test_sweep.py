@@ -30,7 +30,7 @@ def sweep_runs(tmp_path_factory, user_ops):
     """The same sweep three times: with the injected failure, without it, and once more."""
     cwd = tmp_path_factory.mktemp("sweep")
     sweep = cwd / "grid"
-    args = ["train", "-m", *GRID, f"hydra.sweep.dir={sweep}"]
+    args = ["train", "-m", *GRID, "hydra/launcher=basic", f"hydra.sweep.dir={sweep}"]  # (launchers: test_launchers)
     runs = []
     for env in ({"SV_FLAKY": "1"}, {"SV_FLAKY": "0"}, {"SV_FLAKY": "0"}):
         before = {k: v["finished"] for k, v in _results(sweep).items()} if sweep.exists() else {}

@@ -2,8 +2,10 @@
 
 Pairs (weights copied from the reference into ours, outputs checked equal before timing):
 
-* ``se``   -- ``build_block("se", divisor=8)`` (timm's hidden-width rule) vs timm ``SEModule`` and a hand-written
-              six-line SE module;
+* ``se``   -- 2-D: ``build_block("se", divisor=8)`` (timm's hidden-width rule) vs timm ``SEModule`` and a
+              hand-written six-line SE module; 1-D (N, C, L) and 3-D (N, C, D, H, W): ``build_block("se",
+              dims=d, reduction=2)`` vs MONAI ``ChannelSELayer(d, C)`` (its default r = 2) and the hand-written
+              SE;
 * ``eca``  -- ``build_block("eca")`` vs timm ``EcaModule``;
 * ``cbam`` -- ``build_block("cbam", style="timm")`` vs timm ``CbamModule``;
 * ``gc``   -- ``build_block("gc")`` (timm style) vs timm ``GlobalContext``.
@@ -22,8 +24,8 @@ Memory: bytes of the tensors autograd saves for backward in one train-mode forwa
 ``torch.autograd.graph.saved_tensors_hooks``), excluding the input and the parameters, which exist anyway.
 CPU peak memory is not measured: torch has no CPU allocator statistics and tracemalloc does not see tensor memory.
 
-    python scripts/bench_blocks.py                 # all blocks, three shapes (a few minutes on 2 cores)
-    python scripts/bench_blocks.py --quick         # one small shape, fewer repeats (a smoke run)
+    python scripts/bench_blocks.py                 # all pairs, every shape (about a minute on 2 cores)
+    python scripts/bench_blocks.py --quick         # one small shape per dims, fewer repeats (a smoke run)
     python scripts/bench_blocks.py --blocks se eca --shapes 32,64,56,56
 """
 
@@ -46,23 +48,26 @@ from torch import nn  # noqa: E402
 
 import se_variants as sv  # noqa: E402
 
-SHAPES = [(32, 64, 56, 56), (64, 256, 14, 14), (128, 512, 7, 7)]
-QUICK_SHAPES = [(8, 64, 28, 28)]
+SHAPES = [(32, 64, 56, 56), (64, 256, 14, 14), (128, 512, 7, 7),  # ResNet stages
+          (32, 512, 200), (64, 256, 400),  # 1-D: ECAPA-TDNN-sized frame sequences (N, C, T)
+          (8, 64, 8, 28, 28), (2, 32, 32, 32, 32)]  # 3-D: a video clip (N, C, T, H, W), a medical volume
+QUICK_SHAPES = [(8, 64, 28, 28), (8, 128, 100), (2, 32, 8, 16, 16)]
 
 
 class HandSE(nn.Module):
     """The SE block as one would write it by hand: mean → FC → ReLU → FC → sigmoid → x · s.
 
-    Shapes: (N, C, H, W) → (N, C, H, W).
+    Shapes: (N, C, *spatial) → (N, C, *spatial).
     """
 
-    def __init__(self, channels: int, hidden: int):
+    def __init__(self, channels: int, hidden: int, dims: int = 2):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(channels, hidden), nn.Linear(hidden, channels)
+        self.spatial, self.ones = tuple(range(2, 2 + dims)), (1,) * dims
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean((2, 3))))))
-        return x * s[:, :, None, None]
+        s = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(self.spatial)))))
+        return x * s.reshape(*s.shape, *self.ones)
 
 
 def _copy(dst: torch.Tensor, src: torch.Tensor) -> None:
@@ -78,7 +83,17 @@ def _copy_norm(dst: nn.Module, src: nn.Module) -> None:
 # --- the pairs: ours, {reference name: reference}; weights copied from the first reference ------------------------
 
 
-def pair_se(c: int) -> tuple[nn.Module, dict[str, nn.Module]]:
+def pair_se(c: int, dims: int = 2) -> tuple[nn.Module, dict[str, nn.Module]]:
+    if dims != 2:
+        from monai.networks.blocks import ChannelSELayer
+
+        ref = ChannelSELayer(dims, c)  # r = 2 (MONAI's default): Linear(C, C // 2) → ReLU → Linear → sigmoid
+        ours = sv.build_block("se", channels=c, dims=dims, reduction=2)
+        hand = HandSE(c, c // 2, dims)
+        for i, src in ((1, ref.fc[0]), (2, ref.fc[2])):
+            for dst in (getattr(ours.excite, f"fc{i}"), getattr(hand, f"fc{i}")):
+                _copy(dst.weight, src.weight), _copy(dst.bias, src.bias)
+        return ours, {"MONAI ChannelSELayer": ref, "hand-written SE": hand}
     from timm.layers import SEModule
 
     ref = SEModule(c)  # rd_ratio 1/16, divisor 8, round_limit 0
@@ -126,9 +141,15 @@ def pair_gc(c: int) -> tuple[nn.Module, dict[str, nn.Module]]:
     return ours, {"timm GlobalContext": ref}
 
 
-PAIRS: dict[str, Callable[[int], tuple[nn.Module, dict[str, nn.Module]]]] = {
+PAIRS: dict[str, Callable[..., tuple[nn.Module, dict[str, nn.Module]]]] = {
     "se": pair_se, "eca": pair_eca, "cbam": pair_cbam, "gc": pair_gc,
 }
+#: the spatial dims each pair is measured on (its references' ranks)
+PAIR_DIMS: dict[str, tuple[int, ...]] = {"se": (1, 2, 3), "eca": (2,), "cbam": (2,), "gc": (2,)}
+#: memory layouts per dims
+LAYOUTS = {1: {"channels_first": torch.contiguous_format},
+           2: {"channels_first": torch.contiguous_format, "channels_last": torch.channels_last},
+           3: {"channels_first": torch.contiguous_format, "channels_last_3d": torch.channels_last_3d}}
 
 
 # --- measurements ------------------------------------------------------------------------------------------------
@@ -231,15 +252,17 @@ def bench(blocks: list[str], shapes: list[tuple[int, ...]], warmup: int, repeats
     rows: list[Row] = []
     for name in blocks:
         for shape in shapes:
+            dims = len(shape) - 2
+            if dims not in PAIR_DIMS[name]:
+                continue
             torch.manual_seed(0)
-            ours, refs = PAIRS[name](shape[1])
+            ours, refs = PAIRS[name](shape[1], dims) if dims != 2 else PAIRS[name](shape[1])
             x = torch.randn(shape)
             diff = check_parity(ours, refs, x[:2])
             if diff > 1e-4:
                 raise SystemExit(f"{name} {shape}: ours and the reference differ by {diff:.2e}; fix the mapping.")
             mem = {label: saved_bytes(m, x) / 2**10 for label, m in [("ours", ours), *refs.items()]}
-            for layout in ("channels_first", "channels_last"):
-                fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+            for layout, fmt in LAYOUTS[dims].items():
                 xl = x.contiguous(memory_format=fmt)
                 for m in (ours, *refs.values()):
                     m.to(memory_format=fmt)
@@ -258,7 +281,7 @@ def bench(blocks: list[str], shapes: list[tuple[int, ...]], warmup: int, repeats
 
 
 def render(rows: list[Row]) -> str:
-    header = ["block", "reference", "shape (N, C, H, W)", "layout", "mode", "ours ms", "ref ms", "ratio",
+    header = ["block", "reference", "shape (N, C, *spatial)", "layout", "mode", "ours ms", "ref ms", "ratio",
               "ratio of mins", "saved KiB ours / ref"]
     table = []
     for r in rows:
@@ -275,27 +298,32 @@ def summary(rows: list[Row]) -> str:
     ratios = [r.ratio for r in rows]
     geo = statistics.geometric_mean(ratios)
     worst = max(rows, key=lambda r: r.ratio)
-    per_block = ", ".join(
-        f"{b} {statistics.geometric_mean([r.ratio for r in rows if r.block == b]):.2f}x"
-        for b in dict.fromkeys(r.block for r in rows))
+    per_pair = ", ".join(
+        f"{b} vs {ref} ({dims}) {statistics.geometric_mean([r.ratio for r in rows if (r.block, r.reference, _dims(r)) == (b, ref, dims)]):.2f}x"
+        for b, ref, dims in dict.fromkeys((r.block, r.reference, _dims(r)) for r in rows))
     geo_min = statistics.geometric_mean([r.min_ratio for r in rows])
     return (f"summary: time ours/reference, geometric mean {geo:.2f}x of medians ({geo_min:.2f}x of fastest runs) "
-            f"over {len(rows)} settings ({per_block}); "
+            f"over {len(rows)} settings; per pair: {per_pair}; "
             f"worst {worst.ratio:.2f}x ({worst.block} vs {worst.reference}, {worst.shape}, {worst.layout}, "
             f"{worst.mode}).")
+
+
+def _dims(row: Row) -> str:
+    return f"{len(row.shape) - 2}-D"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--blocks", nargs="+", default=list(PAIRS), choices=list(PAIRS))
     parser.add_argument("--shapes", nargs="+", type=lambda s: tuple(int(v) for v in s.split(",")),
-                        help="N,C,H,W ... (default: " + " ".join(",".join(map(str, s)) for s in SHAPES) + ")")
+                        help="N,C,L / N,C,H,W / N,C,D,H,W ... (default: " + " ".join(",".join(map(str, s))
+                                                                        for s in SHAPES) + ")")
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per setting (median)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: on a shared machine multi-threaded timings mostly measure "
                              "waiting for descheduled threads)")
-    parser.add_argument("--quick", action="store_true", help=f"shape {QUICK_SHAPES[0]}, 5 repeats, 1 warmup")
+    parser.add_argument("--quick", action="store_true", help=f"shapes {QUICK_SHAPES}, 5 repeats, 1 warmup")
     parser.add_argument("--system-malloc", action="store_true", help="keep glibc's allocator defaults")
     ns = parser.parse_args(argv)
     torch.set_num_threads(ns.threads)

@@ -112,6 +112,7 @@ class FC(Excite):
             self.act = make_activation(act)
             self.fc2 = nn.Linear(self.width, out, bias=bias)
         self.batch_norm = layers == 2 and norm == "bn"
+        self.normed = layers == 2 and norm != "none"
         self.stats = descriptor.stats
         self.channels_only = descriptor.keeps == ("c",)  # plain SE: (N, S, C, 1, ...) → one FC call on (N·S, C)
         self.ones = (1,) * descriptor.dims
@@ -126,7 +127,7 @@ class FC(Excite):
         if self.layers == 2:
             if self.batch_norm:  # BatchNorm1d normalises (M, features)
                 z = self.norm(z.reshape(math.prod(z.shape[:-1]), self.width)).reshape(z.shape)
-            else:
+            elif self.normed:
                 z = self.norm(z)
             z = self.fc2(self.act(z))
         return z

@@ -48,10 +48,10 @@ def _plain(name: str, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
 
 
 def _masked(name: str, x: torch.Tensor, dims: tuple[int, ...], mask: torch.Tensor) -> torch.Tensor:
-    valid = mask[:, None, None]  # (N, 1, 1, *spatial): broadcasts over x (N, 1, C, *spatial)
+    valid = mask.unsqueeze(1)  # (N, 1, *spatial): broadcasts over C
     weight = valid.to(x.dtype)
-    spatial = tuple(d for d in dims if d >= 3)
-    count = weight.sum(spatial, keepdim=True) * (x.shape[2] if 2 in dims else 1)
+    spatial = tuple(d for d in dims if d >= 2)
+    count = weight.sum(spatial, keepdim=True) * (x.shape[1] if 1 in dims else 1)
     if name == "max":
         top = x.masked_fill(~valid, float("-inf")).amax(dims, keepdim=True)
         return torch.where(count > 0, top, torch.zeros_like(top))  # no valid position: 0, not -inf
@@ -69,13 +69,9 @@ def pool_stat(name: str, x: torch.Tensor, dims: tuple[int, ...], mask: torch.Ten
     With ``mask`` (N, *spatial) bool, True = valid, only valid positions count (a pooled set without any valid
     position gives 0). Pooling over C alone needs no mask. A leaf for torch.fx (it branches on the mask).
     """
-    # reduce a (N, 1, C, *spatial) view: the result is the descriptor entry itself, not a view of it, which
-    # torch.compile with dynamic shapes needs when a conv saves it for backward (inductor cannot order the
-    # symbolic strides of a saved view)
-    x, dims = x.unsqueeze(1), tuple(d + 1 for d in dims)
-    if mask is None or all(d < 3 for d in dims):
-        return _plain(name, x, dims)
-    return _masked(name, x, dims, mask)
+    if mask is None or all(d < 2 for d in dims):
+        return _plain(name, x, dims).unsqueeze(1)
+    return _masked(name, x, dims, mask).unsqueeze(1)
 
 
 torch.fx.wrap("pool_stat")

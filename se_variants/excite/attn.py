@@ -28,7 +28,7 @@ class ChannelSelfAttention(Excite):
     * Descriptors without C (``c``, ``wc``, ``hc``): tokens are the kept positions (spatial self-attention,
       no positional embedding, any size).
 
-    Options:
+    Args:
         dim: embedding width of a token.
 
     Shapes: (N, S, C', *spatial') → (N, C', *spatial'). Cost: O(C² · dim) per kept position.
@@ -81,7 +81,7 @@ class ConvAttention(Excite):
     """Local and global channel modelling together: the logits of ``conv1d`` (local, along the kept axes) and
     ``attn`` (global self-attention) are summed.
 
-    Options:
+    Args:
         kernel_size: the conv's kernel (None: ECA adaptive k on channels, 7 on spatial axes).
         dim: the attention's embedding width.
 

@@ -56,7 +56,7 @@ class ConvExcite(Excite):
     * three kept axes (C, H, W of a 2-D local GE gather; C and two axes of a 3-D input): 3-D conv. Four kept
       axes have no torch conv and are refused.
 
-    Options:
+    Args:
         kernel_size: odd k; None → ECA adaptive k on channels-only descriptors, 7 otherwise.
         gamma, beta: ECA's γ and b for the adaptive k (only used there).
         bias: conv bias (ECA: none).
@@ -105,7 +105,7 @@ class MultiConvExcite(Excite):
     """Multi-scale channel modelling (in the spirit of EPSANet's 3/5/7/9 kernels): one conv per kernel size along
     the kept axes (as ``conv1d``), their outputs fused by a learned 1×1 combination initialised to the mean.
 
-    Options:
+    Args:
         kernels: odd kernel sizes, one branch each.
         bias: conv biases.
 

@@ -34,7 +34,7 @@ class FC(Excite):
       the FCs map L → hidden → L, and the logits are resized back (nearest). Inputs whose kept size equals
       ``grid`` are not resampled.
 
-    Options:
+    Args:
         reduction: r; hidden = features // r by default (SENet: C // 16).
         hidden: explicit hidden width (instead of reduction).
         divisor: 0 → floor C // r (paper); d >= 1 → timm/torchvision "make divisible" by d (1 = round half up).
@@ -165,7 +165,7 @@ class ChannelwiseFC(Excite):
     weights (initialised to 0), then BatchNorm over C. No mixing across channels. On descriptors without C
     there is one "channel": the S statistics of every position are combined with one shared weight vector.
 
-    Options:
+    Args:
         norm: bn (SRM) or none.
 
     Shapes: (N, S, C', *spatial') → (N, C', *spatial').

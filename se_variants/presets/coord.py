@@ -28,8 +28,12 @@ class CoordinateAttention(nn.Module):
     has no second axis to pool along, so dims=1 is refused.
 
     Args:
-        channels: C. dims: 2 or 3. Options: reduction (32), min_hidden (8), hidden (explicit mip), bias, act,
-            gate.
+        channels: C.
+        dims: 2 or 3.
+        reduction, min_hidden, hidden: mip = max(min_hidden, C // reduction) (official: 32, 8), or ``hidden``.
+        bias: biases on the 1×1 convs.
+        act: the activation after the shared conv (official: h-swish).
+        gate: sigmoid (official) or hard_sigmoid.
 
     Shapes: (N, C, H, W) → (N, C, H, W); (N, C, D, H, W) → same. The per-axis scales are (N, C, H, 1) and
     (N, C, 1, W) (3-D: (N, C, D, 1, 1), ...).

@@ -60,7 +60,7 @@ class DCTPool(Squeeze):
     """FcaNet multi-spectral pooling: channels are split into len(freqs) contiguous groups, each pooled with the
     2-D DCT basis of its frequency (a fixed, not learned, buffer).
 
-    Options:
+    Args:
         freqs: ``topN`` selection (N in 1, 2, 4, 8, 16, 32) of FcaNet's ranked frequencies; ``top1`` is (0, 0),
             i.e. sqrt(H·W) × mean pooling.
         size: the DCT map size (FcaNet uses 56/28/14/7 per ResNet stage); inputs of another size are adaptively

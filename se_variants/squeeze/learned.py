@@ -38,7 +38,7 @@ def _unit(dims: int) -> tuple[int, ...]:
 class GatherConv(Squeeze):
     """GE-θ gather (Hu et al. 2018): stride-2 depthwise 3×3 (3, 3×3×3) convs, each with BN, ReLU between them.
 
-    Options:
+    Args:
         extent: 0 -- global: 3 convs then a global mean, descriptor (N, 1, C, 1, ...), any input size;
             2, 4, 8, 16 -- local: log2(extent) convs, descriptor (N, 1, C, ⌈H/e⌉, ...), the block resizes the
             scale back to the input size (nearest), as the paper does.
@@ -82,7 +82,7 @@ class LinearPool(Squeeze):
     """A learned linear map of pooled positions: x is average-pooled to a grid (grid per spatial axis), and one
     linear map (shared by all channels, no bias) takes the grid^dims positions of each channel to ``dim`` numbers.
 
-    Options:
+    Args:
         grid: positions per spatial axis (any input size is adaptively pooled to it).
         dim: descriptor entries per channel (S). Initialised so that every entry starts as the plain mean.
 
@@ -127,7 +127,7 @@ class AttnPool(Squeeze):
     """GC attention pooling (Cao et al. 2019): a 1×1 conv C→1 gives one logit per position, softmax over the
     pooled positions, then the attention-weighted sum of x.
 
-    Options:
+    Args:
         axes: ``spatial`` (GCNet: softmax over all positions), or one kept axis as in the ``axes`` table of
             se_variants/descriptor.py: ``h`` (2-D: over W, keeps H), ``w``, ``d`` (3-D), or a list of the
             spatial axes to pool.
@@ -183,7 +183,7 @@ class ClusterPool(Squeeze):
     (softmax over K of a 1×1 conv C→K); descriptor k of channel c is the assignment-weighted mean of x over the
     positions.
 
-    Options:
+    Args:
         clusters: K, descriptors per channel (S = K).
 
     Shapes: (N, C, *spatial) → (N, K, C, 1, ...). With ``mask`` (N, *spatial) bool, the means use valid
@@ -226,7 +226,7 @@ class ChannelProjection(Squeeze):
     """A learned projection of the C channels to one map: a 1×1 conv C→1 at every position (the spatial squeeze of
     scSE, Roy et al. 2018). Keeps every position and mixes none, so a masked block may use it.
 
-    Options:
+    Args:
         bias: the conv's bias (scSE: yes).
 
     Shapes: (N, C, *spatial) → (N, 1, 1, *spatial).

@@ -91,7 +91,7 @@ torch.fx.wrap("pool_stat")
 class Pool(Squeeze):
     """Statistics (avg / max / unbiased std) over the pooled axes; one descriptor entry per statistic.
 
-    Options:
+    Args:
         stats: statistics, in order (the order matters to a conv over stacked stats, e.g. CBAM's spatial branch).
         axes: what is pooled away -- ``spatial`` (every spatial axis: SE), ``c`` (C), the 2-D names ``hw``,
             ``h`` (keeps H, pools W), ``w`` (keeps W), ``wc``, ``hc``, the 3-D ``d`` / ``h`` / ``w`` (keep C and

@@ -52,7 +52,7 @@ def mnist1d(
     signals of length 40; 4000 training and 1000 test signals, 10 classes. Published test accuracy: logistic
     regression 32 %, MLP 68 %, CNN 94 %, GRU 91 %, human 96 %.
 
-    Options:
+    Args:
         batch_size: signals per step.
         val_fraction: stratified share of the 4000 training signals held out for validation (default 400); the
             split depends on ``split_seed`` only, never on the run's seed. The test set is the published 1000.

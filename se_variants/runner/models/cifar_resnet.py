@@ -136,7 +136,7 @@ def cifar_resnet(
 ) -> nn.Module:
     """CIFAR ResNet (He et al. 2016): depth 6n + 2 (20, 32, 56, 110; 8 is the small 8×8 variant).
 
-    Options:
+    Args:
         depth: 6n + 2 layers, n basic blocks per stage.
         widths: filters of the three stages (paper: 16, 32, 64).
         shortcut: ``A`` zero-padded identity (paper, CIFAR) or ``B`` 1×1 projection.

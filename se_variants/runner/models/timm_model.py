@@ -26,7 +26,7 @@ def timm_model(
 ) -> nn.Module:
     """``timm.create_model(arch)`` (random init, no download) with the block as its attention layer.
 
-    Options:
+    Args:
         arch: a timm model name (``timm.list_models()``).
         attn_arg: how the model takes its attention layer: ``block_args`` (ResNet family:
             ``block_args=dict(attn_layer=...)``) or ``attn_layer`` (a top-level keyword, e.g. CSPNet, ByobNet).

@@ -58,7 +58,7 @@ def torchvision_resnet(
 ) -> nn.Module:
     """A torchvision ResNet (random init) with blocks in its residual units.
 
-    Options:
+    Args:
         arch: resnet18 / 34 (BasicBlock), resnet50 / 101 / 152 (Bottleneck).
         placement: standard (after the last BN of the branch), pre, post, identity (SENet Sec. 6.5).
         stages: 1-based stages (layer1..layer4) that get blocks.

@@ -64,6 +64,8 @@ def _type_name(tp: Any) -> str:
         return "None"
     if isinstance(tp, type) and issubclass(tp, Mapping):
         return "mapping"
+    if isinstance(tp, type) and tp.__module__.startswith("torch.nn") and tp.__name__ == "Module":
+        return "block spec"  # compositions take built blocks; a spec lists block specs, build_block builds them
     return getattr(tp, "__name__", str(tp))
 
 

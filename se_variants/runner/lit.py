@@ -39,7 +39,7 @@ STAGES = ("train", "val", "test")
 
 class Classifier(L.LightningModule):
     """Cross-entropy training of ``model``; logs ``{stage}/loss``, ``{stage}/acc`` and ``{stage}/n`` (samples
-    seen, summed over DDP ranks) per epoch, and keeps the test confusion matrix.
+    seen, summed over DDP ranks) once per epoch, and keeps the test confusion matrix.
 
     Args:
         model: (N, C, *spatial) → logits (N, num_classes).
@@ -62,10 +62,10 @@ class Classifier(L.LightningModule):
         self._make_metrics()
 
     def _make_metrics(self) -> None:
-        # keyed "<stage>_acc" / "<stage>_n": a ModuleDict key "train" would shadow Module.train
+        # keyed "<stage>_<what>": a ModuleDict key "train" would shadow Module.train
         self.stage_metrics = nn.ModuleDict({
             **{f"{s}_acc": MulticlassAccuracy(self.num_classes, average="micro") for s in STAGES},
-            **{f"{s}_n": SumMetric() for s in STAGES},
+            **{f"{s}_{what}": SumMetric() for s in STAGES for what in ("loss", "n")},
         })
         self.confusion = MulticlassConfusionMatrix(self.num_classes)
 
@@ -82,28 +82,31 @@ class Classifier(L.LightningModule):
         x, y = batch
         logits = self.model(x)
         loss = F.cross_entropy(logits, y)
-        acc = self.stage_metrics[f"{stage}_acc"]
-        acc(logits, y)
-        self.stage_metrics[f"{stage}_n"].update(torch.tensor(float(len(y)), device=logits.device))
-        kw = dict(on_step=False, on_epoch=True, batch_size=len(y))
-        self.log(f"{stage}/loss", loss, prog_bar=stage == "train", sync_dist=True, **kw)
-        self.log(f"{stage}/acc", acc, prog_bar=True, **kw)
+        m = self.stage_metrics
+        m[f"{stage}_acc"].update(logits, y)
+        m[f"{stage}_loss"].update(loss.detach() * len(y))
+        m[f"{stage}_n"].update(torch.tensor(float(len(y)), device=logits.device))
         if stage == "test":
-            self.confusion(logits, y)
+            self.confusion.update(logits, y)
         return loss
 
-    def _log_count(self, stage: str) -> None:
-        """``<stage>/n``: the samples of the epoch, summed over DDP ranks (logged once an epoch: a log call per
-        step costs more than the step of a small model)."""
-        count = self.stage_metrics[f"{stage}_n"]
-        self.log(f"{stage}/n", count.compute())
-        count.reset()
+    def _log_epoch(self, stage: str) -> None:
+        """``<stage>/loss`` (mean over the epoch's samples), ``<stage>/acc`` and ``<stage>/n`` (samples), each summed
+        over DDP ranks before dividing, logged once an epoch (a log call per step costs as much as a step of a
+        small model)."""
+        m = self.stage_metrics
+        n = m[f"{stage}_n"].compute()
+        values = {"loss": m[f"{stage}_loss"].compute() / n.clamp(min=1), "acc": m[f"{stage}_acc"].compute(), "n": n}
+        for name, value in values.items():
+            self.log(f"{stage}/{name}", value, prog_bar=name != "n")
+        for what in ("acc", "loss", "n"):
+            m[f"{stage}_{what}"].reset()
 
     def on_train_epoch_end(self) -> None:
-        self._log_count("train")
+        self._log_epoch("train")
 
     def on_validation_epoch_end(self) -> None:
-        self._log_count("val")
+        self._log_epoch("val")
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")
@@ -115,7 +118,7 @@ class Classifier(L.LightningModule):
         self._step(batch, "test")
 
     def on_test_epoch_end(self) -> None:
-        self._log_count("test")
+        self._log_epoch("test")
         self.test_confusion = self.confusion.compute().cpu()
         self.confusion.reset()
 

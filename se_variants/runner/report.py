@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import stats
+from .identity import is_baseline
 from .results import RESULT_FILE, iter_results, write_atomic
 
 __all__ = ["collect", "summarize", "write_report", "format_table", "report_settings", "verdict", "REPORT_FILES",
@@ -47,11 +48,6 @@ _STAT_KEYS = ("delta_pp", "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", 
 
 def _seedless(overrides: Sequence[str]) -> list[str]:
     return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed"]
-
-
-def _is_baseline(record: dict[str, Any]) -> bool:
-    """A job without attention blocks (``block=none``): what the other variants of its context are compared to."""
-    return record.get("block") == "none"
 
 
 def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -145,7 +141,7 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
             "flops": first.get("flops"),
             "latency_ms": statistics.median(lat) if lat else None,
             "wall_time_s": statistics.fmean(wall) if wall else None,
-            "baseline": _is_baseline(first),
+            "baseline": is_baseline(first),
             "seeds": " ".join(str(j.get("seed")) for j in sorted(ok, key=lambda j: j.get("seed") or 0)),
             "variant_hash": key,
             "_values": accs, "_by_seed": by_seed,

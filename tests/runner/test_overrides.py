@@ -22,7 +22,7 @@ CASES = [
     (["block=cbam", "block.reduction=x"], ["block", "'reduction'", "expected float"]),
     (["model.placement=side"], ["model", "'placement'", "'standard'"]),
     (["block=cbam", "squeeze=max"], ["squeeze", "block=cbam", "block=parts"]),  # parts ignored by a preset
-    (["block=seed_fusion"], ["block", "fusion"]),  # multi-input block cannot go into a model
+    (["block=multi_input"], ["block", "fusion"]),  # multi-input block cannot go into a model
     (["gate=softmax"], ["gate 'softmax'", "fusion"]),
     (["trainer.loggers=[csvv]"], ["trainer.loggers", "Did you mean 'csv'"]),
     (["trainer.strategy=ddp"], ["trainer.strategy", "ddp_spawn"]),

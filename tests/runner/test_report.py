@@ -137,7 +137,7 @@ def test_identity_ignores_run_knobs_but_not_results():
     assert config_hashes({**cfg, "seed": 1})["config_hash"] != h["config_hash"]
     other = {**cfg, "trainer": {"max_epochs": 6, "enable_progress_bar": True}}
     assert config_hashes(other)["variant_hash"] != h["variant_hash"]
-    preset = {**cfg, "block": {"name": "cbam", "preset": "cbam"}}
+    preset = {**cfg, "block": {"name": "cbam"}}
     assert config_hashes(preset) == config_hashes({**preset, "squeeze": {"name": "max"}})  # parts unused
     none = {**cfg, "block": {"name": "none"}, "model": {"name": "cifar_resnet", "placement": "standard"}}
     moved = {**none, "model": {"name": "cifar_resnet", "placement": "post"}}

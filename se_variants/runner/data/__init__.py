@@ -18,7 +18,7 @@ from . import mnist1d  # noqa: E402, F401
 __all__ = ["DATA", "DataError", "ImageData", "Splits", "TensorImages", "stratified_split", "data_meta"]
 
 
-def data_meta(spec) -> tuple[int, int, tuple[int, int]]:
+def data_meta(spec) -> tuple[int, int, tuple[int, ...]]:
     """(in_channels, num_classes, image size) of a ``data:`` node without loading the images (datasets that do
     not say are loaded). Raises SpecError for bad options, DataError for a missing tree."""
     entry, options = DATA.resolve(spec)

@@ -167,7 +167,7 @@ def cifar10(*, root: str = "data", download: bool = True, batch_size: int = 128,
             split_seed: int = 0, augment: bool = True, num_workers: int = 2) -> Splits:
     """CIFAR-10: 50 000 training and 10 000 test 32×32 colour images, 10 classes.
 
-    Options:
+    Args:
         root: folder holding ``cifar-10-batches-py/``.
         download: fetch the release when it is not there (needs network).
         batch_size: images per step (He et al. 2016: 128).

@@ -30,7 +30,7 @@ def digits(
 ) -> Splits:
     """scikit-learn ``load_digits``: 1797 grey 8×8 images (values 0..16) of the digits 0-9.
 
-    Options:
+    Args:
         batch_size: images per step.
         val_fraction, test_fraction: stratified shares of the 1797 images (defaults: 1077 / 270 / 450);
             the split depends on ``split_seed`` only, never on the run's seed.

@@ -71,7 +71,7 @@ def imagefolder(
         * ``<root>/<class>/...`` (no ``train_dir``): split into train / val / test by ``val_fraction`` and
           ``test_fraction`` (stratified, seeded by ``split_seed``).
 
-    Options:
+    Args:
         image_size: side of the square crops.
         augment: random-resized crop + horizontal flip on training images (else the eval transform).
         batch_size, num_workers: DataLoader settings.

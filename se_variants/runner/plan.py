@@ -26,7 +26,7 @@ from ..registry import suggest
 from .gen import register_missing
 from .hydra_app import CONFIG_DIR, CONFIG_NAME, compose_many, local_jobs
 from .identity import config_hashes, safe_name
-from .validate import ConfigError, check_config, check_part_overrides, import_user_modules
+from .validate import ConfigError, check_config, check_devices, check_part_overrides, import_user_modules
 
 __all__ = ["Args", "Plan", "parse_args", "expand", "preflight", "LAUNCHER_EXTRAS", "DEFAULT_EXPERIMENT"]
 
@@ -244,7 +244,13 @@ def _launcher(hydra_cfg: DictConfig) -> str:
     return target.rsplit(".", 1)[-1] or "basic"
 
 
+#: launchers whose jobs run on other machines (a cluster): the devices there are not this machine's
+REMOTE_LAUNCHERS = ("submitit_slurm",)
+
+
 def _check_launcher(launcher: str, cfg: dict[str, Any]) -> None:
+    if launcher not in REMOTE_LAUNCHERS:
+        check_devices(cfg["trainer"])
     strategy = str(cfg["trainer"].get("strategy", "auto"))
     if launcher == "joblib" and strategy in _DDP:
         raise ConfigError(f"trainer.strategy={strategy}: DDP starts its own processes, which joblib's worker "

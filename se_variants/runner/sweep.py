@@ -26,16 +26,14 @@ def batches(jobs: list[list[str]], size: int | None) -> list[list[list[str]]]:
 
 def _summaries(returns: list[Any], jobs: list[list[str]]) -> list[dict[str, Any]]:
     """The task summaries of the launched jobs; a job whose task raised becomes a failed summary."""
-    from hydra.core.utils import JobStatus
-
     out = []
     for ret, overrides in zip(returns, jobs):
-        if ret.status == JobStatus.COMPLETED and isinstance(ret.return_value, dict):
-            out.append(ret.return_value)
-        else:
-            err = ret._return_value  # the exception the task raised (Hydra's JobReturn keeps it here)
-            out.append({"status": "failed", "overrides": overrides, "job_dir": None,
-                        "error": f"{type(err).__name__}: {err}"})
+        try:
+            value = ret.return_value  # re-raises what the task raised
+        except Exception as err:
+            value = {"status": "failed", "overrides": overrides, "job_dir": None, "error": f"{type(err).__name__}: {err}"}
+        out.append(value if isinstance(value, dict) else {"status": "failed", "overrides": overrides,
+                                                           "job_dir": None, "error": f"task returned {value!r}"})
     return out
 
 

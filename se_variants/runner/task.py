@@ -107,7 +107,7 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
     from .job import JobConflict, run_job
     from .report import write_report
     from .results import load_record
-    from .validate import check_config
+    from .validate import check_config, check_devices
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
@@ -115,6 +115,7 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
     overrides = list(hc.overrides.task)
     root = Path(hc.sweep.dir) if multirun else job_dir
     plain = check_config(cfg, build=False)
+    check_devices(plain["trainer"])  # where the job runs (the preflight checks it only for local launchers)
     if multirun:  # parallel jobs would garble each other's progress bars (a run knob: not in the config hash)
         plain["trainer"]["enable_progress_bar"] = False
     with claim_gpus(plain) as gpus:  # on GPUs: devices no other local job holds

@@ -12,7 +12,7 @@ from ..registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, spec_t
 from ..spec import PART_KEYS, PARTS, from_config, split_block
 from .schema import LOGGERS
 
-__all__ = ["ConfigError", "block_spec", "check_config", "check_part_overrides", "import_user_modules"]
+__all__ = ["ConfigError", "block_spec", "check_config", "check_devices", "check_part_overrides", "import_user_modules"]
 
 
 class ConfigError(ValueError):
@@ -82,6 +82,11 @@ def _check_trainer(trainer: dict[str, Any]) -> None:
             raise ConfigError(f"trainer.limit_{stage}_batches: {limit} would {'train' if stage == 'train' else 'test'} "
                               f"on no batch, and the job's result is its test accuracy; give a positive number of "
                               f"batches or a fraction in (0, 1], or null for all.")
+
+
+def check_devices(trainer: dict[str, Any]) -> None:
+    """The accelerator a ``trainer`` node asks for exists on this machine (run where the jobs will run: the
+    planner does for local launchers, not on a cluster's login node)."""
     accelerator = str(trainer.get("accelerator", "auto"))
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(f"trainer.accelerator: {accelerator!r} but this machine has no usable CUDA GPU "

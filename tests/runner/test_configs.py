@@ -13,7 +13,7 @@ from se_variants.runner.gen import GENERATED_MARK, generated_files
 from se_variants.runner.hydra_app import CONFIG_DIR, compose
 from se_variants.runner.models import MODEL
 from se_variants.runner.optim import OPTIM, SCHEDULE
-from se_variants.runner.validate import ConfigError, check_config
+from se_variants.runner.validate import ConfigError, check_config, check_devices
 
 GROUPS = ("squeeze", "excite", "gate", "block", "model", "data", "optim", "schedule", "trainer", "experiment")
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONFIG_DIR / g).glob("*.yaml"))]
@@ -88,7 +88,7 @@ def test_option_composes_and_builds(group, option, data_root, tmp_path, cifar_ch
     refusal = _expected_refusal(group, option)
     if refusal:
         with pytest.raises(ConfigError, match=refusal):
-            check_config(cfg)
+            check_devices(check_config(cfg)["trainer"])
         return
     plain = check_config(cfg)  # registries + a forward pass of the model with the block on a dummy batch
     if group == "trainer":

@@ -109,7 +109,8 @@ def test_ddp_is_never_combined_with_joblib(tmp_path, capsys, monkeypatch):
 
 
 def test_slurm_as_far_as_it_goes_without_a_cluster(tmp_path, monkeypatch, capsys):
-    """hydra/launcher=slurm composes with its packaged defaults, the preflight passes, and the launcher hands
+    """hydra/launcher=slurm composes with its packaged defaults, the preflight passes (a GPU trainer, though this
+    machine -- a login node, say -- has no GPU: the jobs' nodes will), and the launcher hands
     submitit a job array whose sbatch script carries the partition, time, GPUs, CPUs, memory, array limit and
     setup lines (the submission itself is intercepted: there is no cluster here)."""
     import shutil as shutil_module
@@ -120,7 +121,7 @@ def test_slurm_as_far_as_it_goes_without_a_cluster(tmp_path, monkeypatch, capsys
     from se_variants.runner.hydra_app import launch
 
     monkeypatch.chdir(tmp_path)
-    argv = ["-m", "seed=0,1", "trainer=smoke", "hydra/launcher=slurm", "hydra.launcher.partition=gpu",
+    argv = ["-m", "seed=0,1", "trainer=gpu", "trainer.max_epochs=1", "hydra/launcher=slurm", "hydra.launcher.partition=gpu",
             "hydra.launcher.setup=[module load cuda]", "hydra.launcher.array_parallelism=8",
             f"hydra.sweep.dir={tmp_path / 's'}"]
     plan = preflight(parse_args(argv))

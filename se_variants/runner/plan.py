@@ -283,74 +283,38 @@ def _sweep_dir(base: DictConfig, hydra_overrides: list[str], task_overrides: lis
     return out, [f"hydra.sweep.dir='{out}'"]
 
 
-def preflight(args: Args, *, ablation: bool = False) -> Plan:
-    """Compose and check every job of ``args`` (see the module doc); raises ConfigError naming the key at fault.
-
-    ``ablation``: the command is ``se-variants ablate`` (a sweep; ``experiment=ablate_digits`` unless one is
-    named).
-    """
+def _parse(overrides: list[str]) -> list[Any]:
     from hydra.errors import HydraException
 
-    for folder in args.config_dirs:
-        if not Path(folder).is_dir():
-            raise ConfigError(f"--config-dir {folder}: no such folder (give a folder holding config groups, "
-                              f"e.g. my_configs/experiment/mine.yaml).")
-    overrides = list(args.overrides)
-    added: list[str] = []
-    if ablation:
-        args.multirun = True
-        if not any(o.lstrip("+").startswith("experiment=") for o in overrides):
-            added.append(f"experiment={DEFAULT_EXPERIMENT}")
-            overrides.insert(0, added[0])
     try:
-        parsed = _parser().parse_overrides(overrides)
+        return _parser().parse_overrides(overrides)
     except HydraException as err:
-        raise ConfigError(f"cannot parse the overrides: {_message(err)}") from None
-    for o in parsed:  # user modules first: their ops are group options
-        if o.get_key_element().lstrip("+~") == "imports" and not o.is_delete():
-            value = o.value()
-            import_user_modules(value if isinstance(value, list) else [value])
-    register_missing([CONFIG_DIR, *map(Path, args.config_dirs)])
-    groups = _Groups(args.config_dirs, args.config_name)
-    _check_choices(parsed, groups)
-    sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
-    if sweeps and not args.multirun:
-        raise ConfigError(f"{sweeps[0]} lists several values: add -m to run a sweep over them "
-                          f"(se-variants train -m ...).")
-    plain_overrides = [o.input_line for o in parsed if not o.is_sweep_override()]
-    choices = [o for o in plain_overrides if "." not in o.split("=", 1)[0] or o.startswith("hydra")]
-    (base,) = _compose([choices], args, hydra_node=True)
-    _check_keys(parsed, base, groups)
-    (base,) = _compose([plain_overrides], args, hydra_node=True)
-    task = [o for o in parsed if not o.get_key_element().startswith("hydra.")]
-    hydra_overrides = [o.input_line for o in parsed if o.get_key_element().startswith("hydra.")]
-    if args.multirun:
-        params = base.hydra.sweeper.get("params")
-        params = OmegaConf.to_container(params, resolve=False) if params else {}
-        ab = base.get("ablation") or {}
-        jobs_overrides = expand([o.input_line for o in task], params, list(ab.get("variants") or []),
-                                list(ab.get("seeds") or []))
-        if ablation and not ab.get("variants"):
-            raise ConfigError("ablation.variants: the experiment lists no variants; give a list of override "
-                              "strings, e.g. ablation.variants: ['block=none', 'squeeze=avg excite=fc'].")
-        if ab.get("variants") and not ab.get("seeds"):
-            raise ConfigError("ablation.seeds: empty; give at least one seed, e.g. ablation.seeds=[0,1].")
-    else:
-        jobs_overrides = [[o.input_line for o in task]]
-    launcher = _launcher(base.hydra) if args.multirun else "basic"
-    variant_overrides = sorted({o for job in jobs_overrides for o in job} - set(plain_overrides) - set(sweeps))
-    if variant_overrides:  # what an experiment's ablation.variants or a sweep adds gets the same checks
-        try:
-            more = _parser().parse_overrides(variant_overrides)
-        except HydraException as err:
-            raise ConfigError(f"ablation.variants: cannot parse the overrides: {_message(err)}") from None
-        _check_choices(more, groups)
-        _check_keys(more, base, groups)
+        raise ConfigError(f"cannot parse the overrides {' '.join(overrides)}: {_message(err)}") from None
+
+
+def _job_overrides(args: Args, base: DictConfig, task: list[str], ablation: bool) -> list[list[str]]:
+    """The override list of every job: one for a single run; the expanded grid × ablation for a sweep."""
+    if not args.multirun:
+        return [task]
+    params = base.hydra.sweeper.get("params")
+    ab = base.get("ablation") or {}
+    if ablation and not ab.get("variants"):
+        raise ConfigError("ablation.variants: the experiment lists no variants; give a list of override strings, "
+                          "e.g. ablation.variants: ['block=none', 'squeeze=avg excite=fc'].")
+    if ab.get("variants") and not ab.get("seeds"):
+        raise ConfigError("ablation.seeds: empty; give at least one seed, e.g. ablation.seeds=[0,1].")
+    return expand(task, OmegaConf.to_container(params, resolve=False) if params else {},
+                  list(ab.get("variants") or []), list(ab.get("seeds") or []))
+
+
+def _check_jobs(args: Args, jobs_overrides: list[list[str]], hydra_overrides: list[str],
+                launcher: str) -> list[tuple[list[str], dict[str, Any]]]:
+    """Compose every job and check it (schema, registries, launcher, checkpoint; the model once per variant)."""
     composed = _compose([job + hydra_overrides for job in jobs_overrides], args)
     jobs, built = [], set()
-    for overrides_, cfg in zip(jobs_overrides, composed):
+    for overrides, cfg in zip(jobs_overrides, composed):
         try:
-            check_part_overrides(overrides_, cfg)
+            check_part_overrides(overrides, cfg)
             plain = check_config(cfg, build=False)
             _check_launcher(launcher, plain)
             _check_checkpoint(plain)
@@ -359,26 +323,79 @@ def preflight(args: Args, *, ablation: bool = False) -> Plan:
                 check_config(plain, build=True)
                 built.add(variant)
         except ConfigError as err:
-            shown = " ".join(o for o in overrides_ if not o.startswith("experiment="))
-            prefix = f"job {shown}: " if len(jobs_overrides) > 1 else ""
-            raise ConfigError(f"{prefix}{err}") from None
-        jobs.append((overrides_, plain))
+            shown = " ".join(o for o in overrides if not o.startswith("experiment="))
+            raise ConfigError(f"job {shown}: {err}" if len(jobs_overrides) > 1 else str(err)) from None
+        jobs.append((overrides, plain))
+    return jobs
+
+
+def _parallelism(launcher: str, hydra_overrides: list[str], cfg: dict[str, Any]) -> tuple[int | None, list[str]]:
+    """(jobs at once, the hydra override that sets it) for local launchers: as many as fit (cores ÷ threads per
+    job, one per GPU) unless the command sets it; (None, []) for the others."""
+    knob = {"joblib": "hydra.launcher.n_jobs", "submitit_local": "hydra.sweeper.max_batch_size"}.get(launcher)
+    if knob is None:
+        return None, []
+    given = [o for o in hydra_overrides if o.startswith(knob + "=")]
+    if given:
+        return int(given[-1].split("=", 1)[1]), []
+    t = cfg["trainer"]
+    parallel = local_jobs(cfg.get("threads"), t.get("accelerator"), t.get("devices"))
+    return parallel, [f"{knob}={parallel}"]
+
+
+def preflight(args: Args, *, ablation: bool = False) -> Plan:
+    """Compose and check every job of ``args`` (see the module doc); raises ConfigError naming the key at fault.
+
+    ``ablation``: the command is ``se-variants ablate`` (a sweep; ``experiment=ablate_digits`` unless one is
+    named).
+    """
+    for folder in args.config_dirs:
+        if not Path(folder).is_dir():
+            raise ConfigError(f"--config-dir {folder}: no such folder (give a folder holding config groups, "
+                              f"e.g. my_configs/experiment/mine.yaml).")
+    added: list[str] = []
+    if ablation:
+        args.multirun = True
+        if not any(o.lstrip("+").startswith("experiment=") for o in args.overrides):
+            added.append(f"experiment={DEFAULT_EXPERIMENT}")
+    parsed = _parse([*added, *args.overrides])
+    for o in parsed:  # user modules first: their ops are group options
+        if o.get_key_element().lstrip("+~") == "imports" and not o.is_delete():
+            value = o.value()
+            import_user_modules(value if isinstance(value, list) else [value])
+    register_missing([CONFIG_DIR, *map(Path, args.config_dirs)])
+
+    # the command line: group options and keys exist ("did you mean"), sweeps only with -m
+    groups = _Groups(args.config_dirs, args.config_name)
+    _check_choices(parsed, groups)
+    sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+    if sweeps and not args.multirun:
+        raise ConfigError(f"{sweeps[0]} lists several values: add -m to run a sweep over them "
+                          f"(se-variants train -m ...).")
+    plain = [o.input_line for o in parsed if not o.is_sweep_override()]
+    (base,) = _compose([[o for o in plain if "." not in o.split("=", 1)[0] or o.startswith("hydra")]], args,
+                       hydra_node=True)
+    _check_keys(parsed, base, groups)
+    (base,) = _compose([plain], args, hydra_node=True)
+
+    # the jobs: what an experiment's ablation.variants or the sweep adds gets the same checks
+    task = [o.input_line for o in parsed if not o.get_key_element().startswith("hydra.")]
+    hydra_overrides = [o.input_line for o in parsed if o.get_key_element().startswith("hydra.")]
+    jobs_overrides = _job_overrides(args, base, task, ablation)
+    more = sorted({o for job in jobs_overrides for o in job} - set(plain) - set(sweeps))
+    if more:
+        _check_choices(_parse(more), groups)
+        _check_keys(_parse(more), base, groups)
+    launcher = _launcher(base.hydra) if args.multirun else "basic"
+    jobs = _check_jobs(args, jobs_overrides, hydra_overrides, launcher)
+
+    # where the results go, and how many jobs run at once
     if args.multirun:
-        out_dir, extra = _sweep_dir(base, hydra_overrides, [o.input_line for o in task])
+        out_dir, extra = _sweep_dir(base, hydra_overrides, task)
     else:
         out_dir = Path(str(base.hydra.run.dir))
         given = any(o.startswith("hydra.run.dir=") for o in hydra_overrides)
         extra = [] if given else [f"hydra.run.dir='{out_dir}'"]  # the time stamp fixed now: the folder is known
     _writable(out_dir)
-    parallel = None
-    # local launchers run as many jobs at once as fit (cores ÷ threads per job, one per GPU) unless told
-    knob = {"joblib": "hydra.launcher.n_jobs", "submitit_local": "hydra.sweeper.max_batch_size"}.get(launcher)
-    if knob is not None:
-        given = [o for o in hydra_overrides if o.startswith(knob + "=")]
-        if given:
-            parallel = int(given[-1].split("=", 1)[1])
-        else:
-            t = jobs[0][1]["trainer"]
-            parallel = local_jobs(jobs[0][1].get("threads"), t.get("accelerator"), t.get("devices"))
-            extra.append(f"{knob}={parallel}")
-    return Plan(jobs, out_dir, args.multirun, [*added, *extra], launcher, parallel)
+    parallel, knob = _parallelism(launcher, hydra_overrides, jobs[0][1])
+    return Plan(jobs, out_dir, args.multirun, [*added, *extra, *knob], launcher, parallel)

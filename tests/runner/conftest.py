@@ -75,7 +75,8 @@ FLAKY_MODULE = '''
 
 * ``flaky`` raises during training while SV_FLAKY=1 and the run's seed is 1;
 * ``killer`` sends this process the signal SV_KILL_SIGNAL (KILL, TERM or INT; default KILL) at its SV_KILL_AT-th
-  training call in this process -- a job (or a whole sweep) killed mid-epoch.
+  training call in this process -- a job (or a whole sweep) killed mid-epoch; with SV_KILL_GROUP=1 it sends the
+  signal to the whole process group (a sweep and all its worker processes).
 Neither fires in no-grad passes, so the preflight's dummy forward passes."""
 import os
 import signal
@@ -107,7 +108,10 @@ class Killer(Squeeze):
         if torch.is_grad_enabled() and self.training and os.environ.get("SV_KILL_AT"):
             CALLS[0] += 1
             if CALLS[0] == int(os.environ["SV_KILL_AT"]):
-                os.kill(os.getpid(), getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL")))
+                signum = getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL"))
+                if os.environ.get("SV_KILL_GROUP") == "1":
+                    os.killpg(os.getpgid(0), signum)
+                os.kill(os.getpid(), signum)
         return x.mean((2, 3), keepdim=True).unsqueeze(1)
 
 
@@ -170,9 +174,9 @@ def cifar_checksums(data_root, monkeypatch):
     return sums
 
 
-#: a small sweep (2 jobs, 3 epochs of 3 batches) every launcher and resume test runs, and compares to one
+#: a small sweep (3 jobs, 3 epochs of 3 batches) every launcher and resume test runs, and compares to one
 #: uninterrupted sequential run of it (``reference_sweep``)
-SWEEP = ["squeeze=killer", "seed=0,1", "imports=[sv_test_ops]", "trainer.max_epochs=3",
+SWEEP = ["squeeze=killer", "seed=0,1,2", "imports=[sv_test_ops]", "trainer.max_epochs=3",
          "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "trainer.limit_test_batches=2",
          "trainer.enable_model_summary=false"]
 #: training calls of the killer op per epoch of SWEEP (3 batches × 3 blocks of the depth-8 ResNet)
@@ -201,5 +205,5 @@ def reference_sweep(tmp_path_factory, user_ops) -> Reference:
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = Reference(sweep_results(cwd / "sweep"))
     results.folder = cwd / "sweep"
-    assert len(results) == 2 and all(r["status"] == "ok" for r in results.values())
+    assert len(results) == 3 and all(r["status"] == "ok" for r in results.values())
     return results

@@ -37,7 +37,8 @@ def _same_numbers(a: dict, b: dict) -> None:
 def test_a_sweep_killed_again_and_again_ends_with_the_uninterrupted_numbers(tmp_path, user_ops, reference_sweep):
     """SIGKILL of the whole sweep process at its 20th training call, then the same command again, until it
     finishes: job 1 dies in epoch 2 (resumes from epoch 2), job 2 in epoch 1 (resumes from epoch 1)."""
-    args = ["train", "-m", *SWEEP, "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    two_jobs = [o if not o.startswith("seed=") else "seed=0,1" for o in SWEEP]
+    args = ["train", "-m", *two_jobs, "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     codes = []
     for _ in range(4):
         proc = run_cli(args, cwd=tmp_path, env={"SV_KILL_AT": "20"}, pythonpath=[user_ops])
@@ -46,7 +47,7 @@ def test_a_sweep_killed_again_and_again_ends_with_the_uninterrupted_numbers(tmp_
             break
     assert codes == [-signal.SIGKILL, -signal.SIGKILL, 0], codes
     results = sweep_results(tmp_path / "sweep")
-    assert set(results) == set(reference_sweep)
+    assert len(results) == 2 and set(results) <= set(reference_sweep)
     for name, record in results.items():
         _same_numbers(record, reference_sweep[name])
         outcomes = [a["outcome"] for a in record["attempts"]]

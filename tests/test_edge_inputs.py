@@ -4,8 +4,6 @@ fullgraph=True across input shapes (a dynamic recompile)."""
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
 
 import pytest
 import torch

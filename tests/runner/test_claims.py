@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 
-import pytest
 
 from se_variants.runner import claims
 from se_variants.runner.claims import CLAIM_FILE, Claim, Owner, acquire, owner_of

@@ -3,7 +3,6 @@ CSV and TensorBoard logs, resume of an interrupted run, and the same metrics for
 
 from __future__ import annotations
 
-import csv
 import json
 
 import pytest

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..registry import suggest
 from .gen import register_missing
 from .hydra_app import CONFIG_DIR, CONFIG_NAME, compose_many, local_jobs
-from .identity import config_hashes, safe_name
+from .identity import config_hashes, is_run_knob, safe_name
 from .validate import ConfigError, check_config, check_devices, check_part_overrides, import_user_modules
 
 __all__ = ["Args", "Plan", "parse_args", "expand", "preflight", "LAUNCHER_EXTRAS", "DEFAULT_EXPERIMENT"]
@@ -274,11 +274,14 @@ def _check_checkpoint(cfg: dict[str, Any]) -> None:
 
 def _sweep_dir(base: DictConfig, hydra_overrides: list[str], task_overrides: list[str]) -> tuple[Path, list[str]]:
     """The sweep folder and the hydra override that fixes it: given on the command line or by the config (an
-    experiment), else ``multirun/<the sweep's arguments>`` -- so re-running the same command finds its jobs."""
+    experiment), else ``multirun/<the sweep's arguments>`` -- so re-running the same command finds its jobs. Run
+    knobs (``rerun=true``, ``resume=false``, ...) and the choice of launcher or sweeper (``hydra/launcher=basic``)
+    do not enter the name: a sweep re-run with them, or on another launcher, goes on in the same folder."""
     raw = OmegaConf.to_container(base.hydra.sweep, resolve=False)["dir"]
     if any(o.startswith("hydra.sweep.dir=") for o in hydra_overrides) or "${now:" not in str(raw):
         return Path(str(base.hydra.sweep.dir)), []
-    name = safe_name("_".join(sorted(task_overrides))).replace("=", "-").replace(",", "+")
+    named = [o for o in task_overrides if not is_run_knob(o) and not o.lstrip("+~").startswith("hydra/")]
+    name = safe_name("_".join(sorted(named))).replace("=", "-").replace(",", "+")
     out = Path("multirun") / name
     return out, [f"hydra.sweep.dir='{out}'"]
 

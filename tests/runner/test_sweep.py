@@ -86,6 +86,17 @@ def test_rerun_runs_only_missing_or_failed_then_nothing(sweep_runs):
     assert [r["n"] for r in third["rows"]] == ["2"] * 4
 
 
+def test_sweep_folder_is_named_without_run_knobs_or_launcher(tmp_path, monkeypatch):
+    """Re-running a sweep with rerun=true, resume=false or another launcher goes on in the same folder."""
+    from se_variants.runner.plan import parse_args, preflight
+
+    monkeypatch.chdir(tmp_path)
+    plain = preflight(parse_args(["-m", "squeeze=avg,max", "trainer.max_epochs=1"])).out_dir
+    assert plain == Path("multirun/squeeze-avg+max_trainer.max_epochs-1")
+    for extra in (["rerun=true"], ["resume=false", "hydra/launcher=basic"], ["trainer.enable_progress_bar=false"]):
+        assert preflight(parse_args(["-m", *extra, "squeeze=avg,max", "trainer.max_epochs=1"])).out_dir == plain
+
+
 def test_sweep_declared_in_an_experiment_expands_before_running(tmp_path, monkeypatch):
     """hydra.sweeper.params in experiment YAML: the preflight sees the same jobs Hydra will run."""
     from se_variants.runner.plan import parse_args, preflight

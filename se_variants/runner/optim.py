@@ -34,6 +34,12 @@ def adamw(params: Iterable[Any], *, lr: float = 1e-3, weight_decay: float = 0.05
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas))
 
 
+def _check_warmup(name: str, warmup_epochs: int, epochs: int) -> None:
+    if not 0 <= warmup_epochs < max(epochs, 1):
+        raise SpecError(f"{name}: warmup_epochs must be in 0..{max(epochs, 1) - 1} (fewer than the run's "
+                        f"{epochs} epochs), got {warmup_epochs}.")
+
+
 def _warm(epoch: int, warmup_epochs: int) -> float:
     return (epoch + 1) / (warmup_epochs + 1) if epoch < warmup_epochs else 1.0
 
@@ -42,6 +48,9 @@ def _warm(epoch: int, warmup_epochs: int) -> float:
 def cosine(optimizer: torch.optim.Optimizer, epochs: int, *, warmup_epochs: int = 0,
            min_factor: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup, then cosine decay from the base lr to ``min_factor`` × base lr at the last epoch."""
+    _check_warmup("cosine", warmup_epochs, epochs)
+    if not 0.0 <= min_factor <= 1.0:
+        raise SpecError(f"cosine: min_factor is the final lr as a fraction of the base lr, in [0, 1], got {min_factor}.")
     span = max(epochs - warmup_epochs, 1)
 
     def factor(epoch: int) -> float:
@@ -58,6 +67,9 @@ def multistep(optimizer: torch.optim.Optimizer, epochs: int, *, milestones: tupl
               gamma: float = 0.1, warmup_epochs: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
     """Multiply the lr by ``gamma`` at each milestone, given as a fraction of the epochs (He et al. 2016 CIFAR:
     ÷10 at 32k and 48k of 64k iterations = 0.5 and 0.75)."""
+    _check_warmup("multistep", warmup_epochs, epochs)
+    if gamma <= 0:
+        raise SpecError(f"multistep: gamma multiplies the lr at each milestone and must be > 0, got {gamma}.")
     bad = [m for m in milestones if not 0 < m < 1]
     if bad:
         raise SpecError(f"multistep: milestones are fractions of the run in (0, 1), got {bad}.")
@@ -70,4 +82,5 @@ def multistep(optimizer: torch.optim.Optimizer, epochs: int, *, milestones: tupl
 @SCHEDULE.register("constant")
 def constant(optimizer: torch.optim.Optimizer, epochs: int, *, warmup_epochs: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
     """The base lr throughout (after an optional linear warmup)."""
+    _check_warmup("constant", warmup_epochs, epochs)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: _warm(e, warmup_epochs))

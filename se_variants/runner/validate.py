@@ -170,5 +170,13 @@ def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
                               f"{type(err).__name__}: {err}") from None
         if tuple(out.shape) != (2, num_classes):
             raise ConfigError(f"model: returns shape {tuple(out.shape)} for a batch of 2, expected (2, {num_classes}).")
+    # the optimizer and schedule as the job builds them (torch checks lr, momentum, weight decay, betas)
+    try:
+        optimizer = OPTIM.build(cfg["optim"], model.parameters())
+    except (SpecError, TypeError, ValueError) as err:
+        options = ", ".join(f"{k}={v}" for k, v in cfg["optim"].items() if k != "name")
+        raise ConfigError(f"optim: {cfg['optim'].get('name')} refuses its options ({options}): {err}. Change that "
+                          f"option (optim.<option>=<value>).") from None
+    _check("schedule", SCHEDULE.build, cfg["schedule"], optimizer, trainer.get("max_epochs", 1))
     return cfg
 

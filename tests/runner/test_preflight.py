@@ -1,6 +1,7 @@
 """Errors that must be clear and early: exit code 2, no traceback, the fix named, nothing trained -- for a
 missing extra or launcher plugin, broken YAML, a user module that raises, a missing config folder, an output
-folder that cannot be written, a GPU trainer without a GPU, batch limits that test nothing, and image folders
+folder that cannot be written, a GPU trainer without a GPU, batch limits that test nothing, data and optimizer options
+that torch would reject in the job, and image folders
 with an empty class (found before any job) or a corrupt image (named when it is read)."""
 
 from __future__ import annotations
@@ -87,6 +88,25 @@ def test_a_gpu_trainer_without_a_gpu(cwd, capsys):
                                    "trainer.limit_test_batches=0.0"])
 def test_batch_limits_that_would_train_or_test_nothing(limit, cwd, capsys):
     _refused(["trainer=smoke", limit], capsys, limit.split("=")[0], "positive number")
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("data.batch_size=0", "batch_size must be >= 1"),
+    ("data.num_workers=-1", "num_workers must be >= 0"),
+    ("data.val_fraction=1.5", "val_fraction must be in (0, 1)"),
+    ("data.test_fraction=0.9", "leaves no training images"),
+    ("optim.lr=-1", "Invalid learning rate"),
+    ("optim.momentum=-0.5", "momentum"),
+    ("optim=adamw optim.betas=[0.9,1.5]", "beta"),
+    ("schedule.warmup_epochs=-3", "warmup_epochs must be in 0..0"),
+    ("schedule=multistep schedule.gamma=0", "gamma"),
+    ("schedule.min_factor=2", "min_factor"),
+])
+def test_data_and_optimizer_options_that_fail_at_job_time_are_refused_first(override, expected, cwd, capsys):
+    """Options that torch or the data loader would reject inside a job: exit 2 before anything trains."""
+    err = _refused(["trainer=smoke", *override.split()], capsys, expected)
+    assert err.splitlines()[-1].startswith("se-variants train: error: " + override.split()[-1].split(".")[0])
+    assert not (cwd / "outputs").exists()
 
 
 def test_an_image_folder_with_an_empty_class_is_refused_before_training(cwd, capsys):

@@ -15,15 +15,36 @@ from .base import DataError, ImageData, Splits, TensorImages, stratified_split  
 from . import cifar, digits, imagefolder  # noqa: E402, F401  (register the datasets)
 from . import mnist1d  # noqa: E402, F401
 
-__all__ = ["DATA", "DataError", "ImageData", "Splits", "TensorImages", "stratified_split", "data_meta"]
+__all__ = ["DATA", "DataError", "ImageData", "Splits", "TensorImages", "stratified_split", "data_meta", "check_loader_options"]
 
 
 def data_meta(spec) -> tuple[int, int, tuple[int, ...]]:
     """(in_channels, num_classes, image size) of a ``data:`` node without loading the images (datasets that do
     not say are loaded). Raises SpecError for bad options, DataError for a missing tree."""
     entry, options = DATA.resolve(spec)
+    check_loader_options(entry.name, options)
     meta = getattr(entry.factory, "meta", None)
     if meta is not None:
         return meta(**options)
     splits = entry.factory(**options)
     return splits.in_channels, splits.num_classes, splits.image_size
+
+
+def check_loader_options(name: str, options: dict) -> None:
+    """The options every dataset shares, by name: ``batch_size`` >= 1, ``num_workers`` >= 0, ``image_size`` >= 1,
+    and the ``*_fraction`` shares of a split each in (0, 1) with a sum below 1 (the rest trains). Raises
+    DataError naming the option."""
+    if options.get("batch_size", 1) < 1:
+        raise DataError(f"{name}: batch_size must be >= 1, got {options['batch_size']}.")
+    if options.get("num_workers", 0) < 0:
+        raise DataError(f"{name}: num_workers must be >= 0 (0 loads in the job's process), got {options['num_workers']}.")
+    if options.get("image_size", 1) < 1:
+        raise DataError(f"{name}: image_size must be >= 1, got {options['image_size']}.")
+    fractions = {k: v for k, v in options.items() if k.endswith("_fraction")}
+    for key, value in fractions.items():
+        if not 0.0 < value < 1.0:
+            raise DataError(f"{name}: {key} must be in (0, 1), a share of the images, got {value}.")
+    if fractions and sum(fractions.values()) >= 1.0:
+        shares = " + ".join(f"{k} {v}" for k, v in fractions.items())
+        raise DataError(f"{name}: {shares} = {sum(fractions.values()):g} leaves no training images; keep the sum "
+                        f"below 1.")

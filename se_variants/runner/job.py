@@ -384,11 +384,13 @@ def _run_claimed(cfg: dict[str, Any], job_dir: Path, overrides: list[str], hashe
         record["status"] = "ok"
     except BaseException as err:  # recorded, then: Exceptions returned as failed jobs, Ctrl-C / exit re-raised
         record["status"] = "failed"
-        record["error"] = {"type": type(err).__name__, "message": str(err) or type(err).__name__,
-                           "traceback": traceback.format_exc()}
-        if not isinstance(err, Exception):
+        if not isinstance(err, Exception):  # Ctrl-C, SIGTERM (Lightning exits), a launcher stopping the job
+            record["error"] = {"type": "Interrupted", "message": f"stopped ({type(err).__name__}) before it finished; "
+                               f"run it again to resume from its last finished epoch"}
             _finish(record, attempt, path, start, "interrupted")
             raise
+        record["error"] = {"type": type(err).__name__, "message": str(err) or type(err).__name__,
+                           "traceback": traceback.format_exc()}
     _finish(record, attempt, path, start, record["status"])
     return record
 

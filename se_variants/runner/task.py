@@ -123,6 +123,13 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
             record = run_job(plain, job_dir, overrides, results_root=root, quiet=multirun, devices=gpus or None)
         except JobConflict as err:
             record = {"status": "failed", "error": {"type": "JobConflict", "message": str(err)}}
+        except (KeyboardInterrupt, SystemExit):
+            if multirun:  # the sweeper says how to go on
+                raise
+            # a single run's folder is named by the time it started: resuming needs that folder
+            print(f"\nInterrupted. {job_dir} keeps the last finished epoch; to resume it, run the same command "
+                  f"with hydra.run.dir={job_dir}", file=sys.stderr, flush=True)
+            sys.exit(130)
     if not multirun and record.get("status") == "busy":
         wait_for_owners([summary(record, job_dir, overrides)])
         found, _ = load_record(job_dir / "metrics.json")

@@ -137,6 +137,29 @@ def test_terminated_or_interrupted_job_resumes_exactly(signum, tmp_path, signal_
     _same_numbers(again, reference)
 
 
+def test_an_interrupted_single_run_says_how_to_resume_it(tmp_path, monkeypatch, capsys, signal_op):
+    """`se-variants train` stopped by Ctrl-C: exit 130, the record says interrupted (no traceback), and the
+    command it prints (its time-stamped folder as hydra.run.dir) resumes the job to the uninterrupted numbers."""
+    from se_variants.runner.train_cmd import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["trainer=smoke", "trainer.max_epochs=3", "squeeze=signal_pool"]
+    _Signal.calls, _Signal.at = 0, -1
+    assert main([*argv, "hydra.run.dir=reference"]) == 0
+    _Signal.calls, _Signal.at, _Signal.signum = 0, 2 * 6 + 2, signal.SIGINT
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    resume = err.split("hydra.run.dir=")[-1].strip()
+    assert "Interrupted." in err and "Traceback" not in err and resume.startswith(str(tmp_path / "outputs" / "train"))
+    stopped = json.loads((tmp_path / resume / "metrics.json").read_text())
+    assert stopped["error"]["type"] == "Interrupted" and stopped["attempts"][0]["outcome"] == "interrupted"
+    _Signal.at = -1
+    assert main([*argv, f"hydra.run.dir={resume}"]) == 0
+    again = json.loads((tmp_path / resume / "metrics.json").read_text())
+    assert [a["outcome"] for a in again["attempts"]] == ["interrupted", "ok"] and again["attempts"][1]["from_epoch"] == 2
+    _same_numbers(again, json.loads((tmp_path / "reference" / "metrics.json").read_text()))
+
+
 def test_a_corrupt_checkpoint_is_set_aside_and_the_job_restarts(tmp_path):
     cfg = _cfg()
     reference = run_job(cfg, tmp_path / "reference", quiet=True)

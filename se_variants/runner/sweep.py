@@ -63,7 +63,9 @@ def run_sweep(config: DictConfig, launcher: Any, arguments: list[str], params: d
             summaries += _summaries(list(launcher.launch(batch, initial_job_idx=index)), batch)
             index += len(batch)
         wait_for_owners(summaries)
-    except (KeyboardInterrupt, SystemExit):  # Ctrl-C here, or in a job of the basic launcher (Lightning exits)
+    # Ctrl-C or SIGTERM (the command turns it into KeyboardInterrupt) here -- the launcher stops its workers, so
+    # none is left training unattended -- or in a job of the basic launcher (Lightning exits)
+    except (KeyboardInterrupt, SystemExit):
         interrupted = True
     finally:
         with report_lock(sweep_dir):  # the command's report.* settings, also over jobs run with other ones
@@ -71,6 +73,12 @@ def run_sweep(config: DictConfig, launcher: Any, arguments: list[str], params: d
     if interrupted:
         print(f"\nInterrupted. Finished jobs are kept in {sweep_dir}; run the same command again to go on (finished "
               f"jobs are skipped, interrupted ones resume from their last epoch).", file=sys.stderr)
+        target = str(config.hydra.launcher.get("_target_", ""))
+        if "submitit" in target:  # submitit's jobs are processes (or SLURM jobs) of their own: they go on
+            stop = (f"pkill -f '{sweep_dir.resolve() / '.submitit'}'" if "Local" in target else
+                    f"scancel <job id> (the ids are the folder names under {sweep_dir / '.submitit'})")
+            print(f"Jobs already handed to submitit keep running; the next run of the command waits for them. To "
+                  f"stop them: {stop}", file=sys.stderr)
         sys.exit(130)
     if result["rows"]:
         print("\n" + format_table(result["rows"]))

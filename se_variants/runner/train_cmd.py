@@ -7,7 +7,10 @@ config (nothing trained); 130 interrupted.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from typing import Any
 
 from .plan import Args, parse_args, preflight
 from .validate import ConfigError
@@ -45,17 +48,32 @@ def _header(plan, ablation: bool) -> str:
            f"finished jobs)."
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
 def _run(args: Args, argv: list[str], prog: str, ablation: bool) -> int:
     from .hydra_app import launch
 
+    # SIGTERM (kill, timeout, a scheduler ending the command) stops the command as Ctrl-C does: a sweep's launcher
+    # stops its workers, the job records and the report are written, and the command exits 130
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
-        plan = preflight(args, ablation=ablation)
-    except ConfigError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
-    if plan.multirun:
-        print(_header(plan, ablation), flush=True)
-    return launch([*(["-m"] if ablation else []), *argv, *plan.added], prog=prog)
+        try:
+            plan = preflight(args, ablation=ablation)
+        except ConfigError as err:
+            print(f"{prog}: error: {err}", file=sys.stderr)
+            return 2
+        if plan.multirun:
+            print(_header(plan, ablation), flush=True)
+        return launch([*(["-m"] if ablation else []), *argv, *plan.added], prog=prog)
+    except KeyboardInterrupt:  # before the first job, or after the last one (jobs and sweeps say more)
+        print(f"\n{prog}: interrupted.", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: list[str] | None = None) -> int:

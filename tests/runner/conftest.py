@@ -76,7 +76,8 @@ FLAKY_MODULE = '''
 * ``flaky`` raises during training while SV_FLAKY=1 and the run's seed is 1;
 * ``killer`` sends this process the signal SV_KILL_SIGNAL (KILL, TERM or INT; default KILL) at its SV_KILL_AT-th
   training call in this process -- a job (or a whole sweep) killed mid-epoch; with SV_KILL_GROUP=1 it sends the
-  signal to the whole process group (a sweep and all its worker processes).
+  signal to the whole process group (a sweep and all its worker processes); with SV_KILL_PARENT=1 only to its
+  parent (from a joblib worker: the sweep command alone, as `kill <pid>` or `timeout` would).
 Neither fires in no-grad passes, so the preflight's dummy forward passes."""
 import os
 import signal
@@ -111,7 +112,10 @@ class Killer(Squeeze):
                 signum = getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL"))
                 if os.environ.get("SV_KILL_GROUP") == "1":
                     os.killpg(os.getpgid(0), signum)
-                os.kill(os.getpid(), signum)
+                if os.environ.get("SV_KILL_PARENT") == "1":  # the sweep command alone, from one of its workers
+                    os.kill(os.getppid(), signum)
+                else:
+                    os.kill(os.getpid(), signum)
         return x.mean((2, 3), keepdim=True).unsqueeze(1)
 
 

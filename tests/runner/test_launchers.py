@@ -5,8 +5,11 @@ it can be without a cluster."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import time
+from pathlib import Path
 
 import pytest
 
@@ -70,6 +73,37 @@ def test_a_parallel_sweep_killed_as_a_whole_resumes_only_what_is_missing(tmp_pat
             assert record["finished"] == before[name]["finished"]  # not trained again
         else:
             assert record["attempts"][0]["outcome"] == "killed"
+
+
+def _processes_in_group(pgid: int, marker: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if os.getpgid(int(proc.name)) == pgid and marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
+def test_a_terminated_parallel_sweep_stops_its_workers_and_resumes(tmp_path, user_ops, reference_sweep):
+    """SIGTERM to the sweep command alone (as `kill <pid>` or `timeout` send it) -- from a worker, at its 40th
+    training call -- stops the sweep as Ctrl-C does: exit 130, the report written, no worker left training
+    unattended; the same command again finishes with the sequential numbers."""
+    args = ["train", "-m", *SWEEP, "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 's'}"]
+    proc = start_cli(args, cwd=tmp_path, env={"SV_KILL_AT": "40", "SV_KILL_SIGNAL": "TERM", "SV_KILL_PARENT": "1"},
+                     pythonpath=[user_ops])
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 130 and "Interrupted." in err, err[-3000:]
+    assert (tmp_path / "s" / "report.md").is_file()
+    deadline = time.monotonic() + 20
+    while _processes_in_group(proc.pid, "loky") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _processes_in_group(proc.pid, "popen_loky"), "a worker outlived the sweep command"
+    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
+    assert again.returncode == 0, again.stderr[-3000:]
+    _assert_reference(sweep_results(tmp_path / "s"), reference_sweep)
 
 
 def test_run_knobs_never_enter_job_folders_or_counts(tmp_path, user_ops, reference_sweep):

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -137,27 +138,26 @@ def test_terminated_or_interrupted_job_resumes_exactly(signum, tmp_path, signal_
     _same_numbers(again, reference)
 
 
-def test_an_interrupted_single_run_says_how_to_resume_it(tmp_path, monkeypatch, capsys, signal_op):
-    """`se-variants train` stopped by Ctrl-C: exit 130, the record says interrupted (no traceback), and the
-    command it prints (its time-stamped folder as hydra.run.dir) resumes the job to the uninterrupted numbers."""
-    from se_variants.runner.train_cmd import main
-
-    monkeypatch.chdir(tmp_path)
-    argv = ["trainer=smoke", "trainer.max_epochs=3", "squeeze=signal_pool"]
-    _Signal.calls, _Signal.at = 0, -1
-    assert main([*argv, "hydra.run.dir=reference"]) == 0
-    _Signal.calls, _Signal.at, _Signal.signum = 0, 2 * 6 + 2, signal.SIGINT
-    assert main(argv) == 130
-    err = capsys.readouterr().err
-    resume = err.split("hydra.run.dir=")[-1].strip()
-    assert "Interrupted." in err and "Traceback" not in err and resume.startswith(str(tmp_path / "outputs" / "train"))
-    stopped = json.loads((tmp_path / resume / "metrics.json").read_text())
-    assert stopped["error"]["type"] == "Interrupted" and stopped["attempts"][0]["outcome"] == "interrupted"
-    _Signal.at = -1
-    assert main([*argv, f"hydra.run.dir={resume}"]) == 0
-    again = json.loads((tmp_path / resume / "metrics.json").read_text())
-    assert [a["outcome"] for a in again["attempts"]] == ["interrupted", "ok"] and again["attempts"][1]["from_epoch"] == 2
-    _same_numbers(again, json.loads((tmp_path / "reference" / "metrics.json").read_text()))
+def test_an_interrupted_single_run_says_how_to_resume_it(tmp_path, user_ops, reference_sweep):
+    """`se-variants train` stopped by SIGTERM (as `kill` or `timeout` send; Ctrl-C takes the same path) in its second
+    epoch: exit 130, the record says Interrupted, and the command it prints (its time-stamped folder as
+    hydra.run.dir) resumes the job from epoch 1 to the numbers of the uninterrupted seed-0 job of the reference
+    sweep."""
+    argv = ["train", *[o if not o.startswith("seed=") else "seed=0" for o in SWEEP]]
+    stopped = run_cli(argv, cwd=tmp_path, pythonpath=[user_ops],
+                      env={"SV_KILL_AT": str(CALLS_PER_EPOCH + 2), "SV_KILL_SIGNAL": "TERM"})
+    assert stopped.returncode == 130, stopped.stderr[-3000:]
+    last = stopped.stderr.strip().splitlines()[-1]
+    assert last.startswith("Interrupted.") and "Traceback" not in stopped.stderr
+    resume = Path(last.split("hydra.run.dir=")[-1])
+    assert resume.parent == tmp_path / "outputs" / "train"
+    record = json.loads((resume / "metrics.json").read_text())
+    assert record["error"]["type"] == "Interrupted" and record["attempts"][0]["outcome"] == "interrupted"
+    assert run_cli([*argv, f"hydra.run.dir={resume}"], cwd=tmp_path, pythonpath=[user_ops]).returncode == 0
+    again = json.loads((resume / "metrics.json").read_text())
+    assert [a["outcome"] for a in again["attempts"]] == ["interrupted", "ok"] and again["attempts"][1]["from_epoch"] == 1
+    (reference,) = [r for r in reference_sweep.values() if r["seed"] == 0]
+    _same_numbers(again, reference)
 
 
 def test_a_corrupt_checkpoint_is_set_aside_and_the_job_restarts(tmp_path):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..spec import PART_KEYS
 from . import stats
 from .identity import is_baseline
 from .results import RESULT_FILE, iter_results, write_atomic
@@ -362,8 +363,13 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
     if common:
         lines += ["Common overrides: " + " ".join(f"`{o}`" for o in common), ""]
     if rows and not any(r["baseline"] for r in rows):
+        seeds = sorted({r["seed"] for r in records if r["status"] == "ok" and isinstance(r.get("seed"), int)})
+        seed = "seed=" + (",".join(str(s) for s in seeds) or "0,1,2")
+        # the settings the jobs share, without what chooses the block (the baseline has none) or the seed
+        shared = [o for o in common if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] not in
+                  ("block", *PART_KEYS, "seed")]
         lines += [f"No `block=none` jobs here, so no Δ column: add the baseline to this folder with "
-                  f"`{' '.join(['se-variants train -m block=none seed=...', *common, f'hydra.sweep.dir={sweep_dir}'])}`.",
+                  f"`{' '.join(['se-variants train -m block=none', seed, *shared, f'hydra.sweep.dir={sweep_dir}'])}`.",
                   ""]
     lines += ["| " + " | ".join(header) + " |",
               "|" + "|".join("---" if i < 5 else "---:" for i in range(len(header))) + "|"]

@@ -61,6 +61,16 @@ def test_write_report_lists_failed_and_unfinished_jobs(tmp_path):
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["status"] == "ok"
 
 
+def test_a_folder_without_baseline_says_the_command_that_adds_it(tmp_path):
+    for seed in (0, 2):
+        write_json(tmp_path / f"s{seed}" / "metrics.json", _record("v", "c", "parts", seed, 0.9))
+    write_report(tmp_path, plot=False)
+    md = (tmp_path / "report.md").read_text()
+    assert "No `block=none` jobs here" in md
+    # the shared overrides (block=parts model=small) without what would choose a block for the baseline
+    assert f"`se-variants train -m block=none seed=0,2 model=small hydra.sweep.dir={tmp_path}`" in md
+
+
 BROKEN = {
     "empty": ("", "empty file"),
     "truncated": ('{"schema": 2, "status": "ok", "metr', "not valid JSON"),

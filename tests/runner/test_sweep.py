@@ -108,3 +108,25 @@ def test_sweep_declared_in_an_experiment_expands_before_running(tmp_path, monkey
     assert placements == ["identity", "post", "pre", "standard"]
     assert {cfg["seed"] for _, cfg in plan.jobs} == {0, 1}
     assert all(cfg["excite"]["reduction"] == 4 for _, cfg in plan.jobs)
+
+
+def test_seeds_of_a_variant_are_composed_once_and_equal_hydras_composition(tmp_path):
+    """The planner composes one job per seed group and derives the others by setting seed: the configs equal
+    Hydra's own composition of every job, including values that interpolate ${seed}."""
+    from omegaconf import OmegaConf
+
+    from se_variants.runner.hydra_app import compose_many
+    from se_variants.runner.plan import Args, _compose_jobs, expand
+
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "seeded.yaml").write_text(
+        "# @package _global_\ndata:\n  split_seed: ${seed}\n")
+    args = Args(overrides=[], config_dirs=[str(tmp_path)])
+    jobs = expand(["squeeze=avg,max", "seed=3,0,7", "experiment=seeded"])
+    jobs += expand(["experiment=seeded"], {}, ["excite=fc", "excite=conv1d"], [3, 0, 7])
+    jobs += [["squeeze=avg", "experiment=seeded"]]  # no seed override, in the group of seeded jobs
+    assert len(jobs) == 13
+    derived = [OmegaConf.to_container(c, resolve=True) for c in _compose_jobs(args, jobs, [])]
+    direct = [OmegaConf.to_container(c, resolve=True) for c in compose_many(jobs, [str(tmp_path)])]
+    assert derived == direct
+    assert [c["data"]["split_seed"] for c in derived[:3]] == [c["seed"] for c in derived[:3]] != [0, 0, 0]

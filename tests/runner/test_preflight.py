@@ -98,7 +98,7 @@ def test_batch_limits_that_would_train_or_test_nothing(limit, cwd, capsys):
     ("optim.lr=-1", "Invalid learning rate"),
     ("optim.momentum=-0.5", "momentum"),
     ("optim=adamw optim.betas=[0.9,1.5]", "beta"),
-    ("schedule.warmup_epochs=-3", "warmup_epochs must be in 0..0"),
+    ("schedule.warmup_epochs=-3", "warmup_epochs must be >= 0"),
     ("schedule=multistep schedule.gamma=0", "gamma"),
     ("schedule.min_factor=2", "min_factor"),
 ])

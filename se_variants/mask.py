@@ -8,6 +8,7 @@ ECAPA-TDNN ``SEBlock`` does with ``lengths``.
 from __future__ import annotations
 
 import torch
+import torch.fx
 
 __all__ = ["lengths_to_mask"]
 
@@ -25,3 +26,23 @@ def lengths_to_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
         raise ValueError(f"lengths must be a 1-D tensor (N,), got shape {tuple(lengths.shape)}.")
     bound = lengths * size if lengths.is_floating_point() else lengths
     return torch.arange(size, device=lengths.device)[None, :] < bound[:, None]
+
+
+def padding_detached(s: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """A scale s (N, C', *spatial') that multiplies x (N, C, *spatial), with the gradient that the padded
+    positions (``mask`` (N, *spatial) False) would send back into it cut; s itself without a mask. A leaf for
+    torch.fx.
+
+    The backward of ``x * s`` gives s the sum of grad · x over the positions s is broadcast to: padding holding
+    NaN or ±inf makes that sum NaN even where the padded outputs get no gradient (0 · NaN = NaN). Selecting the
+    detached s at padded positions keeps the forward values (padded positions are still scaled) and drops those
+    terms: torch.where's backward selects, it does not multiply. Call it as an attribute of this module
+    (``masks.padding_detached`` after ``from .. import mask as masks``): torch.fx patches this module's global, so
+    a name imported elsewhere would be traced through rather than kept a leaf.
+    """
+    if mask is None:
+        return s
+    return torch.where(mask.unsqueeze(1), s, s.detach())
+
+
+torch.fx.wrap("padding_detached")

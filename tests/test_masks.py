@@ -3,7 +3,8 @@ the same sample gives unpadded (statistics over valid positions only; padded pos
 every other block refuses a mask naming why.
 
 Tolerance: float32, atol = rtol = 1e-5 (the sums run over different lengths, so not bitwise). Eval mode:
-train-mode BatchNorm couples the samples of a batch whatever the mask.
+train-mode BatchNorm couples the samples of a batch whatever the mask. The padding holds garbage, NaN, +inf or
+-inf (torch.empty padding, -inf log-features): none of it may reach the valid outputs or their gradients.
 """
 
 from __future__ import annotations
@@ -46,9 +47,14 @@ def masked_cases():
 CASES = list(masked_cases())
 
 
-def padded_batch(dims: int, seed: int = 0) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-    """The samples (1, C, *valid size), their padded batch (N, C, *padded size) with garbage in the padding, and
-    its mask."""
+#: what the padding holds: garbage (not zeros, not the data's scale) or one non-finite value everywhere
+FILLS = {"garbage": None, "nan": float("nan"), "+inf": float("inf"), "-inf": float("-inf")}
+
+
+def padded_batch(dims: int, seed: int = 0, fill: float | None = None
+                 ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The samples (1, C, *valid size), their padded batch (N, C, *padded size) with garbage (``fill`` None) or
+    ``fill`` in the padding, and its mask."""
     g = torch.Generator().manual_seed(seed)
     full, valid = SIZES[dims]
     samples = [torch.randn((1, C, *v), generator=g) for v in valid]
@@ -58,22 +64,31 @@ def padded_batch(dims: int, seed: int = 0) -> tuple[list[torch.Tensor], torch.Te
         region = (i, slice(None), *(slice(0, n) for n in v))
         batch[region] = x[0]
         mask[(i, *(slice(0, n) for n in v))] = True
+    if fill is not None:
+        batch = batch.masked_fill(~mask[:, None], fill)
     return samples, batch, mask
 
 
+@pytest.mark.parametrize("fill", list(FILLS))
 @pytest.mark.parametrize(("spec", "dims"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_padded_samples_equal_unpadded(spec, dims):
+def test_padded_samples_equal_unpadded(spec, dims, fill):
     torch.manual_seed(0)
     block = build_block(spec, channels=C, dims=dims).eval()
-    samples, batch, mask = padded_batch(dims)
+    samples, batch, mask = padded_batch(dims, fill=FILLS[fill])
+    batch.requires_grad_(True)
+    out = block(batch, mask=mask)
+    valid = mask[:, None].expand_as(batch)
     with torch.no_grad():
-        out = block(batch, mask=mask)
         for i, x in enumerate(samples):
             region = (i, slice(None), *(slice(0, n) for n in x.shape[2:]))
             torch.testing.assert_close(out[region], block(x)[0], **TOL)
-        padded = ~mask[:, None].expand_as(batch)
-        assert torch.isfinite(out).all()
-        assert (out[padded] != 0).all()  # padded positions are scaled, not zeroed
+        if fill == "garbage":
+            assert torch.isfinite(out).all()
+        assert (out[~valid] != 0).all()  # padded positions are scaled, not zeroed
+    # the padding reaches neither the valid outputs nor the gradients of the valid inputs and the weights
+    out[valid].sum().backward()
+    assert torch.isfinite(batch.grad[valid]).all()
+    assert all(torch.isfinite(p.grad).all() for p in block.parameters() if p.grad is not None)
 
 
 def test_every_mask_capable_squeeze_is_covered():

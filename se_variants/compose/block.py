@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import mask as masks
 from ..descriptor import check_dims
 from ..excite import Excite
 from ..registry import COMPOSE, EXCITE, GATE, SQUEEZE, SpecError
@@ -95,6 +96,7 @@ class SEBlock(nn.Module):
             s = self.scale(x, mask).to(x.dtype)  # float32 weights or buffers (cfc, dct) would promote a bf16 x
         if self.fuse == "add":
             return x + s
+        s = masks.padding_detached(s, mask)  # NaN / ±inf padding would make the gradient of x · s NaN
         if self.fuse == "residual":
             return x * s + x
         return x * s

@@ -110,6 +110,18 @@ class LinearPool(Squeeze):
         return f"{self.channels}, grid={self.grid}, dim={self.proj.out_features}" + self._dims_repr()
 
 
+def zero_padding(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """x (N, C, *spatial) with padded positions (``mask`` (N, *spatial) False) set to 0 by selection (torch.where),
+    so that NaN or ±inf padding reaches no sum or product, forward or backward; x itself without a mask. A leaf for
+    torch.fx."""
+    if mask is None:
+        return x
+    return torch.where(mask.unsqueeze(1), x, 0.0)
+
+
+torch.fx.wrap("zero_padding")
+
+
 def mask_logits(a: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Logits a (N, K, *spatial) with padded positions (``mask`` (N, *spatial) False) set to the dtype's lowest
     value, so that a softmax gives them weight 0 (and a sample without valid positions uniform weights, not NaN).
@@ -133,7 +145,8 @@ class AttnPool(Squeeze):
             spatial axes to pool.
 
     Shapes: (N, C, *spatial) → (N, 1, C, *spatial'). With ``mask`` (N, *spatial) bool, padded positions get
-    attention weight 0.
+    attention weight 0 (their logits masked, their values replaced by 0 before the conv and the weighted sum, so
+    NaN or ±inf padding stays out).
     """
 
     takes_mask = True
@@ -154,6 +167,7 @@ class AttnPool(Squeeze):
         self.descriptor = Descriptor.from_axes(channels, 1, axes, self.dims)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = zero_padding(x, mask)
         a = mask_logits(self.logit(x), mask)
         n, c = x.shape[0], x.shape[1]
         if self.all_spatial:
@@ -187,7 +201,8 @@ class ClusterPool(Squeeze):
         clusters: K, descriptors per channel (S = K).
 
     Shapes: (N, C, *spatial) → (N, K, C, 1, ...). With ``mask`` (N, *spatial) bool, the means use valid
-    positions only.
+    positions only (padded values are replaced by 0 before the assignment conv and the means, so NaN or ±inf
+    padding stays out).
     """
 
     takes_mask = True
@@ -201,6 +216,7 @@ class ClusterPool(Squeeze):
         self.descriptor = Descriptor(channels, clusters, ("c",), dims=self.dims)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = zero_padding(x, mask)
         n, c, k, p = x.shape[0], x.shape[1], self.assign.out_channels, _positions(x, self.dims)
         a = self.assign(x).reshape(n, k, p).softmax(1)  # (N, K, P)
         a = _valid_only(a, mask)
@@ -212,10 +228,11 @@ class ClusterPool(Squeeze):
 
 
 def _valid_only(a: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Assignments a (N, K, P) with padded positions zeroed (``mask`` (N, *spatial)). A leaf for torch.fx."""
+    """Assignments a (N, K, P) with padded positions zeroed (``mask`` (N, *spatial)), by selection. A leaf for
+    torch.fx."""
     if mask is None:
         return a
-    return a * mask.reshape(a.shape[0], 1, a.shape[2]).to(a.dtype)
+    return torch.where(mask.reshape(a.shape[0], 1, a.shape[2]), a, 0.0)
 
 
 torch.fx.wrap("_valid_only")
@@ -229,9 +246,12 @@ class ChannelProjection(Squeeze):
     Args:
         bias: the conv's bias (scSE: yes).
 
-    Shapes: (N, C, *spatial) → (N, 1, 1, *spatial).
+    Shapes: (N, C, *spatial) → (N, 1, 1, *spatial). With ``mask`` (N, *spatial) bool, padded positions are
+    projected as zeros instead of their values, so that NaN or ±inf padding reaches neither the conv's gradients
+    nor anything downstream.
     """
 
+    takes_mask = True
     mask_refusal = None
 
     def __init__(self, channels: int, dims: int = 2, *, bias: bool = True):
@@ -239,8 +259,8 @@ class ChannelProjection(Squeeze):
         self.conv = CONV[self.dims](channels, 1, 1, bias=bias)
         self.descriptor = Descriptor(channels, 1, SPATIAL_AXES[self.dims], dims=self.dims)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x).unsqueeze(1)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.conv(zero_padding(x, mask)).unsqueeze(1)
 
     def extra_repr(self) -> str:
         return f"{self.channels}, bias={self.conv.bias is not None}" + self._dims_repr()

@@ -48,17 +48,19 @@ def _plain(name: str, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
 
 
 def _masked(name: str, x: torch.Tensor, dims: tuple[int, ...], mask: torch.Tensor) -> torch.Tensor:
+    # padded values are selected away (torch.where), never multiplied by 0: padding may hold NaN or ±inf
+    # (torch.empty, -inf log-features), and 0 · NaN = 0 · inf = NaN, in the forward and in the backward
     valid = mask.unsqueeze(1)  # (N, 1, *spatial): broadcasts over C
-    weight = valid.to(x.dtype)
     spatial = tuple(d for d in dims if d >= 2)
-    count = weight.sum(spatial, keepdim=True) * (x.shape[1] if 1 in dims else 1)
+    count = valid.sum(spatial, keepdim=True, dtype=x.dtype) * (x.shape[1] if 1 in dims else 1)
     if name == "max":
         top = x.masked_fill(~valid, float("-inf")).amax(dims, keepdim=True)
         return torch.where(count > 0, top, torch.zeros_like(top))  # no valid position: 0, not -inf
-    mean = (x * weight).sum(dims, keepdim=True) / count.clamp(min=1)
+    mean = torch.where(valid, x, 0.0).sum(dims, keepdim=True) / count.clamp(min=1)
     if name == "avg":
         return mean
-    var = ((x - mean).square() * weight).sum(dims, keepdim=True) / (count - 1).clamp(min=1)
+    centred = torch.where(valid, x - mean, 0.0)  # select, then square: padded values reach no product
+    var = centred.square().sum(dims, keepdim=True) / (count - 1).clamp(min=1)
     return (var + STD_EPS).sqrt()
 
 
@@ -67,10 +69,14 @@ def pool_stat(name: str, x: torch.Tensor, dims: tuple[int, ...], mask: torch.Ten
     entry (N, 1, C', *spatial') (the pooled axes of size 1).
 
     With ``mask`` (N, *spatial) bool, True = valid, only valid positions count (a pooled set without any valid
-    position gives 0). Pooling over C alone needs no mask. A leaf for torch.fx (it branches on the mask).
+    position gives 0), whatever the padding holds (NaN and ±inf included). Pooling over C alone keeps every
+    position on its own: padded positions pool zeros instead of their values, so that nothing downstream (an
+    excitation's weights, their gradients) meets NaN or ±inf. A leaf for torch.fx (it branches on the mask).
     """
-    if mask is None or all(d < 2 for d in dims):
+    if mask is None:
         return _plain(name, x, dims).unsqueeze(1)
+    if all(d < 2 for d in dims):
+        return _plain(name, torch.where(mask.unsqueeze(1), x, 0.0), dims).unsqueeze(1)
     return _masked(name, x, dims, mask).unsqueeze(1)
 
 

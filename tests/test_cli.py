@@ -14,6 +14,8 @@ from se_variants import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, cli
 from se_variants.flops import count_flops, module_flops
 from se_variants.overrides import format_value, parse_overrides, parse_value
 
+import se_variants as sv
+
 REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET]
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -228,3 +230,28 @@ def test_count_flops_counts_attention_on_cpu():
 def test_module_flops_by_child():
     block = torch.nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
     assert module_flops(block, torch.randn(3, 8)) == {"0": 2 * 3 * 8 * 4, "1": 0, "2": 2 * 3 * 4 * 2}
+
+
+@pytest.mark.parametrize("name", PRESET.names())
+def test_our_counter_equals_torchs_flop_counter(name, make_inputs):
+    """Our counting mode (no compiler imports) gives FlopCounterMode's totals, forward and forward + backward,
+    for every preset (dims 2, and the 1-D ones in 1-D)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from se_variants.flops import _extra_formulas
+
+    try:
+        block = sv.build_block(name, channels=32)
+        x = torch.randn(2, 32, 8, 8)
+    except sv.SpecError:
+        block, x = sv.build_block(name, channels=32, dims=1), torch.randn(2, 32, 16)
+    inputs = make_inputs(block, tuple(x.shape))
+    for backward in (False, True):
+        args = [t.clone().requires_grad_(backward) for t in inputs]
+        reference = FlopCounterMode(display=False, custom_mapping=_extra_formulas())
+        with torch.set_grad_enabled(backward), reference:
+            out = block(*args)
+            if backward:
+                out.float().sum().backward()
+        args = [t.clone().requires_grad_(backward) for t in inputs]
+        assert count_flops(block, *args, backward=backward) == reference.get_total_flops(), (name, backward)

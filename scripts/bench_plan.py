@@ -1,60 +1,63 @@
-"""How long the planner takes to check a large sweep before anything trains.
+"""How long planning takes, as a ratio to ``python -c "import torch"`` measured side by side.
 
-Plans (``preflight``: compose every job, check it, build each variant's model once) a sweep of
-``len(SQUEEZES) × len(EXCITES) × --seeds`` jobs twice in one session, so the ratio compares like with like:
+Times whole commands (a fresh process each, as a user runs them), alternating them round by round so that the
+machine's drift hits all alike, and prints each median and its ratio to the torch import:
 
-* as the planner does it: one Hydra composition per group of jobs that differ only in their seed, the other
-  seeds derived from it;
-* the reference: every job composed through Hydra (what the planner did before the seed groups).
+* ``se-variants ablate --dry-run``: the default ablation planned and every job checked, nothing trained;
+* ``se-variants train -m squeeze=<10> excite=<5> 'seed=range(0,10)' --dry-run``: a 500-job sweep;
+* ``se-variants list`` and ``se-variants show squeeze=max excite=conv1d``: the library's own commands.
 
-Prints both wall times, their ratio, and checks that both plans hold identical configs, job by job.
-
-Usage: python scripts/bench_plan.py [--seeds 10]
+Usage: python scripts/bench_plan.py [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from unittest import mock
 
 SQUEEZES = "avg,max,avgmax,std,meanstd,h,w,c,dct,conv"
 EXCITES = "fc,conv1d,attn,identity,multi_conv"
+CLI = [sys.executable, "-m", "se_variants.cli"]
+COMMANDS = {
+    "import torch": [sys.executable, "-c", "import torch"],
+    "ablate --dry-run (default ablation)": [*CLI, "ablate", "--dry-run"],
+    "train -m ... --dry-run (500 jobs)": [*CLI, "train", "-m", f"squeeze={SQUEEZES}", f"excite={EXCITES}",
+                                          "seed=range(0,10)", "--dry-run"],
+    "list": [*CLI, "list"],
+    "show squeeze=max excite=conv1d": [*CLI, "show", "squeeze=max", "excite=conv1d"],
+}
+
+
+def wall(command: list[str], cwd: str) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=10, help="seeds per variant (50 variants)")
+    parser.add_argument("--rounds", type=int, default=5, help="counted rounds, after one warm-up round")
     ns = parser.parse_args()
-
-    from se_variants.runner import plan
-
-    argv = ["-m", f"squeeze={SQUEEZES}", f"excite={EXCITES}", f"seed=range(0,{ns.seeds})"]
-
-    def every_job_composed(args, jobs, hydra_overrides):
-        return plan._compose([job + hydra_overrides for job in jobs], args)
-
-    with tempfile.TemporaryDirectory(prefix="bench_plan_") as tmp:
-        os.chdir(tmp)
-        results = {}
-        for name in ("seed groups", "reference"):
-            patch = mock.patch.object(plan, "_compose_jobs", every_job_composed) if name == "reference" else \
-                contextlib.nullcontext()
-            with patch:
-                start = time.perf_counter()
-                planned = plan.preflight(plan.parse_args(argv))
-                results[name] = (time.perf_counter() - start, planned.jobs)
-    (ours, jobs), (ref, ref_jobs) = results["seed groups"], results["reference"]
-    same = jobs == ref_jobs
-    print(f"{len(jobs)} jobs ({SQUEEZES.count(',') + 1} squeezes × {EXCITES.count(',') + 1} excites × {ns.seeds} seeds)")
-    print(f"  planned with seed groups:        {ours:6.1f} s")
-    print(f"  every job composed (reference):  {ref:6.1f} s")
-    print(f"  ratio reference / seed groups:   {ref / ours:6.2f}×   identical configs: {same}")
-    if not same:
-        raise SystemExit("the two plans differ")
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    with tempfile.TemporaryDirectory(prefix="bench_plan_") as cwd:
+        for r in range(ns.rounds + 1):
+            names = list(COMMANDS) if r % 2 == 0 else list(reversed(COMMANDS))
+            for name in names:
+                seconds = wall(COMMANDS[name], cwd)
+                if r:
+                    times[name].append(seconds)
+    torch_s = statistics.median(times["import torch"])
+    print(f"median wall time of {ns.rounds} rounds (each command a fresh process), and the ratio to import torch:")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:40s} {median:6.2f} s  {median / torch_s:5.2f}×  (min {min(values):.2f}, max {max(values):.2f})")
 
 
 if __name__ == "__main__":

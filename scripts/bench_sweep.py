@@ -1,21 +1,23 @@
-"""How much faster sweeps get with parallel launchers, and what a job costs beyond its training.
+"""The main job (``se-variants ablate``) against its compute floor, measured in one run.
 
-Runs, each into a fresh temporary folder, in one session so the ratios compare like with like:
+1. ``se-variants ablate`` into a fresh folder (the default launcher: as many jobs at once as cores ÷ threads);
+   its wall time;
+2. the same command again, which trains nothing and prints the table: its wall time, beside
+   ``python -c "import torch"``;
+3. the floor: every job of the ablation as the plain PyTorch loop it wraps (``scripts/bench_job.py``: same model,
+   data order, augmentation, optimizer, schedule, validation every epoch), run as many at once as the ablation
+   runs its jobs; floor = Σ loop times ÷ jobs at once + one ``python -c "import lightning"`` (each worker
+   process imports Lightning once, in parallel);
+4. the ratio wall time ÷ floor, and a check that every job ended with the validation accuracy of its plain loop
+   (the two compute the same thing).
 
-1. ``se-variants ablate`` with the default launcher (joblib: as many jobs at once as cores ÷ threads per job) and
-   with ``hydra/launcher=basic`` (one job after another), in alternating order over ``--repeats`` rounds; prints
-   the wall times, their ratio, and checks that both gave identical test accuracies, job by job;
-2. the per-job overhead: two sweeps of 1-epoch jobs (``--jobs`` jobs and 1 job, basic launcher); the marginal
-   wall time of a job minus its training loop (fit, as measured inside the job).
-
-Usage: python scripts/bench_sweep.py [--repeats 1] [--jobs 8] [--quick]
-(``--quick``: 3 epochs instead of the experiment's 15, for a fast look.)
+Usage: python scripts/bench_sweep.py [overrides ...]   (e.g. trainer.max_epochs=3 for a quick look)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import multiprocessing
 import statistics
 import subprocess
 import sys
@@ -23,70 +25,61 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def run(args: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+from bench_job import plain_loop  # noqa: E402
+
+from se_variants.runner.plan import make_plan, parse_args  # noqa: E402
+
+
+def wall(command: list[str], cwd: Path) -> tuple[float, str]:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "se_variants.cli", *args], cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"se-variants {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return elapsed, proc
+        sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return seconds, proc.stdout
 
 
-def records(sweep: Path) -> dict[str, dict]:
-    return {p.parent.name: json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))}
+def _loops(configs: list[dict]) -> list[tuple[float, float]]:
+    import torch
+
+    torch.set_num_threads(configs[0].get("threads") or 1)
+    return [plain_loop(cfg) for cfg in configs]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=1, help="rounds of (default, basic) ablations")
-    parser.add_argument("--jobs", type=int, default=8, help="jobs of the per-job overhead sweep")
-    parser.add_argument("--quick", action="store_true", help="3 epochs per ablation job instead of 15")
-    ns = parser.parse_args()
-    extra = ["trainer.max_epochs=3"] if ns.quick else []
+    overrides = sys.argv[1:]
+    cli = [sys.executable, "-m", "se_variants.cli"]
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         root = Path(tmp)
-        times: dict[str, list[float]] = {"default": [], "basic": []}
-        accs: dict[str, dict[str, float]] = {}
-        for r in range(ns.repeats):
-            order = ("default", "basic") if r % 2 == 0 else ("basic", "default")
-            for launcher in order:
-                folder = root / f"{launcher}-{r}"
-                args = ["ablate", *extra, f"hydra.sweep.dir={folder}"]
-                if launcher == "basic":
-                    args.append("hydra/launcher=basic")
-                elapsed, proc = run(args, root)
-                times[launcher].append(elapsed)
-                found = {k: v["metrics"]["test"]["acc"] for k, v in records(folder).items()}
-                if launcher in accs and accs[launcher] != found:
-                    sys.exit(f"{launcher}: accuracies changed between rounds")
-                accs[launcher] = found
-                if launcher == "default":
-                    parallel = next((line for line in proc.stdout.splitlines() if "at a time" in line), "")
-                print(f"round {r + 1}: ablate ({launcher}): {elapsed:.1f} s", flush=True)
-        same = accs["default"] == accs["basic"]
-        n = len(accs["basic"])
-        t_default, t_basic = statistics.median(times["default"]), statistics.median(times["basic"])
-        print(f"\nse-variants ablate{' ' + ' '.join(extra) if extra else ''}: {n} jobs")
-        print(f"  {parallel.split(';')[-1].split('→')[0].strip()}")
-        print(f"  default launcher (joblib): {t_default:.1f} s   hydra/launcher=basic: {t_basic:.1f} s   "
-              f"speed-up {t_basic / t_default:.2f}x")
-        print(f"  test accuracies identical job by job: {same} ({n} jobs)")
+        folder = root / "ablate"
+        plan = make_plan(parse_args([*overrides, f"hydra.sweep.dir={folder}"]), ablation=True)
+        at_once = plan.parallel or 1
+        print(f"{len(plan.jobs)} jobs, {at_once} at a time ({plan.launcher['name']})", flush=True)
 
-        # per-job overhead: marginal wall time per job minus its training loop
-        common = ["train", "-m", "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "hydra/launcher=basic"]
-        t1, _ = run([*common, "seed=0", f"hydra.sweep.dir={root / 'one'}"], root)
-        seeds = ",".join(str(i) for i in range(ns.jobs))
-        tn, _ = run([*common, f"seed={seeds}", f"hydra.sweep.dir={root / 'many'}"], root)
-        fits = [r["time_s"]["fit_s"] for r in records(root / "many").values()]
-        inside = [r["wall_time_s"] - r["time_s"]["fit_s"] for r in records(root / "many").values()]
-        marginal = (tn - t1) / (ns.jobs - 1)
-        print(f"\nper-job overhead, 1-epoch jobs ({ns.jobs} vs 1 job, basic launcher):")
-        print(f"  marginal wall time per job {marginal:.2f} s, of which training loop (fit) "
-              f"{statistics.fmean(fits):.2f} s: overhead {marginal - statistics.fmean(fits):.2f} s per job")
-        print(f"  inside the job (build + test + measure + records): {statistics.median(inside):.2f} s median")
-        if not same:
-            sys.exit("accuracies differ between launchers")
+        ablate_s, out = wall([*cli, "ablate", *overrides, f"hydra.sweep.dir={folder}"], root)
+        print(f"se-variants ablate: {ablate_s:.1f} s", flush=True)
+        again_s, _ = wall([*cli, "ablate", *overrides, f"hydra.sweep.dir={folder}"], root)
+        torch_s = statistics.median(wall([sys.executable, "-c", "import torch"], root)[0] for _ in range(3))
+        print(f"again (nothing to train, prints the table): {again_s:.1f} s = {again_s / torch_s:.2f}× "
+              f"import torch ({torch_s:.2f} s)", flush=True)
+
+        shares = [[j.config for j in plan.jobs[i::at_once]] for i in range(at_once)]
+        with multiprocessing.get_context("spawn").Pool(at_once) as pool:
+            results = pool.map(_loops, shares)
+        loops = {j.config_hash: r for i, share in enumerate(results) for j, r in zip(plan.jobs[i::at_once], share)}
+        lightning_s = statistics.median(wall([sys.executable, "-c", "import lightning"], root)[0] for _ in range(3))
+        floor = sum(s for s, _ in loops.values()) / at_once + lightning_s
+        records = {r["config_hash"]: r for r in (json.loads(p.read_text()) for p in folder.glob("*/metrics.json"))}
+        same = all(abs(records[h]["metrics"]["val"]["acc"] - acc) < 1e-9 for h, (_, acc) in loops.items())
+        fits = [r["time_s"]["fit_s"] for r in records.values()]
+        print(f"\nfloor: Σ plain loops {sum(s for s, _ in loops.values()):.1f} s ÷ {at_once} + import lightning "
+              f"{lightning_s:.1f} s = {floor:.1f} s")
+        print(f"se-variants ablate: {ablate_s:.1f} s = {ablate_s / floor:.2f}× its floor "
+              f"(jobs' fits Σ {sum(fits):.1f} s = {sum(fits) / sum(s for s, _ in loops.values()):.2f}× the loops)")
+        print(f"every job's final validation accuracy equals its plain loop's: {same}")
+        print(out.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":

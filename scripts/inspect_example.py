@@ -1,4 +1,4 @@
-"""Make the README's ``inspect`` picture, ``docs/inspect_digits.png``.
+"""Make the ``inspect`` picture of docs/inspect.md, ``docs/inspect_digits.png``, and print its numbers.
 
 Trains the SE job of the default ablation (``experiment=ablate_digits squeeze=avg excite=fc seed=0``: the small
 ResNet on the bundled digits, 15 epochs) into a temporary folder with ``se-variants train``, runs

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from typing import Any
 
 USAGE = """usage: se-variants <command> [args]
 
@@ -19,8 +22,7 @@ commands:
 
 #: what the runner commands need (module → the pip distribution providing it); all come with the train extra
 TRAIN_EXTRA = {"hydra": "hydra-core", "omegaconf": "omegaconf", "lightning": "lightning",
-               "torchmetrics": "torchmetrics", "sklearn": "scikit-learn", "matplotlib": "matplotlib", "scipy": "scipy",
-               "hydra_plugins.hydra_joblib_launcher": "hydra-joblib-launcher"}
+               "sklearn": "scikit-learn", "matplotlib": "matplotlib", "scipy": "scipy"}
 
 
 def missing_train_extra() -> list[str]:
@@ -45,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command in ("list", "show"):
-        from . import inspect_cli
+        from . import library_cli
 
-        return inspect_cli.main(command, rest)
+        return library_cli.main(command, rest)
     if command in ("train", "report", "ablate", "inspect"):
         missing = missing_train_extra()
         if missing:
@@ -55,14 +57,37 @@ def main(argv: list[str] | None = None) -> int:
                   f"{'is' if len(missing) == 1 else 'are'} not installed. Install it with: "
                   f"pip install 'se-variants[train]'", file=sys.stderr)
             return 2
-        from .runner import commands
-
-        return commands.main(command, rest)
+        return _interruptible(command, rest)
     from .registry import suggest
 
-    print(f"se-variants: unknown command {command!r}.{suggest(command, ['list', 'show', 'train', 'report', 'ablate', 'inspect'])}"
+    commands = ["list", "show", "train", "report", "ablate", "inspect"]
+    print(f"se-variants: unknown command {command!r}.{suggest(command, commands)}"
           f"\n\n{USAGE}", file=sys.stderr)
     return 2
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+def _interruptible(command: str, argv: list[str]) -> int:
+    """Run a runner command with SIGTERM (kill, timeout, a scheduler ending the command) treated as Ctrl-C: a
+    sweep stops its workers, keeps what finished, writes its report and exits 130 (:mod:`.runner.sweep`); an
+    interrupt anywhere else exits 130 at once."""
+    from .runner import commands
+
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
+    if main_thread and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # started in the background (`cmd &`)
+    try:
+        return commands.main(command, argv)
+    except KeyboardInterrupt:
+        print(f"\nse-variants {command}: interrupted.", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

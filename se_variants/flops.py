@@ -21,7 +21,7 @@ __all__ = ["count_flops", "module_flops", "counted_run", "child_flops", "Counter
 
 #: what ``count_flops`` counts, as printed by ``show``
 FLOPS_COUNTED = (
-    "torch.utils.flop_counter: 2 per multiply-add of matmuls, convolutions and attention; "
+    "torch's flop formulas (torch.utils.flop_counter): 2 per multiply-add of matmuls, convolutions and attention; "
     "elementwise work (pooling, norms, activations, gates, the x·scale product) is not counted"
 )
 

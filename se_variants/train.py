@@ -1,8 +1,8 @@
-"""``python -m se_variants.train [-m] [overrides]``: the same Hydra app as ``se-variants train``."""
+"""``python -m se_variants.train [-m] [overrides]``: the same command as ``se-variants train``."""
 
 import sys
 
-from .runner.train_cmd import main
+from .cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -122,7 +122,7 @@ def test_compositions_do_not_import_the_factory():
 
 
 def test_flop_counting_is_a_library_module():
-    assert not any("inspect_cli" in m for m in _imports(PACKAGE / "runner" / "measure.py"))
+    assert not any("library_cli" in m for m in _imports(PACKAGE / "runner" / "measure.py"))
     assert sv.count_flops(torch.nn.Linear(4, 2), torch.randn(3, 4)) == 2 * 3 * 4 * 2
 
 

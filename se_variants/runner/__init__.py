@@ -1,20 +1,19 @@
 """The ablation runner: Hydra configs (top-level ``configs/``), Lightning training, sweeps and their reports.
 
+The data path of ``se-variants train -m ...`` and ``se-variants ablate``, one way:
+command line → :mod:`.plan` (compose each variant once, check every job; no Lightning) → :mod:`.sweep` (one scan
+of the sweep folder for finished jobs, ``sweep.json``, progress lines, the report at the end, the exit code; the
+one place that handles interrupts) → :mod:`.launchers` (this process, worker processes, submitit/SLURM) →
+:mod:`.task` → :mod:`.job` (claim, resume, Lightning fit/test, ``metrics.json``).
+
 Rooms:
-    models/     the networks blocks go into (CIFAR ResNet, timm, torchvision), with SENet's placements
-    data/       digits (default, embedded), cifar10/100, imagefolder
-    optim.py    optimizers and schedules;  lit.py  the LightningModule
-    schema.py   the typed top-level config;  validate.py  checks before training;  gen.py  generated configs
-    plan.py     the job planner (sweep grid × ablation variants × seeds) and the preflight of every job
-    hydra_app.py  the Hydra app (a thin shell over task.run_task);  train_cmd.py  ``se-variants train | ablate``
-    sweep.py    the sweeper's side (hydra_plugins/se_variants_sweeper): batches, waiting, final report, exit code
-    task.py     one job under any launcher;  job.py  one job → metrics.json (claims.py, devices.py)
-    results.py  metrics.json read and written safely;  report.py  a sweep folder → report.md/csv/png
-    commands.py the CLI dispatch
+    registries.py  the runner's registries (data, model, optim, schedule);  data/, models/, optim.py  their entries
+    configs.py     the Hydra config tree and the compose API;  schema.py  the typed top level;  gen.py  generated
+                   configs;  validate.py  checks of a composed config;  identity.py  hashes, names, variant columns
+    plan.py        command line → checked jobs;  sweep.py  a plan → results;  launchers.py  where jobs run
+    task.py        one planned job in any process;  job.py  one job → metrics.json (claims.py, devices.py,
+                   checkpoints.py, lit.py: the Lightning pieces, measure.py)
+    files.py       atomic writes, bounded reads;  results.py  metrics.json records;  report.py, stats.py,
+                   report_plot.py, tables.py  the report;  inspect_job.py, excitations*.py  ``se-variants inspect``
+    commands.py    the CLI of train / ablate / report / inspect;  hydra_app.py  Hydra's own flags (--help, --cfg)
 """
-
-from .job import run_job
-from .report import write_report
-from .validate import ConfigError, block_spec, check_config
-
-__all__ = ["run_job", "write_report", "ConfigError", "check_config", "block_spec"]

@@ -28,7 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Claim", "Owner", "acquire", "owner_of", "CLAIM_FILE", "HEARTBEAT_S", "STALE_AFTER_S"]
+from .files import parse_json
+
+__all__ = ["Claim", "ClaimError", "Owner", "acquire", "owner_of", "CLAIM_FILE", "HEARTBEAT_S", "STALE_AFTER_S"]
 
 CLAIM_FILE = "claim.json"
 #: how often a running job touches its claim
@@ -37,6 +39,12 @@ HEARTBEAT_S = 10.0
 STALE_AFTER_S = 300.0
 #: a claim file still being written (empty or partial JSON) younger than this is taken as alive
 _YOUNG_S = 30.0
+#: a claim is a few hundred bytes
+_MAX_CLAIM_BYTES = 64 * 1024
+
+
+class ClaimError(OSError):
+    """A job folder whose claim cannot be made: the message names the path and the fix."""
 
 
 def _process_start(pid: int) -> str | None:
@@ -61,15 +69,20 @@ def scheduler_job() -> tuple[str, int] | None:
     return job, int(env.get("SLURM_RESTART_COUNT") or 0)
 
 
-def _pid_alive(pid: int, start: str | None) -> bool:
+def _pid_alive(pid: int, start: str | None, last_seen: float, now: float) -> bool:
+    """Whether the process that made a claim on this host lives: its pid exists with the same start time. Where
+    start times cannot be read (no /proc), a pid that exists counts while its heartbeat is fresh, so a recycled
+    pid cannot hold a job forever."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by another user
         pass
-    now = _process_start(pid)
-    return start is None or now is None or now == start
+    current = _process_start(pid)
+    if start is None or current is None:
+        return now - last_seen < STALE_AFTER_S
+    return current == start
 
 
 @dataclass
@@ -85,12 +98,13 @@ class Owner:
     job: list[Any] | None = None  # [scheduler job, restart count] of the process that made the claim
 
     def alive(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
         if self.host == socket.gethostname():
-            return _pid_alive(self.pid, self.process_start)
+            return _pid_alive(self.pid, self.process_start, self.last_seen, now)
         mine = scheduler_job()
-        if self.job and mine and self.job[0] == mine[0] and int(self.job[1]) < mine[1]:
+        if self.job and mine and self.job[0] == mine[0] and isinstance(self.job[1], int) and self.job[1] < mine[1]:
             return False  # this process is the same job, requeued: the earlier run has ended
-        return (now or time.time()) - self.last_seen < STALE_AFTER_S
+        return now - self.last_seen < STALE_AFTER_S
 
     def describe(self) -> str:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
@@ -98,21 +112,26 @@ class Owner:
 
 
 def _read(path: Path) -> Owner | None | str:
-    """The owner in ``path``; None when there is no claim; ``"partial"`` when the file is being written."""
+    """The owner in ``path``; None when there is no claim; ``"partial"`` when the file is being written. A file
+    that cannot be a claim (not JSON, wrong fields, nested, huge) is an owner nobody can reach: stale once old."""
+    if path.is_dir():
+        raise ClaimError(f"{path} is a folder where a job keeps its claim file; remove it (the job is not trained "
+                         f"while it is there).")
     try:
         stat = path.stat()
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Owner(host=str(data["host"]), pid=int(data["pid"]), started=float(data["started"]),
-                     token=str(data["token"]), last_seen=stat.st_mtime, process_start=data.get("process_start"),
-                     job=data.get("job"))
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError):
-        try:
-            young = time.time() - path.stat().st_mtime < _YOUNG_S
-        except FileNotFoundError:
-            return None
-        return "partial" if young else Owner("?", -1, 0.0, f"unreadable-{path.stat().st_mtime_ns}", 0.0)
+    data, _ = parse_json(path, _MAX_CLAIM_BYTES)
+    try:
+        if not isinstance(data, dict):
+            raise TypeError
+        return Owner(host=str(data["host"]), pid=int(data["pid"]), started=float(data["started"]),
+                     token=str(data["token"]), last_seen=stat.st_mtime,
+                     process_start=data.get("process_start") if isinstance(data.get("process_start"), str) else None,
+                     job=data.get("job") if isinstance(data.get("job"), list) and len(data["job"]) == 2 else None)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        young = time.time() - stat.st_mtime < _YOUNG_S
+        return "partial" if young else Owner("?", -1, 0.0, f"unreadable-{stat.st_mtime_ns}", 0.0)
 
 
 def owner_of(job_dir: Path | str) -> Owner | None:
@@ -161,7 +180,7 @@ class Claim:
 
 
 def _create(path: Path) -> Owner | None:
-    """Create the claim file with O_EXCL; our Owner, or None when it already exists."""
+    """Create the claim file with O_EXCL (never following a symlink); our Owner, or None when it already exists."""
     job = scheduler_job()
     owner = Owner(socket.gethostname(), os.getpid(), time.time(), secrets.token_hex(8), time.time(),
                   _process_start(os.getpid()), list(job) if job else None)
@@ -169,6 +188,8 @@ def _create(path: Path) -> Owner | None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
         return None
+    except IsADirectoryError:
+        raise ClaimError(f"{path} is a folder where a job keeps its claim file; remove it.") from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         data = asdict(owner)
         data.pop("last_seen")

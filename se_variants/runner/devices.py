@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["claim_gpus", "visible_gpus", "wants_gpus", "LOCK_DIR"]
+__all__ = ["claim_gpus", "visible_gpus", "wants_gpus", "gpu_count", "LOCK_DIR"]
 
 #: node-local: a GPU belongs to one machine
 LOCK_DIR = Path(tempfile.gettempdir()) / f"se_variants-gpus-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
@@ -33,6 +33,13 @@ def visible_gpus() -> list[str]:
         ids = [d.strip() for d in env.split(",") if d.strip()]
         return ids[: torch.cuda.device_count()] if torch.cuda.is_available() else []
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+
+def gpu_count() -> int:
+    """Usable CUDA GPUs of this process (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def wants_gpus(trainer: dict[str, Any]) -> int:

@@ -4,8 +4,6 @@ matplotlib's Agg backend."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .excitations import Profile, class_means, element_label
+from .files import replace_into
 
 __all__ = ["plot_by_class", "plot_by_instance", "save_figure"]
 
@@ -48,18 +47,11 @@ def _mosaic(maps: list[np.ndarray]) -> np.ndarray:
 
 
 def save_figure(fig: Any, path: Path) -> None:
-    """Save ``fig`` as PNG to ``path`` through a temporary file and ``os.replace`` (never half a file), close it."""
+    """Save ``fig`` as PNG to ``path`` atomically (:func:`.files.replace_into`: never half a file), close it."""
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        replace_into(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     finally:
         plt.close(fig)
 

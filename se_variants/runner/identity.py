@@ -18,9 +18,11 @@ from typing import Any
 
 from ..registry import NONE
 from ..spec import PART_KEYS, PARTS
+from ..spec import is_baseline as spec_is_baseline
 from .schema import NON_IDENTITY_KEYS
 
-__all__ = ["identity_config", "config_hashes", "job_name", "is_run_knob", "safe_name", "describe_part", "variant_columns",
+__all__ = ["identity_config", "config_hashes", "job_name", "is_run_knob", "safe_name", "describe_part",
+           "variant_columns",
            "is_baseline", "PART_KEYS"]
 
 #: model options that only say where blocks go
@@ -42,10 +44,9 @@ def _drop(cfg: dict[str, Any], dotted: str) -> None:
 
 def is_baseline(cfg_or_record: dict[str, Any]) -> bool:
     """True for the no-attention baseline (``block=none``): a config whose block node is ``{name: none}``, or a
-    result record (metrics.json, a report row) whose ``block`` column is ``"none"``."""
+    result record (metrics.json, a report row) whose ``block`` column is ``"none"`` (:func:`spec.is_baseline`)."""
     block = cfg_or_record.get("block")
-    name = block.get("name") if isinstance(block, dict) else block
-    return name == NONE
+    return block is not None and spec_is_baseline(block)
 
 
 def _block_name(cfg: dict[str, Any]) -> Any:
@@ -83,12 +84,14 @@ def config_hashes(cfg: dict[str, Any]) -> dict[str, str]:
 
 
 def safe_name(text: str) -> str:
-    """A folder name from ``text``: unsafe characters replaced; long names cut, ending with a hash of the text."""
+    """A folder name from ``text``, one name per text: characters unsafe in a path are replaced, and when that
+    changed anything (``a/b`` and ``a_b`` would meet) or the name is long, it ends with a hash of ``text``."""
     text = text or "default"
     safe = _UNSAFE.sub("_", text)
+    tag = hashlib.sha256(text.encode()).hexdigest()[:8]
     if len(safe) > MAX_NAME:
-        safe = f"{safe[:MAX_NAME - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-    return safe
+        return f"{safe[:MAX_NAME - 9]}-{tag}"
+    return safe if safe == text else f"{safe}-{tag}"
 
 
 def is_run_knob(override: str) -> bool:

@@ -14,16 +14,21 @@ output of every chosen attention block (:func:`se_variants.capture_scales`) is r
 * ``excitations_by_class.png`` (Fig. 6): one panel per block, the mean activation of a fixed seeded subset of
   channels per class and over all classes (dashed); spatial maps as mean maps per class.
 * ``excitations_by_instance.png`` (Fig. 7): per block and class, mean ± std over the instances of the class.
-* ``inspect.json``: what was inspected (checkpoint, split, classes, samples, seed, shown channels).
+* ``inspect.json``: what was inspected (checkpoint, the epochs it holds, the job's status, split, classes,
+  samples, seed, shown channels, the modules imported).
+
+A job folder is data, and data never chooses code: inspect imports only the modules named with ``--imports``
+(never the ``imports`` a job's record or checkpoint lists), and reads weights only from a checkpoint of the job's
+own config (``--ckpt`` of another job is refused). A job that did not finish is inspected from its last
+checkpoint, with a warning.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +39,21 @@ import torch
 from torch import nn
 
 from ..capture import attention_blocks, base_name, capture_scales
-from ..registry import suggest
+from ..compose import Fusion, Parallel, SEBlock, Serial
+from ..gate import Gate
+from ..registry import COMPOSE, EXCITE, GATE, NONE, PRESET, SQUEEZE, Registry, SpecError, suggest
+from ..spec import PART_KEYS, split_block
+from .checkpoints import LAST_CKPT, CheckpointError, config_diff, epochs_done, load_checkpoint
+from .data import DATA, DataError
 from .excitation_plots import plot_by_class, plot_by_instance
 from .excitations import SATURATED_HIGH, SATURATED_LOW, Profile, class_mean_rows, excitation_stats, profiles
-from .results import RESULT_FILE, load_record, write_atomic
+from .files import FileProblem, replace_into, write_atomic
+from .identity import config_hashes
+from .models import MODEL
+from .registries import OPTIM, SCHEDULE
+from .results import RESULT_FILE, load_record
+from .tables import csv_text, one_line, text_table
+from .validate import ConfigError, block_spec, import_user_modules
 
 __all__ = ["InspectError", "LoadedJob", "Inspection", "load_job", "default_blocks", "dataset_labels",
            "select_samples", "record_scales", "inspect_job", "main", "SPLITS"]
@@ -45,7 +61,6 @@ __all__ = ["InspectError", "LoadedJob", "Inspection", "load_job", "default_block
 SPLITS = ("train", "val", "test")
 #: at most this many classes are drawn (every chosen class is in the npz and CSV files)
 MAX_PLOTTED_CLASSES = 10
-CHECKPOINT = Path("checkpoints") / "last.ckpt"
 RESERVED = ("labels", "indices")
 
 
@@ -57,7 +72,13 @@ class InspectError(ValueError):
 class LoadedJob:
     """A trained job, ready to run: ``model`` (eval mode, CPU, weights from ``checkpoint``), its resolved
     ``config`` (plain values), its ``record`` (metrics.json, or None when missing or unreadable) and its data
-    ``splits`` (training augmentation off)."""
+    ``splits`` (training augmentation off).
+
+    ``epoch``: the epochs the checkpoint holds (finished epochs; None when it does not say); ``status``: the
+    record's status (``ok``, ``failed``, ``running``), or ``unknown`` without a valid record; ``warning``: why the
+    result may not be the job's final one (it did not finish, or its record is missing), else None;
+    ``imports``: the modules imported for it (``--imports``).
+    """
 
     job_dir: Path
     checkpoint: Path
@@ -66,6 +87,9 @@ class LoadedJob:
     record: dict[str, Any] | None
     splits: Any
     epoch: int | None = None
+    status: str = "unknown"
+    warning: str | None = None
+    imports: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -93,8 +117,6 @@ class Inspection:
 def _data_node(data: dict[str, Any]) -> dict[str, Any]:
     """The job's data node with training augmentation off where the dataset has the option (inspection looks at
     the images themselves, not random crops of them)."""
-    from .data import DATA
-
     node = dict(data)
     try:
         entry, _ = DATA.resolve({"name": node["name"]})
@@ -105,53 +127,54 @@ def _data_node(data: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def load_job(job_dir: Path | str, checkpoint: Path | str | None = None) -> LoadedJob:
+def load_job(job_dir: Path | str, checkpoint: Path | str | None = None, *,
+             imports: Sequence[str] | None = None) -> LoadedJob:
     """Rebuild a finished (or interrupted) job's network from its checkpoint.
 
     Args:
         job_dir: the job's folder (``metrics.json``, ``checkpoints/last.ckpt``).
-        checkpoint: another Lightning checkpoint of this job; default ``<job_dir>/checkpoints/last.ckpt``.
+        checkpoint: another checkpoint of this job; default ``<job_dir>/checkpoints/last.ckpt``.
+        imports: modules to import first (where the job's own ops are registered, e.g. the modules it was
+            trained with under ``imports:``). Only these are imported: the ``imports`` a job's record or
+            checkpoint lists are never imported (a folder must not choose what code runs).
 
     The checkpoint is read with ``torch.load(..., weights_only=True)`` (nothing in it can run code); only its
-    ``state_dict`` (keys ``model.<name>``) and ``hyper_parameters`` (the job's resolved config) are used. The
-    config's ``imports`` are imported first, so user-registered ops rebuild. Raises :class:`InspectError`.
+    ``state_dict`` (keys ``model.<name>``) and ``hyper_parameters`` (the job's resolved config) are used. It must
+    be of the job's own config (same config hash as the ``config`` of the job's metrics.json, or, when that is
+    missing or broken, of the job's own last.ckpt). Raises :class:`InspectError`: for a checkpoint of another
+    config (naming the keys that differ), for an op of the job's config that is not registered in this process
+    (naming it and the modules to pass), and for anything else that cannot be inspected.
     """
-    from ..registry import SpecError
-    from .data import DATA, DataError
-    from .models import MODEL
-    from .validate import ConfigError, block_spec, import_user_modules
-
     job_dir = Path(job_dir)
     if not job_dir.is_dir():
         raise InspectError(f"{job_dir} is not a folder; pass a job folder (one with {RESULT_FILE} and "
-                           f"{CHECKPOINT}), e.g. outputs/ablate/digits/<job>.")
-    record, problem = load_record(job_dir / RESULT_FILE) if (job_dir / RESULT_FILE).is_file() else (None, None)
-    path = Path(checkpoint) if checkpoint is not None else job_dir / CHECKPOINT
+                           f"{LAST_CKPT}), e.g. outputs/ablate/digits/<job>.")
+    has_record = (job_dir / RESULT_FILE).is_file()
+    record, problem = load_record(job_dir / RESULT_FILE) if has_record else (None, None)
+    own = job_dir / LAST_CKPT
+    path = Path(checkpoint) if checkpoint is not None else own
     if not path.is_file():
         status = f" (its {RESULT_FILE} says status {record['status']!r})" if record else ""
         hint = (" It has no job record either: is this a sweep folder? Pass one of its job folders."
-                if not (job_dir / RESULT_FILE).is_file() else
-                " Checkpoints are written after every epoch; a job that stopped before its first epoch ended has "
-                "none. Re-run the job, or pass --ckpt <file>.")
+                if not has_record else
+                " Checkpoints are written at epoch ends (checkpoint_every_s); a job that stopped before its first "
+                "has none. Re-run the job, or pass --ckpt <file>.")
         raise InspectError(f"no checkpoint at {path}{status}.{hint}")
+    is_own = path.resolve() == own.resolve()
+    ckpt, config = _read_checkpoint(path)
+    _check_belongs(job_dir, path, config, record, problem, own, is_own)
+    if not ("model" in config and "block" in config and "data" in config):
+        raise InspectError(f"{path} holds no runner config (its hyper_parameters lack model, block or data); "
+                           f"pass a checkpoint written by se-variants train.")
+    names = [str(m) for m in imports or ()]
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise InspectError(f"cannot read the checkpoint {path}: {type(err).__name__}: {err}".strip()) from None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise InspectError(f"{path} is not a Lightning checkpoint of a runner job (no 'state_dict').")
-    config = ckpt.get("hyper_parameters")
-    if not (isinstance(config, dict) and "model" in config and "block" in config):
-        config = (record or {}).get("config")
-    if not (isinstance(config, dict) and "model" in config and "block" in config and "data" in config):
-        why = f" ({RESULT_FILE}: {problem})" if problem else ""
-        raise InspectError(f"no config for {path}: its hyper_parameters hold none and {job_dir / RESULT_FILE} "
-                           f"has no usable 'config'{why}.")
-    try:
-        import_user_modules(config.get("imports"))
+        import_user_modules(names)
         spec = block_spec(config)
     except ConfigError as err:
         raise InspectError(f"{job_dir}: {err}") from None
+    missing = _missing_ops(config)
+    if missing:
+        raise InspectError(_missing_message(missing, config.get("imports"), names))
     if spec is None:
         raise InspectError(f"{job_dir} was trained with block=none: its model has no attention blocks, so there is "
                            f"no excitation to inspect. Inspect a job trained with a block (e.g. the "
@@ -162,16 +185,138 @@ def load_job(job_dir: Path | str, checkpoint: Path | str | None = None) -> Loade
         raise InspectError(f"cannot load the data of {job_dir} ({type(err).__name__}: {err}). A relative data.root "
                            f"is relative to where the job was trained: run inspect from there, or set "
                            f"SE_VARIANTS_DATA.") from None
-    model = MODEL.build(config["model"], splits.in_channels, splits.num_classes, spec)
+    try:
+        model = MODEL.build(config["model"], splits.in_channels, splits.num_classes, spec)
+    except (SpecError, TypeError, ValueError) as err:
+        raise InspectError(f"cannot build the network of {job_dir} from its config (was an op changed since it "
+                           f"was trained?): {type(err).__name__}: {one_line(err, 600)}") from None
     state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise InspectError(f"the checkpoint {path} does not fit the network its config builds (was an op changed "
-                           f"since it was trained?): {' '.join(str(err).split())[:600]}") from None
+                           f"since it was trained?): {one_line(err, 600)}") from None
     model.eval()
-    epoch = ckpt.get("epoch")
-    return LoadedJob(job_dir, path, model, config, record, splits, epoch if isinstance(epoch, int) else None)
+    epoch = epochs_done(ckpt) or None
+    status = record["status"] if record is not None else "unknown"
+    warning = _unfinished(record, problem, is_own, epoch, (config.get("trainer") or {}).get("max_epochs"))
+    return LoadedJob(job_dir, path, model, config, record, splits, epoch, status, warning, names)
+
+
+def _read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        raise InspectError(f"{err}. Pass a checkpoint written by se-variants train (<job>/{LAST_CKPT}).") from None
+
+
+def _check_belongs(job_dir: Path, path: Path, config: dict[str, Any], record: dict[str, Any] | None,
+                   problem: str | None, own: Path, is_own: bool) -> None:
+    """Refuse a checkpoint whose config is not the job's: inspect writes what it finds into the job's folder, as
+    the job's. The job's config is its record's, or its own last.ckpt's when the record is missing or broken."""
+    if record is not None:
+        ours, source = record["config"], f"its {RESULT_FILE}"
+    elif not is_own and own.is_file():
+        ours, source = _read_checkpoint(own)[1], str(own)
+    elif not is_own:
+        why = f"cannot be read: {problem}" if problem else "is missing"
+        raise InspectError(f"{job_dir} has no config of its own to check {path} against (its {RESULT_FILE} {why}, "
+                           f"and it has no {LAST_CKPT}), so whether the checkpoint belongs to it cannot be checked. "
+                           f"Inspect the job folder the checkpoint came from.")
+    else:
+        return  # the job's own last.ckpt, and nothing else says what the job's config is
+    if config_hashes(config)["config_hash"] != config_hashes(ours)["config_hash"]:
+        raise InspectError(
+            f"{path} is not a checkpoint of {job_dir}: it was written by a job of another config than {source} "
+            f"holds ({config_diff(config, ours)}; the checkpoint's value first). inspect writes its results into "
+            f"the job's folder as the job's, so it reads only the job's own checkpoints: inspect the folder of the "
+            f"job that wrote the checkpoint instead.")
+
+
+#: what a registry is called in messages (the runner's config key)
+_KINDS: tuple[tuple[str, Registry], ...] = (("squeeze", SQUEEZE), ("excite", EXCITE), ("gate", GATE),
+                                            ("model", MODEL), ("data", DATA), ("optim", OPTIM),
+                                            ("schedule", SCHEDULE))
+
+
+def _missing_ops(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, name) of every op, block, model, dataset, optimizer or schedule the config names that no registry
+    of this process holds (a spec that is malformed in another way fails with its own message when built)."""
+    registries = dict(_KINDS)
+    missing: list[tuple[str, str]] = []
+
+    def named(kind: str, spec: Any) -> None:
+        try:
+            name, _ = registries[kind].split(spec)
+        except SpecError:
+            return
+        if name not in registries[kind] and (kind, name) not in missing:
+            missing.append((kind, name))
+
+    def block(spec: Any) -> None:
+        try:
+            name, options = split_block(spec)
+        except SpecError:
+            return
+        if name == NONE:
+            return
+        registry = COMPOSE if name in COMPOSE else PRESET if name in PRESET else None
+        if registry is None:
+            if ("block", name) not in missing:
+                missing.append(("block", name))
+            return
+        for key in PART_KEYS:
+            if options.get(key) is not None:
+                named(key, options[key])
+        for key in getattr(registry.get(name), "block_lists", ()):
+            children = options.get(key)
+            for child in children if isinstance(children, (list, tuple)) else ():
+                block(child)
+
+    block(block_spec(config))
+    for kind in ("model", "data", "optim", "schedule"):
+        if config.get(kind) is not None:
+            named(kind, config[kind])
+    return missing
+
+
+#: a module name as ``--imports`` takes it (what a job folder lists is shown in a hint only when it is one)
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+def _missing_message(missing: list[tuple[str, str]], trained_with: Any, imported: list[str]) -> str:
+    what = ", ".join(f"{kind} {name!r}" for kind, name in missing)
+    verb = "is" if len(missing) == 1 else "are"
+    listed = trained_with if isinstance(trained_with, list) else []
+    modules = [m for m in listed if isinstance(m, str) and _MODULE_NAME.fullmatch(m)][:20]
+    if modules:
+        hint = (f"it was trained with imports: [{', '.join(modules)}] -- pass --imports {','.join(modules)} to "
+                f"import them")
+    else:
+        hint = "if a module of yours registers it, pass --imports <module> to import it"
+    done = f" (imported here: {', '.join(imported)})" if imported else ""
+    return f"the job uses {what}, which {verb} not registered here{done}; {hint} (inspect never imports modules " \
+           f"named by a job folder)."
+
+
+def _unfinished(record: dict[str, Any] | None, problem: str | None, last: bool, epoch: int | None,
+                max_epochs: Any) -> str | None:
+    """The warning for a job that may not have finished (None for one whose record says ok)."""
+    of = f" of {max_epochs}" if isinstance(max_epochs, int) and epoch is not None else ""
+    held = f"epoch {epoch}{of}" if epoch is not None else "epoch unknown"
+    which = "its last checkpoint" if last else "the checkpoint given"
+    if record is None:
+        why = f"its {RESULT_FILE} cannot be read: {problem}" if problem else f"its {RESULT_FILE} is missing"
+        return (f"warning: whether this job finished is unknown ({one_line(why, 300)}); inspecting {which} "
+                f"({held}), which may hold an unfinished run.")
+    if record["status"] == "ok":
+        return None
+    if record["status"] == "failed":
+        error = record.get("error") or {}
+        what = f"status failed: {one_line(error.get('type') or 'unknown error', 80)}"
+    else:
+        what = "status running: still training, or killed before it finished"
+    return f"warning: this job did not finish ({what}); inspecting {which} ({held})."
 
 
 # ------------------------------------------------------------------------------------------------ choosing
@@ -179,9 +324,6 @@ def load_job(job_dir: Path | str, checkpoint: Path | str | None = None) -> Loade
 
 def _library_types() -> tuple[type, ...]:
     """The module types that make up an attention block: compositions and the presets that are classes."""
-    from ..compose import Fusion, Parallel, SEBlock, Serial
-    from ..registry import PRESET
-
     presets = tuple(PRESET.get(n) for n in PRESET.names() if isinstance(PRESET.get(n), type))
     return (SEBlock, Serial, Parallel, Fusion, *presets)
 
@@ -287,9 +429,6 @@ def record_scales(model: nn.Module, dataset: Any, indices: np.ndarray, blocks: S
 
 def _gate_names(model: nn.Module, names: Sequence[str]) -> dict[str, str]:
     """Block name → its gate's registered name (``sigmoid``, ...) or class name."""
-    from ..gate import Gate
-    from ..registry import GATE
-
     by_type = {GATE.get(n): n for n in GATE.names()}
     blocks = attention_blocks(model)
     out = {}
@@ -301,41 +440,13 @@ def _gate_names(model: nn.Module, names: Sequence[str]) -> dict[str, str]:
     return out
 
 
-# ------------------------------------------------------------------------------------------------ writing
-
-
-def _replace_into(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` then move the file to ``path`` in one step (no half-written file is seen)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _csv_text(rows: list[dict[str, Any]]) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return buf.getvalue()
-
-
 # ------------------------------------------------------------------------------------------------ the command
 
 
 def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[int] | None = None,
                 per_class: int | None = None, channels: int = 50, blocks: Sequence[str] | None = None,
                 seed: int = 0, checkpoint: Path | str | None = None, out: Path | str | None = None,
-                plot: bool = True, batch_size: int = 256) -> Inspection:
+                plot: bool = True, batch_size: int = 256, imports: Sequence[str] | None = None) -> Inspection:
     """Record the gate outputs of a trained job on a split and write the files listed in this module's docstring.
 
     Args:
@@ -346,16 +457,26 @@ def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[i
         channels: channels drawn per block in the figures (a fixed subset drawn with ``seed``).
         blocks: block names (see :func:`se_variants.attention_blocks`), or ``["all"]``; default
             :func:`default_blocks`.
-        checkpoint: default ``<job_dir>/checkpoints/last.ckpt``; out: default ``<job_dir>/inspect``.
+        seed: >= 0 (numpy's generator takes no negative seed).
+        checkpoint: default ``<job_dir>/checkpoints/last.ckpt``; it must be of the job's config (see
+            :func:`load_job`). out: a folder (created when missing); default ``<job_dir>/inspect``.
         plot: draw the two figures (at most 10 classes; the data files hold every chosen class).
+        imports: modules to import before the network is built (see :func:`load_job`).
 
+    A job that did not finish (or whose record is missing) is inspected from its checkpoint: ``result.job.warning``
+    says so (the command prints it), and inspect.json records ``job_status`` and ``epoch``.
     Raises :class:`InspectError` for a job that cannot be inspected or a bad option.
     """
     if split not in SPLITS:
         raise InspectError(f"unknown split {split!r}.{suggest(split, list(SPLITS))} Splits: {', '.join(SPLITS)}.")
     if channels < 1:
         raise InspectError(f"--channels must be >= 1, got {channels}.")
-    job = load_job(job_dir, checkpoint)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InspectError(f"--seed must be >= 0, got {seed!r}: it seeds numpy's random generator (the sample and "
+                           f"channel subsets), which takes no negative seed.")
+    folder = Path(out) if out is not None else Path(job_dir) / "inspect"
+    _check_out(folder)
+    job = load_job(job_dir, checkpoint, imports=imports)
     names = list(attention_blocks(job.model))
     if not names:
         raise InspectError(f"the model of {job.job_dir} has no attention block with a library gate, so there is "
@@ -381,12 +502,40 @@ def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[i
     stats = excitation_stats(scales, labels, _gate_names(job.model, list(scales)))
     result = Inspection(job, split, scales, labels, indices, stats, {k: p.shown for k, p in profs.items()})
 
-    folder = Path(out) if out is not None else job.job_dir / "inspect"
-    folder.mkdir(parents=True, exist_ok=True)
-    _replace_into(folder / "excitations.npz",
-                  lambda tmp: np.savez(tmp, **scales, labels=labels, indices=indices))
-    write_atomic(folder / "excitation_stats.csv", _csv_text(stats))
-    write_atomic(folder / "excitations_by_class.csv", _csv_text(class_mean_rows(profs, labels, class_list)))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file where a parent folder belongs, no permission
+        raise InspectError(f"cannot create the output folder {folder} ({err.strerror or err}); --out is a folder, "
+                           f"or one that does not exist yet, under a folder you can write to.") from None
+    try:
+        _write(folder, result, profs, class_list, plot, per_class, seed, channels)
+    except FileProblem as err:  # a folder where one of the files belongs
+        raise InspectError(str(err)) from None
+    return result
+
+
+def _check_out(folder: Path) -> None:
+    """Refuse an output folder that is a file, or below one, before anything is computed."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = f"is below {existing}, which is a file" if existing != folder else "is a file"
+        raise InspectError(f"--out {folder} {where}; --out is the folder inspect writes its files into: name a "
+                           f"folder, or one that does not exist yet.")
+
+
+def _write(folder: Path, result: Inspection, profs: dict[str, Profile], class_list: list[int], plot: bool,
+           per_class: int | None, seed: int, channels: int) -> None:
+    """Write the files of :func:`inspect_job` into ``folder`` (each atomically) and list them in ``result``."""
+    job, split, scales, labels, indices, stats = (result.job, result.split, result.scales, result.labels,
+                                                  result.indices, result.stats)
+
+    def write_npz(tmp: str) -> None:  # through a file object: given a path, np.savez would append ".npz" to it
+        with open(tmp, "wb") as f:
+            np.savez(f, **scales, labels=labels, indices=indices)
+
+    replace_into(folder / "excitations.npz", write_npz)
+    write_atomic(folder / "excitation_stats.csv", csv_text(stats))
+    write_atomic(folder / "excitations_by_class.csv", csv_text(class_mean_rows(profs, labels, class_list)))
     result.files = [folder / "excitations.npz", folder / "excitation_stats.csv", folder / "excitations_by_class.csv"]
     if plot:
         drawn = class_list[:MAX_PLOTTED_CLASSES]
@@ -397,7 +546,11 @@ def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[i
         plot_by_class(sub, labels[keep], drawn, folder / "excitations_by_class.png", what, eta)
         plot_by_instance(sub, labels[keep], drawn, folder / "excitations_by_instance.png", what, eta)
         result.files += [folder / "excitations_by_class.png", folder / "excitations_by_instance.png"]
-    meta = {"job": str(job.job_dir), "checkpoint": str(job.checkpoint), "epoch": job.epoch, "split": split,
+    error = (job.record or {}).get("error") or {}
+    meta = {"job": str(job.job_dir), "checkpoint": str(job.checkpoint), "epoch": job.epoch,
+            "max_epochs": (job.config.get("trainer") or {}).get("max_epochs"), "job_status": job.status,
+            "job_error": error.get("type") if job.status == "failed" else None, "imports": job.imports,
+            "split": split,
             "classes": class_list, "plotted_classes": class_list[:MAX_PLOTTED_CLASSES] if plot else [],
             "per_class": per_class, "samples": int(len(labels)), "seed": seed, "channels": channels,
             "blocks": list(scales), "shapes": {k: list(v.shape[1:]) for k, v in scales.items()},
@@ -405,12 +558,9 @@ def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[i
             "variant": {k: (job.record or {}).get(k) for k in ("block", "squeeze", "excite", "gate", "seed")}}
     write_atomic(folder / "inspect.json", json.dumps(meta, indent=1) + "\n")
     result.files.append(folder / "inspect.json")
-    return result
 
 
 def _fusion_names(model: nn.Module) -> set[str]:
-    from ..compose import Fusion
-
     return {name for name, m in attention_blocks(model).items() if isinstance(m, Fusion)}
 
 
@@ -439,6 +589,13 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated class indices such as 0,3,7; got {text!r}")
 
 
+def _modules(text: str) -> list[str]:
+    names = [t for t in text.replace(" ", "").split(",") if t]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated module names such as my_ops,pkg.ops; got {text!r}")
+    return names
+
+
 def _parser() -> _Parser:
     p = _Parser(prog="se-variants inspect", usage=USAGE.split("\n")[0], description=USAGE.split("\n", 2)[2],
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -455,6 +612,9 @@ def _parser() -> _Parser:
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and channel subsets (default: 0)")
     p.add_argument("--ckpt", default=None, help="checkpoint (default: <job>/checkpoints/last.ckpt)")
     p.add_argument("--out", default=None, help="output folder (default: <job>/inspect)")
+    p.add_argument("--imports", type=_modules, default=None, metavar="MOD1,MOD2",
+                   help="modules to import first, where the job's own ops are registered (the job's imports: "
+                        "list; inspect never imports what a job folder names)")
     return p
 
 
@@ -469,11 +629,13 @@ def main(argv: list[str]) -> int:
         blocks = None if args.blocks is None else [b for b in args.blocks.split(",") if b]
         result = inspect_job(args.job, split=args.split, classes=args.classes, per_class=args.per_class,
                              channels=args.channels, blocks=blocks, seed=args.seed, checkpoint=args.ckpt,
-                             out=args.out)
+                             out=args.out, imports=args.imports)
     except InspectError as err:
         print(f"se-variants inspect: error: {err}\n\nusage: {USAGE.splitlines()[0]} (--help for the options)",
               file=sys.stderr)
         return 2
+    if result.job.warning:
+        print(result.job.warning, file=sys.stderr)
     print(_format_stats(result.stats))
     print(f"\n{len(result.labels)} {result.split} samples, {len(result.scales)} blocks. Wrote: "
           + ", ".join(str(p) for p in result.files))
@@ -486,8 +648,5 @@ def _format_stats(rows: list[dict[str, Any]]) -> str:
     body = [[r["block"], r["gate"], r["shape"], f"{r['mean']:.3f}", f"{r['std']:.3f}",
              f"{r[f'frac_above_{SATURATED_HIGH}']:.1%}", f"{r[f'frac_below_{SATURATED_LOW}']:.1%}",
              "–" if r["class_specificity"] is None else f"{r['class_specificity']:.3f}"] for r in rows]
-    widths = [max(len(x) for x in col) for col in zip(header, *body)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i < 3 else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, body)])
+    return text_table(header, body, left=(0, 1, 2))
 

@@ -1,4 +1,5 @@
-"""Lightning pieces of a job: the classifier module, and the callback that makes a job exactly resumable.
+"""Lightning pieces of a job: the classifier module, its data module, and the callback that makes a job exactly
+resumable.
 
 Exact resume (on CPU: a job killed after epoch k and resumed gives the metrics of an uninterrupted run, bit for
 bit) rests on three things:
@@ -6,33 +7,38 @@ bit) rests on three things:
 * every epoch's randomness (augmentation, dropout, DataLoader worker seeds) comes from RNGs reseeded at the start
   of the epoch from (run seed, epoch, rank), and the training order from a sampler seeded the same way
   (``data.base.EpochSampler``), so nothing depends on how many random numbers earlier epochs drew;
-* ``checkpoints/last.ckpt`` is written at the end of each epoch -- after validation and after the epoch-interval
+* ``checkpoints/last.ckpt`` is written at the end of an epoch -- after validation and after the epoch-interval
   LR schedule stepped, when model, optimizer, schedule and loop state all describe one finished epoch --
   atomically (temporary file and ``os.replace``), so a kill never leaves half a file;
 * the per-epoch metrics live in the checkpoint too, so a job killed after its last epoch (before its record was
   final) still reports the train and validation metrics of that epoch.
+
+Metrics are three running sums per stage (loss × samples, correct predictions, samples) in one tensor, summed
+over DDP ranks once per epoch: a step costs one tensor addition, and every sample counts once.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
-from lightning.pytorch.callbacks import Checkpoint
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Checkpoint
 from torch import nn
-from torchmetrics import SumMetric
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .data.base import derive_seed
+from .checkpoints import RUN_STATE_KEY
+from .data.base import EpochSampler, SeededItems, ShardSampler, Splits, derive_seed
 from .optim import OPTIM, SCHEDULE
 
-__all__ = ["Classifier", "RunState", "STAGES"]
+__all__ = ["Classifier", "ImageData", "RunState", "STAGES", "per_class"]
 
 STAGES = ("train", "val", "test")
 
@@ -59,21 +65,16 @@ class Classifier(L.LightningModule):
         self.schedule_spec = dict(schedule)
         self.epochs = epochs
         self.save_hyperparameters(hparams or {})
-        self._make_metrics()
+        self.test_confusion: torch.Tensor | None = None
+        self._reset_sums()
 
-    def _make_metrics(self) -> None:
-        # keyed "<stage>_<what>": a ModuleDict key "train" would shadow Module.train
-        self.stage_metrics = nn.ModuleDict({
-            **{f"{s}_acc": MulticlassAccuracy(self.num_classes, average="micro") for s in STAGES},
-            **{f"{s}_{what}": SumMetric() for s in STAGES for what in ("loss", "n")},
-        })
-        self.confusion = MulticlassConfusionMatrix(self.num_classes)
+    def _reset_sums(self) -> None:
+        # plain tensors made in this process: spawned DDP ranks must not share states through shared memory
+        self._sums = {s: torch.zeros(3, dtype=torch.float64) for s in STAGES}  # loss × n, correct, n
+        self._confusion = torch.zeros(self.num_classes * self.num_classes, dtype=torch.long)
 
     def setup(self, stage: str) -> None:
-        # Fresh metric states in every process: with spawned DDP ranks on CPU, states built before the spawn live
-        # in shared memory and every rank would add into the same tensors (each sample counted world-size times).
-        self._make_metrics()
-        self.to(self.device)
+        self._reset_sums()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -81,26 +82,37 @@ class Classifier(L.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
         logits = self.model(x)
-        loss = F.cross_entropy(logits, y)
-        m = self.stage_metrics
-        m[f"{stage}_acc"].update(logits, y)
-        m[f"{stage}_loss"].update(loss.detach() * len(y))
-        m[f"{stage}_n"].update(torch.tensor(float(len(y)), device=logits.device))
-        if stage == "test":
-            self.confusion.update(logits, y)
+        # label -1: a padding item of a DDP rank (data.base.EpochSampler), left out of the loss and the metrics
+        loss = F.cross_entropy(logits, y, ignore_index=-1)
+        with torch.no_grad():
+            pred = logits.argmax(1)
+            if self.trainer.world_size > 1:
+                valid = y >= 0
+                n = valid.sum().double()
+                correct = (valid & (pred == y)).sum().double()
+            else:
+                n = torch.tensor(float(y.numel()), dtype=torch.float64, device=logits.device)
+                correct = (pred == y).sum().double()
+            sums = self._sums[stage]
+            if sums.device != logits.device:
+                sums = self._sums[stage] = sums.to(logits.device)
+            sums += torch.stack([loss.detach().double() * n, correct, n])
+            if stage == "test":
+                k = self.num_classes
+                self._confusion = self._confusion.to(y.device) + torch.bincount(y * k + pred, minlength=k * k)
         return loss
 
     def _log_epoch(self, stage: str) -> None:
-        """``<stage>/loss`` (mean over the epoch's samples), ``<stage>/acc`` and ``<stage>/n`` (samples), each summed
-        over DDP ranks before dividing, logged once an epoch (a log call per step costs as much as a step of a
-        small model)."""
-        m = self.stage_metrics
-        n = m[f"{stage}_n"].compute()
-        values = {"loss": m[f"{stage}_loss"].compute() / n.clamp(min=1), "acc": m[f"{stage}_acc"].compute(), "n": n}
+        """``<stage>/loss`` (mean over the epoch's samples), ``<stage>/acc`` and ``<stage>/n`` (samples), summed over
+        DDP ranks before dividing, logged once an epoch (a log call per step costs as much as a step of a small
+        model)."""
+        sums = self.trainer.strategy.reduce(self._sums[stage], reduce_op="sum") if self.trainer.world_size > 1 \
+            else self._sums[stage]
+        loss, correct, n = sums.tolist()
+        values = {"loss": loss / max(n, 1.0), "acc": correct / max(n, 1.0), "n": n}
         for name, value in values.items():
-            self.log(f"{stage}/{name}", value, prog_bar=name != "n")
-        for what in ("acc", "loss", "n"):
-            m[f"{stage}_{what}"].reset()
+            self.log(f"{stage}/{name}", value, prog_bar=name != "n", sync_dist=False)
+        self._sums[stage] = torch.zeros_like(self._sums[stage])
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
@@ -119,8 +131,9 @@ class Classifier(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
-        self.test_confusion = self.confusion.compute().cpu()
-        self.confusion.reset()
+        k = self.num_classes
+        self.test_confusion = self._confusion.view(k, k).cpu()
+        self._confusion = torch.zeros_like(self._confusion)
 
     def configure_optimizers(self) -> Any:
         optimizer = OPTIM.build(self.optim_spec, self.parameters())
@@ -137,29 +150,73 @@ def per_class(confusion: torch.Tensor) -> dict[str, Any]:
     return {"acc": acc, "support": support.tolist(), "confusion": cm.tolist()}
 
 
+class ImageData(L.LightningDataModule):
+    """Data loaders over :class:`~.data.base.Splits`: training order from :class:`EpochSampler` and augmentation
+    from :class:`SeededItems` (both functions of ``seed`` and the epoch only), validation and test in order
+    (:class:`ShardSampler`), sharded across DDP ranks. No loader draws from the global RNG.
+
+    The trainer must run with ``use_distributed_sampler=False`` (these samplers already shard). DataLoader worker
+    processes are forked where the platform can (a launcher's worker process cannot spawn them).
+    """
+
+    def __init__(self, splits: Splits, seed: int = 0):
+        super().__init__()
+        self.splits = splits
+        self.seed = seed
+
+    def _ranks(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _loader(self, dataset: Dataset, sampler: Sampler[Any]) -> DataLoader:
+        workers = self.splits.num_workers
+        context = "fork" if workers > 0 and "fork" in multiprocessing.get_all_start_methods() else None
+        return DataLoader(dataset, batch_size=self.splits.batch_size, sampler=sampler, num_workers=workers,
+                          multiprocessing_context=context, generator=torch.Generator().manual_seed(self.seed))
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = EpochSampler(len(self.splits.train), self.seed, *self._ranks())
+        return self._loader(SeededItems(self.splits.train, self.seed), sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.splits.val, ShardSampler(len(self.splits.val), *self._ranks()))
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.splits.test, ShardSampler(len(self.splits.test), *self._ranks()))
+
+
 class RunState(Checkpoint):
-    """Reseeds every epoch, writes ``last.ckpt`` after every epoch, and keeps the per-epoch metric history.
+    """Reseeds every epoch, writes ``last.ckpt`` at the end of an epoch, and keeps the per-epoch metric history.
 
     Args:
         seed: the run's seed.
         ckpt_path: where ``last.ckpt`` goes.
         config_hash: the job's config hash, stored in the checkpoint (a resume refuses a checkpoint of another
             config).
+        every_s: write ``last.ckpt`` at the end of an epoch when at least this many seconds passed since the last
+            write (and always after the last epoch); 0 writes after every epoch. A job killed in between resumes
+            from the last checkpoint written, with the same final numbers; only the work since is lost.
+        reporter: called with (epoch, that epoch's metrics) after each epoch (a search's pruner: it may raise
+            :class:`.pruning.Pruned` to stop the job).
 
     A :class:`~lightning.pytorch.callbacks.Checkpoint` (it writes the checkpoint), so Lightning calls its epoch-end
     hook after the LightningModule's, whose logged values (the epoch's sample counts) it records. Under DDP this
     object lives in every rank; the launching process reads the history back from last.ckpt.
     """
 
-    def __init__(self, seed: int, ckpt_path: Path, config_hash: str):
+    def __init__(self, seed: int, ckpt_path: Path, config_hash: str, every_s: float = 0.0,
+                 reporter: Any = None):
         self.seed = seed
         self.ckpt_path = Path(ckpt_path)
         self.config_hash = config_hash
+        self.every_s = every_s
+        self.reporter = reporter
         self.history: list[dict[str, float]] = []
+        self._last_write = time.monotonic()
 
     @property
     def state_key(self) -> str:
-        return "se_variants.RunState"
+        return RUN_STATE_KEY
 
     def state_dict(self) -> dict[str, Any]:
         return {"config_hash": self.config_hash, "history": self.history}
@@ -178,11 +235,17 @@ class RunState(Checkpoint):
         # batch): this is the state an uninterrupted run carries into the next epoch
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.split("/")[0] in ("train", "val")}
         self.history.append({"epoch": trainer.current_epoch, **metrics})
-        tmp = self.ckpt_path.with_name(f".{self.ckpt_path.name}.{os.getpid()}.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)  # the full state; every rank takes part, rank 0 writes
-        if trainer.is_global_zero:
-            os.replace(tmp, self.ckpt_path)
-        trainer.strategy.barrier("se_variants.last_ckpt")
+        last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
+        # (ranks decide alike: under DDP every epoch is written, since writing is collective)
+        if last or trainer.world_size > 1 or time.monotonic() - self._last_write >= self.every_s:
+            tmp = self.ckpt_path.with_name(f".{self.ckpt_path.name}.{os.getpid()}.tmp")
+            trainer.save_checkpoint(tmp, weights_only=False)  # the full state; every rank takes part, rank 0 writes
+            if trainer.is_global_zero:
+                os.replace(tmp, self.ckpt_path)
+            trainer.strategy.barrier("se_variants.last_ckpt")
+            self._last_write = time.monotonic()
+        if self.reporter is not None and trainer.world_size == 1:  # a search's pruner hears of the epoch
+            self.reporter(trainer.current_epoch, self.history[-1])
 
     @staticmethod
     def final_metrics(history: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

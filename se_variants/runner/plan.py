@@ -1,21 +1,25 @@
-"""The job planner behind ``se-variants train`` (one run, or a ``-m`` sweep) and ``se-variants ablate``.
+"""The job planner behind ``se-variants train`` (one run, or a ``-m`` sweep) and ``se-variants ablate``: a
+command line in, a checked :class:`Plan` out -- every job's overrides, resolved config, folder and config hash.
 
-:func:`expand` turns a command line into the list of jobs (each a list of overrides): the cartesian product of
-the sweep overrides (``a=1,2 b=x,y``, and ``hydra.sweeper.params`` from the config), times the variants and seeds
-of ``ablation`` when an experiment lists variants. The Hydra sweeper (``hydra/sweeper=se_variants``) launches
-exactly this list through whichever launcher is chosen.
-
-:func:`preflight` checks every job of a command before anything trains: the command-line overrides against
-the config groups and keys (with "did you mean"), each job's config against the schema and the registries, its
-model on a dummy batch, its checkpoint (``ckpt_path``), the launcher against the trainer, and the output folder
-for writing. Any problem is a :class:`~.validate.ConfigError` naming the key and the fix (the commands exit 2).
+:func:`make_plan` runs in named steps (:func:`parse_args` first): the command line's group options and keys exist
+(with "did you mean"); the jobs are the cartesian product of the sweep overrides (``a=1,2 b=x,y``, and
+``hydra.sweeper.params``), times an experiment's ``ablation.variants`` and ``ablation.seeds``; each variant is
+composed once (:meth:`.configs.Composer.jobs`) and its seeds derived; each variant's config is checked against the
+schema and the registries, each distinct network is built once on the meta device; the trainer against the
+launcher and the machine; ``ckpt_path``; every job gets its own folder inside the output folder; the output
+folder can be written. Any problem is a :class:`~.validate.ConfigError` naming the key and the fix (the commands
+exit 2). Nothing here imports Lightning (unless a strategy is named) or trains anything.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import importlib.util
 import itertools
-import tempfile
+import json
+import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,55 +27,80 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..registry import suggest
+from ..registry import spec_to_dict, suggest
+from .checkpoints import CheckpointError, check_checkpoint
+from .configs import CONFIG_DIR, CONFIG_NAME, Composer, apply_overrides, message
 from .gen import register_missing
-from .hydra_app import CONFIG_DIR, CONFIG_NAME, compose_many, local_jobs
-from .identity import config_hashes, is_run_knob, safe_name
-from .validate import ConfigError, check_config, check_devices, check_part_overrides, import_user_modules
+from .identity import config_hashes, is_run_knob, job_name, safe_name
+from .schema import TrainConfig
+from .task import Job
+from .trackers import default_tracking_uri
+from .validate import (ConfigError, check_config, check_devices, check_model, check_part_overrides, check_seed,
+                       import_user_modules, model_key)
 
-__all__ = ["Args", "Plan", "parse_args", "expand", "preflight", "LAUNCHER_EXTRAS", "DEFAULT_EXPERIMENT"]
+__all__ = ["Args", "Job", "Plan", "UsageError", "parse_args", "expand", "make_plan", "LAUNCHERS", "DEFAULT_EXPERIMENT",
+           "local_jobs"]
 
-#: launcher options → (the Hydra plugin module they need, the se-variants extra that installs it)
-LAUNCHER_EXTRAS = {
-    "joblib": ("hydra_plugins.hydra_joblib_launcher", "train"),
-    **{name: ("hydra_plugins.hydra_submitit_launcher", "cluster")
-       for name in ("submitit_local", "submitit_slurm", "slurm", "processes")},
-}
+#: the launchers (``hydra/launcher=<name>``) → the module they need and the se-variants extra that installs it
+LAUNCHERS = {"basic": None, "workers": None, "processes": ("submitit", "cluster"), "slurm": ("submitit", "cluster")}
+#: launchers whose jobs run on other machines (a cluster): the devices there are not this machine's
+REMOTE_LAUNCHERS = ("slurm",)
 #: what ``se-variants ablate`` runs when no experiment is named
 DEFAULT_EXPERIMENT = "ablate_digits"
-# Hydra flags that only print something: no preflight, straight to Hydra
+# Hydra flags that only print something: no plan, straight to Hydra
 _PASSTHROUGH = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i", "--shell-completion",
                 "-sc", "--package", "-p", "--resolve"}
-_DDP = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "ddp_find_unused_parameters_true")
+_FLAGS = ["-m", "--multirun", "--dry-run", "--confirm", "-cd", "--config-dir", "-cn", "--config-name",
+          *sorted(_PASSTHROUGH)]
+
+
+class UsageError(ValueError):
+    """A bad command line (an unknown flag, a flag without its value): exit code 2, no traceback."""
 
 
 @dataclass
 class Args:
-    """The parts of a ``train`` command line the planner needs."""
+    """The parts of a ``train`` / ``ablate`` command line the planner needs."""
 
     overrides: list[str] = field(default_factory=list)
     multirun: bool = False
     config_dirs: list[str] = field(default_factory=list)
     config_name: str = CONFIG_NAME
     passthrough: bool = False
+    dry_run: bool = False
+    confirm: int | None = None  # a search: train the best configuration with this many fresh seeds afterwards
 
 
-def parse_args(argv: list[str]) -> Args:
+def parse_args(argv: Sequence[str]) -> Args:
+    """Split a command line into flags and overrides; :class:`UsageError` for an unknown flag."""
     args = Args()
     it = iter(argv)
     for a in it:
+        flag, _, inline = a.partition("=")
         if a in ("-m", "--multirun"):
             args.multirun = True
-        elif a in ("-cd", "--config-dir"):
-            args.config_dirs.append(next(it, ""))
-        elif a.startswith("--config-dir="):
-            args.config_dirs.append(a.split("=", 1)[1])
-        elif a in ("-cn", "--config-name"):
-            args.config_name = next(it, CONFIG_NAME)
-        elif a.startswith("--config-name="):
-            args.config_name = a.split("=", 1)[1]
-        elif a in _PASSTHROUGH or a.split("=", 1)[0] in _PASSTHROUGH or a.startswith("-"):
+        elif a == "--dry-run":
+            args.dry_run = True
+        elif flag == "--confirm":
+            value = inline or next(it, None)
+            if not value or not value.isdigit() or int(value) < 3:
+                raise UsageError(f"--confirm takes the number of fresh seeds, at least 3 (the fewest with a p-value): "
+                                 f"--confirm 3; got {value!r}")
+            args.confirm = int(value)
+        elif flag in ("-cd", "--config-dir"):
+            value = inline or next(it, None)
+            if not value:
+                raise UsageError(f"{flag} takes a folder: {flag} my_configs")
+            args.config_dirs.append(value)
+        elif flag in ("-cn", "--config-name"):
+            value = inline or next(it, None)
+            if not value:
+                raise UsageError(f"{flag} takes a config name: {flag} my_train")
+            args.config_name = value
+        elif a in _PASSTHROUGH or flag in _PASSTHROUGH:
             args.passthrough = True
+        elif a.startswith("-") and not a.startswith("~"):
+            raise UsageError(f"unknown flag {a!r}.{suggest(flag, _FLAGS)}")
         else:
             args.overrides.append(a)
     return args
@@ -79,14 +108,17 @@ def parse_args(argv: list[str]) -> Args:
 
 @dataclass
 class Plan:
-    """What a command line will run: one entry per job, and where the results go."""
+    """What a command line will run, checked."""
 
-    jobs: list[tuple[list[str], dict[str, Any]]]  # (task overrides, resolved plain config)
+    jobs: list[Job]
     out_dir: Path  # the sweep folder (multirun) or the run folder
     multirun: bool
-    added: list[str]  # overrides the planner adds to the command line (default experiment, output folder)
-    launcher: str  # the Hydra launcher's name (basic, joblib, submitit_local, submitit_slurm, ...)
-    parallel: int | None  # jobs at once under joblib (n_jobs), None for other launchers
+    launcher: dict[str, Any]  # the launcher's options, with its ``name``
+    parallel: int | None  # jobs at once on this machine (workers, processes), None elsewhere
+    duplicates: list[tuple[Job, Job]] = field(default_factory=list)  # (dropped, the job with its config)
+    report: tuple[float, bool] = (0.05, False)  # report.alpha, report.paired
+    ablation: dict[str, Any] | None = None  # the experiment's ablation node (ablate)
+    search: Any = None  # a search's settings and its open Planner (hydra/sweeper=optuna), see .search
 
 
 def _parser():
@@ -95,8 +127,17 @@ def _parser():
     return OverridesParser.create()
 
 
+def _parse(overrides: Sequence[str]) -> list[Any]:
+    from hydra.errors import HydraException
+
+    try:
+        return _parser().parse_overrides(list(overrides))
+    except HydraException as err:
+        raise ConfigError(f"cannot parse the overrides {' '.join(overrides)}: {message(err)}") from None
+
+
 def expand(arguments: Sequence[str], params: Mapping[str, Any] | None = None, variants: Sequence[str] = (),
-           seeds: Sequence[int] = ()) -> list[list[str]]:
+           seeds: Sequence[Any] = ()) -> list[list[str]]:
     """The jobs of a sweep, each a list of task overrides.
 
     Args:
@@ -109,17 +150,21 @@ def expand(arguments: Sequence[str], params: Mapping[str, Any] | None = None, va
     given order, as Hydra's basic sweeper); with variants, each grid point × variant × seed is a job, the
     variant's overrides and the seed coming last (they win over the grid's).
     """
-    parsed = _parser().parse_overrides([*(f"{k}={v}" for k, v in (params or {}).items()), *arguments])
+    parsed = _parse([*(f"{k}={v}" for k, v in (params or {}).items()), *arguments])
     axes: dict[str, list[str]] = {}
     for o in parsed:
         key = o.get_key_element()
         if o.is_sweep_override():
             if not o.is_discrete_sweep():
-                raise ConfigError(f"{o.input_line}: an interval sweep needs an optimising sweeper; list the values "
-                                  f"(a=1,2,3) or a range (a=range(1,4)).")
-            axes[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
+                raise ConfigError(f"{o.input_line}: an interval sweep needs a search; list the values (a=1,2,3), a "
+                                  f"range (a=range(1,4)), or search with hydra/sweeper=optuna.")
+            values = list(o.sweep_string_iterator())
+            if not values:
+                raise ConfigError(f"{o.input_line}: sweeps no value, so the sweep has no job; give at least one "
+                                  f"(e.g. {key}=range(0,3)).")
+            axes[key] = [f"{key}={v}" for v in values]
         else:
-            axes[key] = [f"{key}={o.get_value_element_as_str()}"]
+            axes[key] = [o.input_line.lstrip("+~") if False else o.input_line]
     grid = [list(job) for job in itertools.product(*axes.values())]
     if not variants:
         return grid
@@ -129,48 +174,23 @@ def expand(arguments: Sequence[str], params: Mapping[str, Any] | None = None, va
 # ------------------------------------------------------------------------------------------------- checks
 
 
-class _Groups:
-    """Config groups and their options (Hydra's config loader, with the --config-dir folders searched)."""
-
-    def __init__(self, config_dirs: list[str], config_name: str):
-        from .hydra_app import _searchpath
-
-        self._extra = _searchpath(config_dirs)
-        self._name = config_name
-        self._cache: dict[str, list[str] | None] = {}
-
-    def options(self, group: str) -> list[str] | None:
-        """The options of ``group`` (``squeeze``, ``hydra/launcher``), or None when it is not a group."""
-        if group not in self._cache:
-            from hydra import initialize_config_dir
-            from hydra.core.global_hydra import GlobalHydra
-            from hydra.core.object_type import ObjectType
-
-            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3", job_name=CONFIG_NAME):
-                loader = GlobalHydra.instance().config_loader()
-                parent, _, name = group.rpartition("/")
-                groups = loader.get_group_options(parent, ObjectType.GROUP, self._name, self._extra)
-                self._cache[group] = sorted(loader.get_group_options(
-                    group, ObjectType.CONFIG, self._name, self._extra)) if name in groups else None
-        return self._cache[group]
-
-
-def _check_choices(parsed: Sequence[Any], groups: _Groups) -> None:
-    """Every ``group=option`` names an existing option ("did you mean"; a launcher plugin names its extra)."""
+def _check_choices(parsed: Sequence[Any], composer: Composer) -> None:
+    """Every ``group=option`` names an existing option ("did you mean"; a launcher names its extra)."""
     for o in parsed:
         if o.is_delete():
             continue
         group = o.get_key_element().lstrip("+").split("@", 1)[0]
-        options = groups.options(group)
+        options = composer.options(group)
         if options is None:
             continue
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() and o.is_discrete_sweep() \
             else [o.get_value_element_as_str()]
         for value in values:
-            plugin = LAUNCHER_EXTRAS.get(value) if group == "hydra/launcher" else None
-            if plugin and not _importable(plugin[0]):
-                raise ConfigError(f"{group}={value}: this launcher is a Hydra plugin that is not installed. "
-                                  f"Install it with: pip install 'se-variants[{plugin[1]}]'.")
+            if group == "hydra/launcher" and value in ("joblib", "submitit_local", "submitit_slurm"):
+                new = {"joblib": "workers", "submitit_local": "processes", "submitit_slurm": "slurm"}[value]
+                options = "n_jobs" if new != "slurm" else "submitit's"
+                raise ConfigError(f"hydra/launcher={value}: se-variants runs its jobs itself; use "
+                                  f"hydra/launcher={new} (options: {options}).")
             if value in options or value == "null":
                 continue
             short = group.rsplit("/", 1)[-1]
@@ -178,21 +198,32 @@ def _check_choices(parsed: Sequence[Any], groups: _Groups) -> None:
                               f"options: {', '.join(options)}.")
 
 
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+@functools.lru_cache(maxsize=1)
+def _schema_keys() -> list[str]:
+    return list(OmegaConf.structured(TrainConfig).keys())
 
 
-def _check_keys(parsed: Sequence[Any], base: DictConfig, groups: _Groups) -> None:
+def _check_top_keys(parsed: Sequence[Any], composer: Composer) -> None:
+    """A top-level key that is neither a group nor a key of the schema is a typo: say which name was meant
+    (Hydra would suggest adding it with ``+``)."""
+    known = _schema_keys()
+    for o in parsed:
+        key = o.get_key_element()
+        if o.is_add() or o.is_force_add() or key.startswith(("hydra", "~")) or "." in key or "/" in key:
+            continue
+        name = key.split("@", 1)[0]
+        if name in known or composer.options(name) is not None:
+            continue
+        raise ConfigError(f"unknown key {name!r}.{suggest(name, known)} Top-level keys and groups: "
+                          f"{', '.join(known)}. (To add a new key on purpose, write +{key}=...)")
+
+
+def _check_keys(parsed: Sequence[Any], base: DictConfig, composer: Composer) -> None:
     """Every ``a.b=value`` names an existing key (``+a.b=value`` adds one on purpose)."""
     for o in parsed:
         key = o.get_key_element()
         if o.is_add() or o.is_force_add() or o.is_delete() or key.startswith("hydra") \
-                or groups.options(key.split("@", 1)[0]) is not None:
+                or composer.options(key.split("@", 1)[0]) is not None:
             continue
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(base, parent, throw_on_missing=False) if parent else base
@@ -202,66 +233,102 @@ def _check_keys(parsed: Sequence[Any], base: DictConfig, groups: _Groups) -> Non
                               f"{', '.join(keys)}. (To add a new key on purpose, write +{key}=...)")
 
 
-def _message(err: Exception) -> str:
-    """Hydra's or OmegaConf's message without its advice on environment variables, with its cause."""
-    msg = str(err).strip()
-    cause = err.__cause__
-    if cause is not None and str(cause).strip() and str(cause).strip() not in msg:
-        msg = f"{msg}: {str(cause).strip()}"
-    return " ".join(line for line in msg.splitlines() if "HYDRA_FULL_ERROR" not in line).strip()
+def _check_job_keys(jobs: list[list[str]], base: DictConfig, composer: Composer) -> None:
+    """Every ``a.b=value`` of every job names an existing key of that job's config: a key under a group node is
+    looked up in the option the job chooses for that group (``block=cbam block.reduction=8`` in a sweep over
+    blocks), others in the command's base config."""
+    default = base.hydra.runtime.choices
+    seen: set[tuple[str, Any, str]] = set()
+    for job in jobs:
+        parsed = _parse(job)
+        chosen = {o.get_key_element(): o.get_value_element_as_str() for o in parsed
+                  if composer.options(o.get_key_element()) is not None and not o.is_sweep_override()}
+        for o in parsed:
+            key = o.get_key_element()
+            top = key.lstrip("+~").split(".", 1)[0]
+            if "." not in key or o.is_add() or o.is_force_add() or o.is_delete() or key.startswith("hydra") \
+                    or composer.options(top) is None:
+                continue
+            choice = chosen.get(top, default.get(top))
+            if (top, choice, key) in seen:
+                continue
+            seen.add((top, choice, key))
+            node = composer.node(top, choice) if choice is not None else None
+            if node is None:  # not a plain option file: Hydra itself checks the key when it composes the job
+                continue
+            rest = key.split(".", 1)[1]
+            parent, _, leaf = rest.rpartition(".")
+            keys: list[Any] = []
+            for source in (node, composer.schema_node(top),  # the option, the schema's keys (trainer), the overlay
+                           OmegaConf.select(base, top, throw_on_missing=False) if top not in chosen else None):
+                here = OmegaConf.select(source, parent, throw_on_missing=False) if parent and source is not None \
+                    else source
+                keys += list(here.keys()) if isinstance(here, DictConfig) else []
+            here = OmegaConf.select(node, parent, throw_on_missing=False) if parent else node
+            if isinstance(here, DictConfig) and leaf not in keys:
+                names = list(dict.fromkeys(str(k) for k in keys))
+                raise ConfigError(f"unknown key {key!r} for {top}={choice}.{suggest(leaf, names)} Keys of "
+                                  f"{top}{'.' + parent if parent else ''}: {', '.join(names)}. (To add a new key on "
+                                  f"purpose, write +{key}=...)")
 
 
-def _compose(overrides: list[list[str]], args: Args, hydra_node: bool = False) -> list[DictConfig]:
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-    from yaml import YAMLError
-
-    try:
-        return compose_many(overrides, args.config_dirs, args.config_name, hydra_node)
-    except YAMLError as err:
-        raise ConfigError(f"a config file is not valid YAML: {_message(err)}") from None
-    except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(_message(err)) from None
-
-
-def _writable(folder: Path) -> None:
-    """Create ``folder`` and a file in it, or raise ConfigError saying why and how to choose another."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        raise ConfigError(f"the output folder {folder} cannot be written ({err.strerror or err}); choose a writable "
-                          f"one with hydra.sweep.dir=<folder> (sweeps) or hydra.run.dir=<folder> (one run). "
-                          f"Nothing was trained.") from None
+def _check_output(folder: Path) -> None:
+    """``folder`` can be created and written (nothing is created here: a dry run leaves no trace)."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    why = None
+    if probe.exists() and not probe.is_dir():
+        why = f"{probe} is a file"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        why = f"{probe} is not writable"
+    if why:
+        raise ConfigError(f"the output folder {folder} cannot be written ({why}); choose a writable one with "
+                          f"hydra.sweep.dir=<folder> (sweeps) or hydra.run.dir=<folder> (one run). Nothing was "
+                          f"trained.")
 
 
-def _launcher(hydra_cfg: DictConfig) -> str:
-    target = str(OmegaConf.select(hydra_cfg, "launcher._target_", default="") or "")
-    for name, marker in (("joblib", "JoblibLauncher"), ("submitit_slurm", "SlurmLauncher"),
-                         ("submitit_local", "LocalLauncher"), ("basic", "BasicLauncher")):
-        if target.endswith(marker):
-            return name
-    return target.rsplit(".", 1)[-1] or "basic"
+def _launcher(hydra_cfg: DictConfig) -> dict[str, Any]:
+    node = OmegaConf.to_container(hydra_cfg.launcher, resolve=True)
+    name = node.get("name") or ("basic" if str(node.get("_target_", "")).endswith("BasicLauncher") else None)
+    if name not in LAUNCHERS:
+        raise ConfigError(f"hydra/launcher: {node.get('_target_') or name!r} is not a launcher se-variants runs; "
+                          f"use hydra/launcher=workers (the default), basic, processes or slurm.")
+    need = LAUNCHERS[name]
+    if need is not None:
+        if importlib.util.find_spec(need[0]) is None:
+            raise ConfigError(f"hydra/launcher={name} needs {need[0]}, which is not installed. Install it with: "
+                              f"pip install 'se-variants[{need[1]}]'.")
+    return {**node, "name": name}
 
 
-#: launchers whose jobs run on other machines (a cluster): the devices there are not this machine's
-REMOTE_LAUNCHERS = ("submitit_slurm",)
+def local_jobs(threads: Any = None, accelerator: Any = "auto", devices: Any = "auto") -> int:
+    """How many jobs fit on this machine at once: one per GPU (``devices`` GPUs per job) when jobs train on GPUs,
+    else the usable CPU cores ÷ ``threads`` per job (``threads`` None: torch uses every core, so one job)."""
+    from .devices import gpu_count, wants_gpus
+
+    per_job = wants_gpus({"accelerator": accelerator, "devices": devices})
+    if per_job:
+        return max(1, gpu_count() // per_job)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // int(threads)) if threads else 1
 
 
-def _check_launcher(launcher: str, cfg: dict[str, Any]) -> None:
-    if launcher not in REMOTE_LAUNCHERS:
-        check_devices(cfg["trainer"])
-    strategy = str(cfg["trainer"].get("strategy", "auto"))
-    if launcher == "joblib" and strategy in _DDP:
-        raise ConfigError(f"trainer.strategy={strategy}: DDP starts its own processes, which joblib's worker "
-                          f"processes cannot host. Run DDP jobs with hydra/launcher=basic (one after another) or "
-                          f"submitit_local / submitit_slurm (a fresh process per job).")
+def _parallelism(launcher: dict[str, Any], cfg: dict[str, Any]) -> int | None:
+    """Jobs at once for local launchers: ``n_jobs``, or as many as fit; None for the others."""
+    if launcher["name"] not in ("workers", "processes"):
+        return None
+    given = launcher.get("n_jobs")
+    if given is not None:
+        if isinstance(given, bool) or not isinstance(given, int) or given < 1:
+            raise ConfigError(f"hydra.launcher.n_jobs: {given!r} jobs at once; give a number >= 1, or null for as "
+                              f"many as fit.")
+        return given
+    t = cfg["trainer"]
+    return local_jobs(cfg.get("threads"), t.get("accelerator"), t.get("devices"))
 
 
 def _check_checkpoint(cfg: dict[str, Any]) -> None:
-    from .job import CheckpointError, check_checkpoint
-
     if cfg.get("ckpt_path"):
         path = Path(cfg["ckpt_path"]).expanduser()
         if not path.is_file():
@@ -273,110 +340,116 @@ def _check_checkpoint(cfg: dict[str, Any]) -> None:
             raise ConfigError(f"ckpt_path: {err}") from None
 
 
-def _sweep_dir(base: DictConfig, hydra_overrides: list[str], task_overrides: list[str]) -> tuple[Path, list[str]]:
-    """The sweep folder and the hydra override that fixes it: given on the command line or by the config (an
-    experiment), else ``multirun/<the sweep's arguments>`` -- so re-running the same command finds its jobs. Run
-    knobs (``rerun=true``, ``resume=false``, ...) and the choice of launcher or sweeper (``hydra/launcher=basic``)
-    do not enter the name: a sweep re-run with them, or on another launcher, goes on in the same folder."""
+def _sweep_dir(base: DictConfig, hydra_overrides: list[str], task_overrides: list[str]) -> Path:
+    """The sweep folder: given on the command line or by the config (an experiment), else ``multirun/<the sweep's
+    arguments>`` -- so re-running the same command finds its jobs. Run knobs (``rerun=true``, ...) and the choice
+    of launcher or sweeper do not enter the name: a sweep re-run with them goes on in the same folder."""
     raw = OmegaConf.to_container(base.hydra.sweep, resolve=False)["dir"]
     if any(o.startswith("hydra.sweep.dir=") for o in hydra_overrides) or "${now:" not in str(raw):
-        return Path(str(base.hydra.sweep.dir)), []
+        return Path(str(base.hydra.sweep.dir))
     named = [o for o in task_overrides if not is_run_knob(o) and not o.lstrip("+~").startswith("hydra/")]
-    name = safe_name("_".join(sorted(named))).replace("=", "-").replace(",", "+")
-    out = Path("multirun") / name
-    return out, [f"hydra.sweep.dir='{out}'"]
+    return Path("multirun") / safe_name("_".join(sorted(named))).replace("=", "-").replace(",", "+")
 
 
-def _parse(overrides: list[str]) -> list[Any]:
-    from hydra.errors import HydraException
-
-    try:
-        return _parser().parse_overrides(overrides)
-    except HydraException as err:
-        raise ConfigError(f"cannot parse the overrides {' '.join(overrides)}: {_message(err)}") from None
+_DEFAULT_SUBDIR = "${sv_job_name:${hydra.overrides.task}}"
 
 
-def _job_overrides(args: Args, base: DictConfig, task: list[str], ablation: bool) -> list[list[str]]:
-    """The override list of every job: one for a single run; the expanded grid × ablation for a sweep."""
-    if not args.multirun:
-        return [task]
-    params = base.hydra.sweeper.get("params")
-    ab = base.get("ablation") or {}
-    if ablation and not ab.get("variants"):
-        raise ConfigError("ablation.variants: the experiment lists no variants; give a list of override strings, "
-                          "e.g. ablation.variants: ['block=none', 'squeeze=avg excite=fc'].")
-    if ab.get("variants") and not ab.get("seeds"):
-        raise ConfigError("ablation.seeds: empty; give at least one seed, e.g. ablation.seeds=[0,1].")
-    return expand(task, OmegaConf.to_container(params, resolve=False) if params else {},
-                  list(ab.get("variants") or []), list(ab.get("seeds") or []))
-
-
-def _compose_jobs(args: Args, jobs_overrides: list[list[str]], hydra_overrides: list[str]) -> list[DictConfig]:
-    """Every job's config. Jobs that differ only in ``seed=`` are composed once by Hydra (its YAML loading is
-    most of a plan's time: ~0.2 s a job) and the others derived by setting ``seed`` on a copy -- what Hydra does
-    with a ``seed=`` override of a plain key; interpolations of ``${seed}`` follow, since nothing is resolved yet.
-    """
-    def seedless(job: list[str]) -> tuple[str, ...]:
-        return tuple(o for o in job if not o.startswith("seed="))
-
-    firsts: dict[tuple[str, ...], int] = {}
-    for i, job in enumerate(jobs_overrides):
-        firsts.setdefault(seedless(job), i)
-    order = sorted(set(firsts.values()))
-    composed = dict(zip(order, _compose([jobs_overrides[i] + hydra_overrides for i in order], args)))
+def _subdirs(base: DictConfig, jobs: list[list[str]]) -> list[str]:
+    """Each job's folder inside the sweep folder: ``hydra.sweep.subdir`` resolved for the job (by default its
+    overrides without run knobs, :func:`.identity.job_name`)."""
+    raw = OmegaConf.to_container(base.hydra.sweep, resolve=False).get("subdir")
+    if raw == _DEFAULT_SUBDIR:
+        return [job_name(job) for job in jobs]
     out = []
-    for i, job in enumerate(jobs_overrides):
-        first = firsts[seedless(job)]
-        if i == first:
-            out.append(composed[i])
-            continue
-        cfg = copy.deepcopy(composed[first])
-        seeds = [o for o in job if o.startswith("seed=")]
-        if seeds:
-            cfg.seed = _parse(seeds[-1:])[0].value()
-        else:  # the group's first job set a seed that this one leaves at the config's value
-            cfg = _compose([job + hydra_overrides], args)[0]
-        out.append(cfg)
+    hydra = copy.deepcopy(base.hydra)
+    OmegaConf.set_readonly(hydra, False)
+    for i, job in enumerate(jobs):
+        with_job = OmegaConf.create({"hydra": hydra})
+        with_job.hydra.overrides.task = job
+        with_job.hydra.job.num = i
+        with_job.hydra.job.override_dirname = ",".join(sorted(o for o in job if not is_run_knob(o)))
+        try:
+            out.append(str(with_job.hydra.sweep.subdir))
+        except Exception as err:
+            raise ConfigError(f"hydra.sweep.subdir: {raw!r} cannot be resolved for a job: {message(err)}") from None
     return out
 
 
-def _check_jobs(args: Args, jobs_overrides: list[list[str]], hydra_overrides: list[str],
-                launcher: str) -> list[tuple[list[str], dict[str, Any]]]:
-    """Compose every job and check it (schema, registries, launcher, checkpoint; the model once per variant)."""
-    composed = _compose_jobs(args, jobs_overrides, hydra_overrides)
-    jobs, built = [], set()
-    for overrides, cfg in zip(jobs_overrides, composed):
-        try:
-            check_part_overrides(overrides, cfg)
-            plain = check_config(cfg, build=False)
-            _check_launcher(launcher, plain)
-            _check_checkpoint(plain)
-            variant = config_hashes(plain)["variant_hash"]
-            if variant not in built:  # build the model once per variant (seeds share it)
-                check_config(plain, build=True)
-                built.add(variant)
-        except ConfigError as err:
-            shown = " ".join(o for o in overrides if not o.startswith("experiment="))
-            raise ConfigError(f"job {shown}: {err}" if len(jobs_overrides) > 1 else str(err)) from None
-        jobs.append((overrides, plain))
-    return jobs
+def _job_folders(out_dir: Path, subdirs: list[str]) -> list[Path]:
+    folders = []
+    for sub in subdirs:
+        path = Path(sub)
+        if not sub or path.is_absolute() or ".." in path.parts:
+            raise ConfigError(f"hydra.sweep.subdir: {sub!r} would put a job outside the sweep folder {out_dir}; a job "
+                              f"folder is a relative path inside it (the default is the job's overrides).")
+        folders.append(out_dir / path)
+    return folders
 
 
-def _parallelism(launcher: str, hydra_overrides: list[str], cfg: dict[str, Any]) -> tuple[int | None, list[str]]:
-    """(jobs at once, the hydra override that sets it) for local launchers: as many as fit (cores ÷ threads per
-    job, one per GPU) unless the command sets it; (None, []) for the others."""
-    knob = {"joblib": "hydra.launcher.n_jobs", "submitit_local": "hydra.sweeper.max_batch_size"}.get(launcher)
-    if knob is None:
-        return None, []
-    given = [o for o in hydra_overrides if o.startswith(knob + "=")]
-    if given:
-        return int(given[-1].split("=", 1)[1]), []
-    t = cfg["trainer"]
-    parallel = local_jobs(cfg.get("threads"), t.get("accelerator"), t.get("devices"))
-    return parallel, [f"{knob}={parallel}"]
+# ------------------------------------------------------------------------------------------------- configs
 
 
-def preflight(args: Args, *, ablation: bool = False) -> Plan:
+_SEED_REF = re.compile(r"\$\{[^}]*seed")
+
+
+def _mentions_seed(cfg: DictConfig) -> bool:
+    """Whether an interpolation anywhere in ``cfg`` (unresolved) names the seed."""
+    return bool(_SEED_REF.search(json.dumps(OmegaConf.to_container(cfg, resolve=False), default=str)))
+
+
+def _resolve(cfg: DictConfig) -> dict[str, Any]:
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(message(err)) from None
+
+
+def _seed_value(override: Any) -> Any:
+    value = override.value()
+    check_seed(value)
+    return value
+
+
+def _configs(composer: Composer, jobs: list[list[str]], hydra_overrides: list[str]) -> list[dict[str, Any]]:
+    """Every job's resolved config. Jobs that differ only in ``seed=`` are one variant: composed once, the others
+    derived by setting the seed (what Hydra does with a ``seed=`` override of a plain key) -- on the resolved
+    config, unless an interpolation names the seed (then on the unresolved one, and resolved again)."""
+    parser = _parser()
+    groups: dict[tuple[str, ...], list[int]] = {}
+    seeds: list[Any] = []
+    for i, job in enumerate(jobs):
+        seed = [o for o in job if o.split("=", 1)[0] == "seed"]
+        seeds.append(parser.parse_override(seed[-1]) if seed else None)
+        groups.setdefault(tuple(o for o in job if o.split("=", 1)[0] != "seed"), []).append(i)
+    variants = list(groups)
+    composed = composer.jobs([list(v) for v in variants], hydra_overrides)
+    out: list[dict[str, Any] | None] = [None] * len(jobs)
+    for variant, cfg in zip(variants, composed):
+        plain = _resolve(cfg)
+        per_seed = _mentions_seed(cfg)
+        for i in groups[variant]:
+            if seeds[i] is None:
+                out[i] = plain if i == groups[variant][0] else copy.deepcopy(plain)
+            elif per_seed:
+                one = copy.deepcopy(cfg)
+                try:
+                    apply_overrides(one, [seeds[i]])
+                except Exception as err:
+                    raise ConfigError(f"seed: {message(err)}") from None
+                out[i] = _resolve(one)
+            else:
+                one = copy.deepcopy(plain)
+                one["seed"] = _seed_value(seeds[i])
+                out[i] = one
+    return out  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------------------------------- the plan
+
+
+def make_plan(args: Args, *, ablation: bool = False) -> Plan:
     """Compose and check every job of ``args`` (see the module doc); raises ConfigError naming the key at fault.
 
     ``ablation``: the command is ``se-variants ablate`` (a sweep; ``experiment=ablate_digits`` unless one is
@@ -386,49 +459,160 @@ def preflight(args: Args, *, ablation: bool = False) -> Plan:
         if not Path(folder).is_dir():
             raise ConfigError(f"--config-dir {folder}: no such folder (give a folder holding config groups, "
                               f"e.g. my_configs/experiment/mine.yaml).")
-    added: list[str] = []
+    overrides = list(args.overrides)
     if ablation:
         args.multirun = True
-        if not any(o.lstrip("+").startswith("experiment=") for o in args.overrides):
-            added.append(f"experiment={DEFAULT_EXPERIMENT}")
-    parsed = _parse([*added, *args.overrides])
-    for o in parsed:  # user modules first: their ops are group options
-        if o.get_key_element().lstrip("+~") == "imports" and not o.is_delete():
+        if not any(o.lstrip("+").startswith("experiment=") for o in overrides):
+            overrides.insert(0, f"experiment={DEFAULT_EXPERIMENT}")
+    parsed = _parse(overrides)
+    searchpath: list[str] = []
+    for o in parsed:  # user modules first: their ops are group options; hydra.searchpath joins --config-dir
+        key = o.get_key_element().lstrip("+~")
+        if key == "imports" and not o.is_delete():
             value = o.value()
             import_user_modules(value if isinstance(value, list) else [value])
-    register_missing([CONFIG_DIR, *map(Path, args.config_dirs)])
+        elif key == "hydra.searchpath":
+            value = o.value()
+            searchpath = [str(v) for v in (value if isinstance(value, list) else [value])]
+    register_missing([CONFIG_DIR, *map(Path, args.config_dirs),
+                      *(Path(p[len("file://"):]) for p in searchpath if p.startswith("file://"))])
+    parsed = [o for o in parsed if o.get_key_element().lstrip("+~") != "hydra.searchpath"]
+    composer = Composer(args.config_dirs, args.config_name, searchpath)
+    try:
+        plan = _plan(args, parsed, composer, ablation)
+    except BaseException:
+        composer.close()
+        raise
+    if plan.search is None:
+        composer.close()
+    return plan
 
+
+class Planner:
+    """Turns override lists into checked :class:`~.task.Job`\ s within one Hydra session: each variant composed
+    once (seeds derived) and checked once, each distinct network built once. A search plans its trials with it
+    one at a time; :meth:`close` ends the session."""
+
+    def __init__(self, composer: Composer, hydra_overrides: list[str], launcher: dict[str, Any]):
+        self.composer, self.hydra_overrides, self.launcher = composer, hydra_overrides, launcher
+        self.checked: set[str] = set()
+        self.built: set[str] = set()
+
+    def close(self) -> None:
+        self.composer.close()
+
+    def jobs(self, overrides: list[list[str]], folders: list[Path]) -> list[Job]:
+        """A checked job per override list, in ``folders``; ConfigError naming the job for the first that fails."""
+        jobs = []
+        for job_overrides, cfg, folder in zip(overrides, _configs(self.composer, overrides, self.hydra_overrides),
+                                              folders):
+            hashes = config_hashes(cfg)
+            mlflow = (cfg.get("logger") or {}).get("mlflow")
+            if "mlflow" in (cfg["trainer"].get("loggers") or ()) and mlflow and not mlflow.get("tracking_uri"):
+                mlflow["tracking_uri"] = default_tracking_uri()  # fixed here: where the command runs
+            try:
+                self._check(job_overrides, cfg, hashes["variant_hash"])
+            except ConfigError as err:
+                shown = " ".join(o for o in job_overrides if not o.startswith("experiment="))
+                raise ConfigError(f"job {shown}: {err}" if len(overrides) > 1 else str(err)) from None
+            jobs.append(Job(job_overrides, cfg, folder, hashes["config_hash"], hashes["variant_hash"]))
+        return jobs
+
+    def _check(self, overrides: list[str], cfg: dict[str, Any], variant: str) -> None:
+        check_seed(cfg.get("seed"))
+        if variant not in self.checked:
+            check_part_overrides(overrides, OmegaConf.create({"block": cfg["block"]}))
+            check_config(cfg)
+            if self.launcher["name"] not in REMOTE_LAUNCHERS:
+                check_devices(cfg["trainer"])
+            key = model_key(cfg)
+            if key not in self.built:
+                check_model(cfg)
+                self.built.add(key)
+            self.checked.add(variant)
+        _check_checkpoint(cfg)
+
+
+def _plan(args: Args, parsed: list[Any], composer: Composer, ablation: bool) -> Plan:
     # the command line: group options and keys exist ("did you mean"), sweeps only with -m
-    groups = _Groups(args.config_dirs, args.config_name)
-    _check_choices(parsed, groups)
-    sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+    _check_top_keys(parsed, composer)
+    _check_choices(parsed, composer)
+    sweeps = [o for o in parsed if o.is_sweep_override()]
     if sweeps and not args.multirun:
-        raise ConfigError(f"{sweeps[0]} lists several values: add -m to run a sweep over them "
+        raise ConfigError(f"{sweeps[0].input_line} lists several values: add -m to run a sweep over them "
                           f"(se-variants train -m ...).")
-    plain = [o.input_line for o in parsed if not o.is_sweep_override()]
-    (base,) = _compose([[o for o in plain if "." not in o.split("=", 1)[0] or o.startswith("hydra")]], args,
-                       hydra_node=True)
-    _check_keys(parsed, base, groups)
-    (base,) = _compose([plain], args, hydra_node=True)
+    plain = [o for o in parsed if not o.is_sweep_override()]
+    structural = [o.input_line for o in plain if o.get_key_element().startswith("hydra")
+                  or composer.options(o.get_key_element().lstrip("+~").split("@", 1)[0]) is not None]
+    base = composer.compose(structural, hydra_node=True)
+    # keys under a group node (block.reduction) depend on each job's choice of the group: checked per job below
+    top_level = [o for o in plain if o.input_line not in structural
+                 and composer.options(o.get_key_element().lstrip("+~").split(".", 1)[0]) is None]
+    _check_keys(top_level, base, composer)
+    try:
+        apply_overrides(base, top_level)
+    except Exception as err:
+        raise ConfigError(message(err)) from None
 
     # the jobs: what an experiment's ablation.variants or the sweep adds gets the same checks
-    task = [o.input_line for o in parsed if not o.get_key_element().startswith("hydra.")]
-    hydra_overrides = [o.input_line for o in parsed if o.get_key_element().startswith("hydra.")]
-    jobs_overrides = _job_overrides(args, base, task, ablation)
-    more = sorted({o for job in jobs_overrides for o in job} - set(plain) - set(sweeps))
-    if more:
-        _check_choices(_parse(more), groups)
-        _check_keys(_parse(more), base, groups)
-    launcher = _launcher(base.hydra) if args.multirun else "basic"
-    jobs = _check_jobs(args, jobs_overrides, hydra_overrides, launcher)
+    # hydra.* keys and hydra/* groups (the launcher, the sweeper) are Hydra's, not a job's
+    task = [o.input_line for o in parsed if not o.get_key_element().lstrip("+~").startswith("hydra")]
+    hydra_overrides = [o.input_line for o in parsed if o.get_key_element().lstrip("+~").startswith("hydra")]
+    launcher = _launcher(base.hydra) if args.multirun else {"name": "basic"}
+    planner = Planner(composer, hydra_overrides, launcher)
+    if args.multirun and base.hydra.sweeper.get("name") == "optuna":
+        if importlib.util.find_spec("optuna") is None:
+            raise ConfigError("hydra/sweeper=optuna needs optuna, which is not installed. Install it with: "
+                              "pip install 'se-variants[search]'.")
+        from .search import plan_search
 
-    # where the results go, and how many jobs run at once
+        return plan_search(planner, base, parsed, _sweep_dir(base, hydra_overrides, task), _parallelism)
+    ab = base.get("ablation") or {}
     if args.multirun:
-        out_dir, extra = _sweep_dir(base, hydra_overrides, task)
+        if ablation and not ab.get("variants"):
+            raise ConfigError("ablation.variants: the experiment lists no variants; give a list of override strings, "
+                              "e.g. ablation.variants: ['block=none', 'squeeze=avg excite=fc'].")
+        if ab.get("variants") and not ab.get("seeds"):
+            raise ConfigError("ablation.seeds: empty; give at least one seed, e.g. ablation.seeds=[0,1,2].")
+        params = base.hydra.sweeper.get("params")
+        overrides = expand(task, OmegaConf.to_container(params, resolve=False) if params else {},
+                           list(ab.get("variants") or []), list(ab.get("seeds") or []))
+    else:
+        overrides = [task]
+    more = sorted({o for job in overrides for o in job} - {o.input_line for o in parsed})
+    if more:
+        _check_top_keys(_parse(more), composer)
+        _check_choices(_parse(more), composer)
+    _check_job_keys(overrides, base, composer)
+    if args.multirun:
+        out_dir = _sweep_dir(base, hydra_overrides, task)
+        folders = _job_folders(out_dir, _subdirs(base, overrides))
     else:
         out_dir = Path(str(base.hydra.run.dir))
-        given = any(o.startswith("hydra.run.dir=") for o in hydra_overrides)
-        extra = [] if given else [f"hydra.run.dir='{out_dir}'"]  # the time stamp fixed now: the folder is known
-    _writable(out_dir)
-    parallel, knob = _parallelism(launcher, hydra_overrides, jobs[0][1])
-    return Plan(jobs, out_dir, args.multirun, [*added, *extra, *knob], launcher, parallel)
+        folders = [out_dir]
+    jobs, duplicates = _unique(planner.jobs(overrides, folders))
+    _check_output(out_dir)
+    first = jobs[0].config
+    report = first.get("report") or {}
+    return Plan(jobs, out_dir, args.multirun, launcher, _parallelism(launcher, first) if args.multirun else None,
+                duplicates, (report.get("alpha", 0.05), bool(report.get("paired", False))),
+                spec_to_dict(ab) if ablation else None)
+
+
+def _unique(jobs: list[Job]) -> tuple[list[Job], list[tuple[Job, Job]]]:
+    """Jobs with a config another job already has run once (the first); two configs in one folder are an error."""
+    by_hash: dict[str, Job] = {}
+    by_folder: dict[Path, Job] = {}
+    keep, duplicates = [], []
+    for job in jobs:
+        if job.config_hash in by_hash:
+            duplicates.append((job, by_hash[job.config_hash]))
+            continue
+        other = by_folder.get(job.folder)
+        if other is not None:
+            raise ConfigError(f"jobs {other.label!r} and {job.label!r} would share the folder {job.folder} with "
+                              f"different configs; change hydra.sweep.subdir (or the overrides) so that each job "
+                              f"gets a folder of its own.")
+        by_hash[job.config_hash] = by_folder[job.folder] = job
+        keep.append(job)
+    return keep, duplicates

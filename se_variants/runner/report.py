@@ -5,22 +5,29 @@ per job), ``report.md`` and ``report.png``; the statistics are in :mod:`se_varia
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
+import fcntl
+import os
 import statistics
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..spec import PART_KEYS
 from . import stats
-from .identity import is_baseline
-from .results import RESULT_FILE, iter_results, write_atomic
+from .identity import is_baseline, is_run_knob
+from .claims import owner_of
+from .files import FileProblem, write_atomic
+from .results import RESULT_FILE, scan
+from .tables import csv_text, text_table
 
-__all__ = ["collect", "summarize", "write_report", "format_table", "report_settings", "verdict", "REPORT_FILES",
-           "ROW_COLUMNS", "DEFAULT_ALPHA"]
+__all__ = ["collect", "summarize", "write_report", "report_lock", "format_table", "report_settings", "verdict",
+           "baseline_hint", "REPORT_FILES", "LOCK_FILE", "ROW_COLUMNS", "DEFAULT_ALPHA"]
 
 REPORT_FILES = ("report.md", "report.csv", "jobs.csv", "report.png")
+#: the lock a report writer holds (hidden: it holds nothing)
+LOCK_FILE = ".report.lock"
 #: significance level when neither the call nor the records' ``config.report.alpha`` say otherwise
 DEFAULT_ALPHA = 0.05
 #: the confidence of every interval in the report (fixed: the column names say 95)
@@ -29,14 +36,15 @@ CONFIDENCE = 0.95
 PLAN_POWER = 0.8
 VARIANT_COLUMNS = ("variant", "block", "squeeze", "excite", "gate")
 #: report.csv, one row per variant; accuracies in %, differences in percentage points (pp); empty where a value
-#: cannot be computed. ``n``: seeds that finished; ``mean``, ``std`` (ddof = 1), ``ci95_*``: test accuracy over
+#: cannot be computed. ``n``: seeds that finished; ``pairs`` (paired test only): seeds shared with the baseline,
+#: the n of the test; ``mean``, ``std`` (ddof = 1), ``ci95_*``: test accuracy over
 #: them (t-interval of the mean, cut to [0, 100]); ``delta_*``: variant − matched baseline and its interval;
 #: ``p_value``: two-sided t-test (``stat_test``: welch or paired); ``p_holm``: Holm over the variants compared with
 #: the same baseline; ``significant``: p_holm < alpha; ``prob_improvement``: P(a seed of the variant beats a seed
 #: of the baseline); ``cohens_d``: Δ / pooled std; ``seeds_needed``: seeds per arm for 80 % power if the true Δ had
 #: the observed size (planning only); ``alpha``: the level ``significant`` used; ``note``: why a statistic is
 #: missing.
-ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "mean", "std", "ci95_low", "ci95_high", "delta_pp",
+ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "pairs", "mean", "std", "ci95_low", "ci95_high", "delta_pp",
                "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant", "stat_test",
                "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note", "val_mean", "params", "flops",
                "latency_ms", "wall_time_s", "baseline", "seeds", "variant_hash")
@@ -61,7 +69,7 @@ def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str,
     """
     newest: dict[str, dict[str, Any]] = {}
     broken, superseded = [], []
-    for result in iter_results(sweep_dir, index=True):  # reads only the records that changed since the last report
+    for result in scan(sweep_dir):
         if result.record is None:
             broken.append({"path": str(result.path), "problem": result.problem})
             continue
@@ -83,16 +91,37 @@ def check_alpha(alpha: Any) -> float:
     return float(alpha)
 
 
+def check_paired(paired: Any) -> bool:
+    """``paired`` itself when it is a bool, else a ValueError (a string such as "false" is not one)."""
+    if not isinstance(paired, bool):
+        raise ValueError(f"paired must be true or false (a boolean); got {paired!r}.")
+    return paired
+
+
 def report_settings(records: Sequence[dict[str, Any]], alpha: float | None = None,
                     paired: bool | None = None) -> tuple[float, bool]:
     """(alpha, paired): the arguments when given, else ``config.report`` of the newest record that has one, else
     (0.05, False). Records of jobs skipped on a re-run keep the values they ran with, so a command that changes
-    ``report.*`` should pass them here."""
-    newest = next((r["config"]["report"] for r in sorted(records, key=lambda r: r.get("started") or "", reverse=True)
-                   if isinstance((r.get("config") or {}).get("report"), dict)), {})
-    alpha = check_alpha(newest.get("alpha", DEFAULT_ALPHA) if alpha is None else alpha)
-    paired = bool(newest.get("paired", False) if paired is None else paired)
+    ``report.*`` should pass them here. Every value is checked: a bad argument, or a bad value in the record,
+    raises a ValueError that names it (and for a record, the job and ``pass --alpha / --paired to override``)."""
+    newest = next((r for r in sorted(records, key=lambda r: r.get("started") or "", reverse=True)
+                   if isinstance((r.get("config") or {}).get("report"), dict)), None)
+    alpha = check_alpha(alpha) if alpha is not None else _recorded(newest, "alpha", DEFAULT_ALPHA, check_alpha)
+    paired = check_paired(paired) if paired is not None else _recorded(newest, "paired", False, check_paired)
     return alpha, paired
+
+
+def _recorded(record: dict[str, Any] | None, key: str, default: Any, check: Any) -> Any:
+    """``config.report.<key>`` of ``record`` through ``check`` (``default`` when it has none)."""
+    report = record["config"]["report"] if record is not None else {}
+    if key not in report:
+        return default
+    try:
+        return check(report[key])
+    except ValueError as err:
+        job = record.get("job_dir") or record.get("job") or "?"
+        raise ValueError(f"config.report.{key} = {report[key]!r} in the record of job {job}: {err} The report "
+                         f"does not guess; pass --alpha / --paired to override the recorded value.") from None
 
 
 def _acc_pct(record: dict[str, Any], stage: str = "test") -> float | None:
@@ -106,9 +135,9 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
 
     Rows: baseline variants first, then in the order their first job started; the keys of :data:`ROW_COLUMNS`
     (accuracies in %, differences in pp, None where not computable). Each variant is compared with the
-    ``block=none`` variant of the same ``context_hash`` (same model, data and schedule); Holm's adjustment runs
-    over all variants compared with the same baseline. ``paired`` pairs jobs by seed (see
-    :func:`stats.paired` for when that is valid).
+    ``block=none`` variant of the same ``context_hash`` (same model, data and schedule) -- the earliest started
+    when two have it, the other one noted --; Holm's adjustment runs over all variants compared with the same
+    baseline. ``paired`` pairs jobs by seed (see :func:`stats.paired` for when that is valid).
     """
     alpha = check_alpha(alpha)
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -132,6 +161,7 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
             **{c: first.get(c) for c in VARIANT_COLUMNS[1:]},
             "n": summary.n,
             "failed": len(jobs) - len(ok),
+            "pairs": None,
             "mean": summary.mean, "std": summary.std,
             # an accuracy lies in [0, 100] %, so the interval is cut to it (its coverage is unchanged)
             "ci95_low": None if summary.ci_low is None else max(summary.ci_low, 0.0),
@@ -157,19 +187,21 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
     return rows, common
 
 
+#: how the note of a baseline row that is not compared with (another one has the same settings) starts
+_DUPLICATE = "another baseline with the same settings as"
+
+
 def _compare(rows: list[dict[str, Any]], alpha: float, paired: bool) -> None:
     """Fill the statistics columns of the non-baseline rows in place, Holm within each baseline's family."""
-    baselines = {r["_context"]: r for r in rows if r["baseline"] and r["n"]}
+    baselines = _baselines(rows)
     families: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if row["baseline"]:
             continue
+        row["alpha"] = alpha
         base = baselines.get(row["_context"])
-        if base is None:
-            row["note"] = "no baseline (block=none) with the same settings in this folder"
-            continue
-        if not row["n"]:
-            row["note"] = "no finished seed"
+        row["note"] = _no_comparison(row, base)
+        if row["note"]:
             continue
         if paired:
             c = stats.paired(row["_by_seed"], base["_by_seed"], CONFIDENCE)
@@ -178,38 +210,103 @@ def _compare(rows: list[dict[str, Any]], alpha: float, paired: bool) -> None:
         d = c.cohens_d
         row.update({"delta_pp": c.delta, "delta_ci95_low_pp": c.ci_low, "delta_ci95_high_pp": c.ci_high,
                     "p_value": c.p_value, "stat_test": c.test, "prob_improvement": c.prob_improvement,
-                    "cohens_d": d, "note": c.note,
+                    "cohens_d": d, "note": c.note, "pairs": c.n_a if paired else None,
                     "seeds_needed": stats.seeds_needed(d, alpha, PLAN_POWER) if d is not None else None})
         families.setdefault(row["_context"], []).append(row)
-        row["alpha"] = alpha
     for family in families.values():
         for row, p in zip(family, stats.holm([r["p_value"] for r in family])):
             row["p_holm"] = p
             row["significant"] = None if p is None else bool(p < alpha)
 
 
+def _name(row: dict[str, Any]) -> str:
+    """A variant's label with its hash: two baselines can have the same label."""
+    return f"{row['variant']} (variant_hash {row['variant_hash']})"
+
+
+def _baselines(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """context → the baseline row its variants are compared with: the earliest started; a later baseline of the
+    same context gets a note naming that one."""
+    first: dict[str, dict[str, Any]] = {}
+    for row in sorted((r for r in rows if r["baseline"]), key=lambda r: r["_started"]):
+        chosen = first.setdefault(row["_context"], row)
+        if chosen is not row:
+            row["note"] = f"{_DUPLICATE} {_name(chosen)}, the earliest started, which the variants are compared with"
+    return first
+
+
+def _no_comparison(row: dict[str, Any], base: dict[str, Any] | None) -> str | None:
+    """Why ``row`` cannot be compared with its baseline ``base`` at all, or None."""
+    if base is None:
+        return "no baseline (block=none) with the same settings in this folder"
+    if not base["n"]:
+        return (f"the baseline with the same settings, {base['variant']}, has no finished seed "
+                f"({base['failed']} failed or unfinished)")
+    if not row["n"]:
+        return "no finished seed"
+    return None
+
+
 def verdict(rows: Sequence[dict[str, Any]], alpha: float, paired: bool = False, markdown: bool = True) -> str:
     """The one-line answer at the top of report.md (``markdown``) and under the printed table: how many
-    variants differ from their baseline after Holm, how many could not be tested."""
+    variants differ from their baseline after Holm, how many could not be tested and why, and a note when two
+    baselines have the same settings."""
     bold, code = ("**", "`") if markdown else ("", "")
-    compared = [r for r in rows if not r["baseline"] and r["delta_pp"] is not None]
-    tested = [r for r in compared if r["p_holm"] is not None]
-    untested = len(compared) - len(tested)
+    variants = [r for r in rows if not r["baseline"]]
+    tested = [r for r in variants if r["p_holm"] is not None]
+    untested = [r for r in variants if r["p_holm"] is None]
     test = "paired t-test over shared seeds" if paired else "Welch t-test"
     if not any(r["baseline"] for r in rows):
         return f"No baseline ({code}block=none{code}) in this folder, so no variant is compared."
-    if not compared:
-        return "No variant has a baseline with the same settings, so none is compared."
+    if not variants:
+        return "Only baselines here: no variant to compare."
+    duplicates = "".join(f" Note: {_name(r)} is {r['note']}." for r in rows if _is_duplicate(r))
     if not tested:
-        return (f"No variant can be tested: every comparison has fewer than {stats.MIN_SEEDS} seeds on one side, so "
-                f"there is no p-value. Run at least {stats.MIN_SEEDS} seeds per variant and baseline, e.g. "
-                f"{code}ablation.seeds=[0,1,2]{code} or {code}seed=0,1,2{code}; the planning note says how many.")
+        return _none_tested(untested, code) + duplicates
     k, m = sum(bool(r["significant"]) for r in tested), len(tested)
     what = (f"{k} of {m} variants differ" if k else f"none of the {m} variants differs") + " from the baseline"
-    families = len({r["variant_hash"] for r in rows if r["baseline"]})
+    families = sum(r["baseline"] and not _is_duplicate(r) for r in rows)
     holm = "after Holm" + (f" (within each of the {families} baselines)" if families > 1 else "")
-    rest = f"; {untested} more not tested (fewer than {stats.MIN_SEEDS} seeds on a side)" if untested else ""
-    return f"{bold}{what[0].upper() + what[1:]} at α = {alpha:g} {holm}{bold} ({test}, two-sided){rest}."
+    rest = f"; {len(untested)} more not tested ({_reasons(untested)})" if untested else ""
+    return f"{bold}{what[0].upper() + what[1:]} at α = {alpha:g} {holm}{bold} ({test}, two-sided){rest}.{duplicates}"
+
+
+def _is_duplicate(row: dict[str, Any]) -> bool:
+    return bool(row["baseline"] and (row["note"] or "").startswith(_DUPLICATE))
+
+
+def _reason(row: dict[str, Any]) -> str:
+    """Why a variant has no p-value, in the words of the verdict."""
+    note = row["note"] or "no p-value"
+    if note.startswith("insufficient paired"):
+        return f"fewer than {stats.MIN_SEEDS} seeds shared with the baseline"
+    if note.startswith("insufficient"):
+        return f"fewer than {stats.MIN_SEEDS} seeds on a side"
+    return note
+
+
+def _reasons(untested: Sequence[dict[str, Any]]) -> str:
+    """The reasons of ``untested``: one, or each with how many variants it applies to."""
+    counts: dict[str, int] = {}
+    for r in untested:
+        counts[_reason(r)] = counts.get(_reason(r), 0) + 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return "; ".join(f"{n}: {why}" for why, n in counts.items())
+
+
+def _none_tested(untested: Sequence[dict[str, Any]], code: str) -> str:
+    """The verdict when no variant has a p-value."""
+    more = (f"Run at least {stats.MIN_SEEDS} seeds per variant and baseline, e.g. {code}ablation.seeds=[0,1,2]{code} "
+            f"or {code}seed=0,1,2{code}; the planning note says how many.")
+    notes = [r["note"] or "" for r in untested]
+    if all(n.startswith("insufficient seeds") for n in notes):
+        return (f"No variant can be tested: every comparison has fewer than {stats.MIN_SEEDS} seeds on one side, so "
+                f"there is no p-value. {more}")
+    if all(n.startswith("no baseline") for n in notes):
+        return "No variant has a baseline with the same settings, so none is compared."
+    return f"No variant can be tested ({_reasons(untested)})." + (
+        f" {more}" if any(n.startswith("insufficient") for n in notes) else "")
 
 
 def _columns_label(record: dict[str, Any]) -> str:
@@ -266,7 +363,7 @@ def _display(rows: list[dict[str, Any]], wide: bool = True) -> tuple[list[str], 
     body = []
     for r in rows:
         acc = _f(r["mean"]) + (f" ± {r['std']:.2f}" if r["std"] is not None else "")
-        n = str(r["n"]) + (f" ({r['failed']} failed)" if r["failed"] else "")
+        n = _n_cell(r)
         parts = r["block"] == "parts"
         cells = [r["variant"]]
         if wide:
@@ -286,14 +383,18 @@ def _display(rows: list[dict[str, Any]], wide: bool = True) -> tuple[list[str], 
     return header, body
 
 
+def _n_cell(r: dict[str, Any]) -> str:
+    """Seeds that finished, and in brackets the pairs a paired test used and the jobs that failed: "3 (2 pairs)"."""
+    pairs = r.get("pairs")
+    extra = ([] if pairs is None else [f"{pairs} pair" + ("" if pairs == 1 else "s")]) + (
+        [f"{r['failed']} failed"] if r["failed"] else [])
+    return str(r["n"]) + (f" ({', '.join(extra)})" if extra else "")
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The variant table as aligned plain text (what ``ablate`` and ``report`` print)."""
     header, body = _display(rows, wide=False)
-    widths = [max(len(x) for x in col) for col in zip(header, *body)]
-    left = {0, header.index("p (paired)" if _paired(rows) else "p (Welch)")}
-    fmt = lambda cells: "  ".join(c.ljust(w) if i in left else c.rjust(w)  # noqa: E731
-                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(b) for b in body]
+    lines = [text_table(header, body, left={0, header.index("p (paired)" if _paired(rows) else "p (Welch)")})]
     alpha = next((r["alpha"] for r in rows if r.get("alpha") is not None), None)
     if alpha is not None:
         lines += ["", "Verdict (exploratory): " + verdict(rows, alpha, _paired(rows), markdown=False)]
@@ -308,7 +409,9 @@ def _advice(r: dict[str, Any]) -> str | None:
         return None
     need = (f"; about {r['seeds_needed']} per arm would give 80 % power if the true Δ were the observed "
             f"{r['delta_pp']:+.2f} pp" if r["seeds_needed"] is not None else "")
-    return f"{r['note']}: a p-value needs >= {stats.MIN_SEEDS} seeds of the variant and of the baseline{need}."
+    whose = "shared by the variant and the baseline" if r["stat_test"] == "paired" else \
+        "of the variant and of the baseline"
+    return f"{r['note']}: a p-value needs >= {stats.MIN_SEEDS} seeds {whose}{need}."
 
 
 def _planning(rows: Sequence[dict[str, Any]], alpha: float, markdown: bool = True) -> str:
@@ -326,6 +429,22 @@ def _planning(rows: Sequence[dict[str, Any]], alpha: float, markdown: bool = Tru
         return f"Planning: {text} Per variant: seeds_needed in report.csv."
     return (f"**Planning.** {text} Per variant, `seeds_needed` in report.csv is the same number for a true Δ of the "
             f"size observed (Cohen's d) — a planning figure for the next run, not evidence about this one.")
+
+
+def baseline_hint(records: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], common: Sequence[str],
+                  sweep_dir: Path, markdown: bool = False) -> str | None:
+    """For a folder without ``block=none`` jobs: why Δ and p are empty, and the command that adds the baseline
+    (the jobs' seeds and shared settings, without the block choice, the seed and run knobs); None otherwise."""
+    if not rows or any(r["baseline"] for r in rows):
+        return None
+    seeds = sorted({r["seed"] for r in records if r["status"] == "ok" and isinstance(r.get("seed"), int)})
+    seed = "seed=" + (",".join(str(s) for s in seeds) or "0,1,2")
+    shared = [o for o in common if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] not in
+              ("block", *PART_KEYS, "seed") and not is_run_knob(o)]
+    command = " ".join(["se-variants train -m block=none", seed, *shared, f"hydra.sweep.dir={sweep_dir}"])
+    code = "`" if markdown else ""
+    return (f"No {code}block=none{code} jobs here, so Δ and p are empty (–): add the baseline to this folder with "
+            f"{code}{command}{code}")
 
 
 def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[str, Any]], common: list[str],
@@ -355,26 +474,20 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
         "Exploratory: the variants were not chosen in advance as confirmatory hypotheses, and seeds vary the "
         "training only (the test split is fixed), so a difference is one of this recipe on this test set. "
         f"FLOPs: one {size} image, counted by torch.utils.flop_counter (a multiply-add is 2 FLOPs; elementwise ops "
-        f"and pooling not counted). Latency: median of {first.get('config', {}).get('measure', {}).get('latency_repeats', '?')} "
+        f"and pooling not counted). Latency: median of {_repeats(first)} "
         f"timed forward passes of batch {first.get('latency_batch', '?')} on the training machine "
         f"({(first.get('host') or {}).get('platform', '?')}).",
         "",
     ]
     if common:
         lines += ["Common overrides: " + " ".join(f"`{o}`" for o in common), ""]
-    if rows and not any(r["baseline"] for r in rows):
-        seeds = sorted({r["seed"] for r in records if r["status"] == "ok" and isinstance(r.get("seed"), int)})
-        seed = "seed=" + (",".join(str(s) for s in seeds) or "0,1,2")
-        # the settings the jobs share, without what chooses the block (the baseline has none) or the seed
-        shared = [o for o in common if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] not in
-                  ("block", *PART_KEYS, "seed")]
-        lines += [f"No `block=none` jobs here, so no Δ column: add the baseline to this folder with "
-                  f"`{' '.join(['se-variants train -m block=none', seed, *shared, f'hydra.sweep.dir={sweep_dir}'])}`.",
-                  ""]
+    hint = baseline_hint(records, rows, common, sweep_dir, markdown=True)
+    if hint:
+        lines += [hint, ""]
     lines += ["| " + " | ".join(header) + " |",
               "|" + "|".join("---" if i < 5 else "---:" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in b) + " |" for b in body]
-    notes = [f"- {r['variant']}: {_advice(r) or r['note']}" for r in rows if r["note"] and not r["baseline"]]
+    lines += ["| " + " | ".join(_md_cell(cell) for cell in b) + " |" for b in body]
+    notes = [f"- {r['variant']}: {_advice(r) or r['note']}" for r in rows if r["note"]]
     if notes:
         lines += [""] + notes
     if any(not r["baseline"] for r in rows):
@@ -384,9 +497,9 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
         for r in bad:
             err = r.get("error") or {}
             msg = f"{err.get('type', '')}: {err.get('message', '')}" if err else _unfinished(Path(r["job_dir"]))
-            msg = " ".join(msg.split())[:300].replace("|", "\\|")
-            lines.append(f"| `{Path(r['job_dir']).name}` | {r.get('status')} | {' '.join(r.get('overrides') or [])} "
-                         f"| {msg} |")
+            cells = [f"`{Path(r['job_dir']).name}`", str(r.get("status")), " ".join(r.get("overrides") or []),
+                     " ".join(msg.split())[:300]]
+            lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     if broken:
         lines += ["", "## Broken records", "",
                   "These metrics.json files cannot be trusted and are not counted above. Move them away, or re-run "
@@ -401,11 +514,16 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
     return "\n".join(lines) + "\n"
 
 
+def _repeats(record: dict[str, Any]) -> Any:
+    return ((record.get("config") or {}).get("measure") or {}).get("latency_repeats", "?")
+
+
 def _unfinished(job_dir: Path) -> str:
     """Why a job has no final record: it is being trained (by whom), or its process died (resume by re-running)."""
-    from .claims import owner_of
-
-    owner = owner_of(job_dir)
+    try:
+        owner = owner_of(job_dir)
+    except OSError as err:  # a claim that is a folder, an unreadable one
+        return f"its claim cannot be read ({err}); move claim.json away and re-run the command"
     if owner is not None:
         return f"being trained by {owner.describe()}"
     return "interrupted: no live process holds it (killed?); re-run the command to resume it from its last epoch"
@@ -414,15 +532,6 @@ def _unfinished(job_dir: Path) -> str:
 def _md_cell(text: str) -> str:
     """``text`` on one line, safe inside a markdown table cell."""
     return " ".join(text.split()).replace("|", "\\|")
-
-
-def _csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    return buf.getvalue()
 
 
 def _job_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -438,42 +547,72 @@ def _job_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def write_report(sweep_dir: Path | str, plot: bool = True, *, alpha: float | None = None,
+@contextlib.contextmanager
+def report_lock(sweep_dir: Path) -> Iterator[None]:
+    """Hold ``<sweep_dir>/.report.lock`` (flock): one report writer at a time across processes on a host, and
+    across hosts where the file system supports locks; elsewhere writes stay atomic, just not serialised. The lock
+    file is never followed through a symlink. Raises :class:`.files.FileProblem` for a lock that is not a file."""
+    path = sweep_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as err:
+        raise FileProblem(f"{path} cannot be used as the report's lock file ({err.strerror or err}: a folder or a "
+                          f"symlink?); remove it.") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: reports are still written atomically
+            pass
+        yield
+    finally:
+        os.close(fd)
+
+
+def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: float | None = None,
                  paired: bool | None = None) -> dict[str, Any]:
-    """Write report.md, report.csv, jobs.csv and (with ``plot``) report.png into ``sweep_dir``, each atomically.
+    """Write report.md, report.csv, jobs.csv and report.png into ``sweep_dir``, each atomically, one writer at a
+    time (:func:`report_lock`).
 
     Args:
         sweep_dir: a folder with job folders (metrics.json) at any depth.
-        plot: also draw report.png (the slowest part; sweeps skip it after each job and draw it at the end).
+        plot: draw report.png (the slowest part: matplotlib); None draws it only when it is missing or older than
+            a record.
         alpha: significance level of the Holm-adjusted tests; default: ``config.report.alpha`` of the newest
             record (0.05).
         paired: pair jobs by seed (paired t-test) instead of Welch's test; default: ``config.report.paired``.
 
     Returns ``{"rows", "records", "common", "broken", "superseded", "files", "alpha", "paired"}`` (see
     :func:`collect`, :func:`summarize`); with no metrics.json under ``sweep_dir`` nothing is written and
-    ``files`` is empty.
+    ``files`` is empty. Raises ValueError for report settings that are not valid, :class:`.files.FileProblem`
+    when a report file's place is taken by a folder.
     """
     sweep_dir = Path(sweep_dir)
-    records, broken, superseded = collect(sweep_dir)
-    alpha, paired = report_settings(records, alpha, paired)
-    rows, common = summarize(records, alpha=alpha, paired=paired)
-    out: dict[str, Any] = {"rows": rows, "records": records, "common": common, "broken": broken,
-                           "superseded": superseded, "files": [], "alpha": alpha, "paired": paired}
-    if not records and not broken:
-        return out
-    write_atomic(sweep_dir / "report.md", _markdown(sweep_dir, records, rows, common, broken, superseded,
-                                                    alpha, paired))
-    write_atomic(sweep_dir / "report.csv", _csv(rows, ROW_COLUMNS))
-    job_rows = _job_rows(records) + [{"job": Path(b["path"]).parent.name, "status": "broken", "error": b["problem"]}
-                                     for b in broken]
-    write_atomic(sweep_dir / "jobs.csv", _csv(job_rows, JOB_COLUMNS))
-    try:
-        if plot:
-            from .report_plot import plot_report
+    with report_lock(sweep_dir):
+        records, broken, superseded = collect(sweep_dir)
+        alpha, paired = report_settings(records, alpha, paired)
+        rows, common = summarize(records, alpha=alpha, paired=paired)
+        out: dict[str, Any] = {"rows": rows, "records": records, "common": common, "broken": broken,
+                               "superseded": superseded, "files": [], "alpha": alpha, "paired": paired}
+        if not records and not broken:
+            return out
+        write_atomic(sweep_dir / "report.md", _markdown(sweep_dir, records, rows, common, broken, superseded,
+                                                        alpha, paired))
+        write_atomic(sweep_dir / "report.csv", csv_text(rows, ROW_COLUMNS))
+        job_rows = _job_rows(records) + [{"job": Path(b["path"]).parent.name, "status": "broken",
+                                          "error": b["problem"]} for b in broken]
+        write_atomic(sweep_dir / "jobs.csv", csv_text(job_rows, JOB_COLUMNS))
+        out["files"] = [sweep_dir / f for f in ("report.md", "report.csv", "jobs.csv")]
+        png = sweep_dir / "report.png"
+        if plot is None:
+            newest = max((Path(r["job_dir"]) / RESULT_FILE).stat().st_mtime for r in records) if records else 0.0
+            plot = not png.is_file() or png.stat().st_mtime < newest
+        try:
+            if plot:
+                from .report_plot import plot_report
 
-            plot_report(rows, sweep_dir / "report.png", f"{sweep_dir.name}: test accuracy by variant", alpha, paired)
-            out["files"].append(sweep_dir / "report.png")
-    except Exception as err:  # a plot must never cost the tables
-        print(f"se-variants: report.png not written ({type(err).__name__}: {err})")
-    out["files"] = [sweep_dir / f for f in ("report.md", "report.csv", "jobs.csv")] + out["files"]
-    return out
+                plot_report(rows, png, f"{sweep_dir.name}: test accuracy by variant", alpha, paired)
+        except Exception as err:  # a plot must never cost the tables
+            print(f"se-variants: report.png not written ({type(err).__name__}: {err})", file=sys.stderr)
+        if png.is_file():
+            out["files"].append(png)
+        return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import stats
+from .files import replace_into
 
 __all__ = ["plot_report"]
 
@@ -60,11 +60,11 @@ def plot_report(rows: list[dict[str, Any]], path: Path, title: str, alpha: float
     test = "paired" if paired else "Welch"
     axd.set_xlabel(f"Δ vs baseline, pp: 95 % {test} interval", fontsize=8)
     fig.text(0.5, 0.01, f"grey, dashed: the baseline (block=none). Red, filled, *: differs from it after Holm at "
-             f"α = {alpha:g}; blue, open: does not; grey, open: not tested (fewer than {stats.MIN_SEEDS} seeds). "
-             f"Intervals are not adjusted for multiple comparisons.", ha="center", fontsize=7, color="0.3")
+             f"α = {alpha:g}; blue, open: does not; grey, open: not tested (too few seeds, or no variation: see "
+             f"report.md). Intervals are not adjusted for multiple comparisons.", ha="center", fontsize=7, color="0.3")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        replace_into(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    finally:
+        plt.close(fig)

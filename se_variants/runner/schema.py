@@ -9,19 +9,20 @@ depend on the chosen name; they are checked against their registries by :func:`s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
-__all__ = ["TrainConfig", "TrainerConfig", "MeasureConfig", "AblationConfig", "ReportConfig", "PathsConfig", "register_schema",
+__all__ = ["TrainConfig", "TrainerConfig", "MeasureConfig", "AblationConfig", "ReportConfig", "PathsConfig",
+           "register_schema",
            "LOGGERS", "NON_IDENTITY_KEYS"]
 
-#: loggers the ``trainer.loggers`` list may name
-LOGGERS = ("csv", "tensorboard")
+#: loggers the ``trainer.loggers`` list may name (se_variants.runner.trackers)
+LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 
 #: keys that do not change what a job computes: two configs that differ only here are the same job (a sweep
 #: re-run skips it), and they are left out of the config hash
 NON_IDENTITY_KEYS = (
-    "rerun", "resume", "ckpt_path", "ablation", "paths", "report",
-    "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.loggers",
+    "rerun", "resume", "ckpt_path", "checkpoint_every_s", "verbose", "ablation", "paths", "report", "logger",
+    "search", "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.loggers",
 )
 
 
@@ -43,8 +44,9 @@ class TrainerConfig:
     gradient_clip_val: Optional[float] = None
     enable_progress_bar: bool = True
     enable_model_summary: bool = True
-    #: any of "csv" (metrics.csv, the default) and "tensorboard"
-    loggers: List[str] = field(default_factory=lambda: ["csv"])
+    #: Lightning loggers besides metrics.json (which holds every epoch's metrics): any of "csv" (logs/metrics.csv),
+    #: "tensorboard", "mlflow", "wandb" (their options: the logger node)
+    loggers: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -73,6 +75,38 @@ class ReportConfig:
     alpha: float = 0.05
     #: paired test over seeds (valid only when variant and baseline jobs share their seeds and data order)
     paired: bool = False
+
+
+@dataclass
+class MLflowConfig:
+    """``trainer.loggers=[mlflow]``: one MLflow run per job (se_variants.runner.trackers)."""
+
+    #: null: the embedded store, a SQLite file outputs/mlflow.db (nothing to start); http://host:5000 for a server
+    tracking_uri: Optional[str] = None
+    #: null: the sweep folder's name (one experiment per sweep; ablations: ablation.name)
+    experiment_name: Optional[str] = None
+    tags: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class WandbConfig:
+    """``trainer.loggers=[wandb]``: one Weights & Biases run per job, grouped by sweep."""
+
+    project: str = "se-variants"
+    entity: Optional[str] = None
+    #: null: the sweep folder's name
+    group: Optional[str] = None
+    #: online | offline | disabled; null: wandb's own (WANDB_MODE)
+    mode: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+
+
+@dataclass
+class LoggerConfig:
+    """Options of the trackers ``trainer.loggers`` names."""
+
+    mlflow: MLflowConfig = field(default_factory=MLflowConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
 @dataclass
@@ -106,12 +140,20 @@ class TrainConfig:
     ablation: AblationConfig = field(default_factory=AblationConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    #: set by a search for each trial's job (study, trial, objective; se_variants.runner.search), never by hand
+    search: Any = None
     #: resume from this checkpoint (a last.ckpt); by default a job resumes from its own folder's last.ckpt
     ckpt_path: Optional[str] = None
     #: resume an interrupted job from <job folder>/checkpoints/last.ckpt when it is there
     resume: bool = True
     #: run even when the sweep folder already holds a finished (status ok) result of the same config
     rerun: bool = False
+    #: write checkpoints/last.ckpt at the end of an epoch once this many seconds passed since the last one (and
+    #: after the last epoch); 0: after every epoch. A killed job resumes from the last one written, exactly.
+    checkpoint_every_s: float = 10.0
+    #: show Lightning's banners, tips and library warnings (hidden by default: they are not about your run)
+    verbose: bool = False
 
 
 def register_schema() -> None:

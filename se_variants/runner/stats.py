@@ -20,15 +20,26 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scipy import stats as _st
 
-__all__ = ["MIN_SEEDS", "INSUFFICIENT", "Summary", "Comparison", "summarize", "welch", "paired", "holm",
-           "prob_improvement", "cohens_d", "seeds_needed"]
+__all__ = ["MIN_SEEDS", "INSUFFICIENT", "INSUFFICIENT_PAIRED", "NO_VARIATION", "NO_PAIRED_VARIATION",
+           "NO_SHARED_SEEDS", "Summary", "Comparison", "summarize", "welch", "paired", "holm", "prob_improvement",
+           "cohens_d", "seeds_needed"]
 
 #: fewest seeds per arm for a p-value: below it the std is a guess and no normality check is possible
 MIN_SEEDS = 3
 #: what the report shows instead of a p-value when either arm has fewer than MIN_SEEDS seeds
 INSUFFICIENT = f"insufficient seeds (n < {MIN_SEEDS})"
+#: the same for a paired comparison: fewer than MIN_SEEDS seeds shared by the variant and the baseline
+INSUFFICIENT_PAIRED = f"insufficient paired seeds (n < {MIN_SEEDS})"
+#: Welch's test when neither arm varies: SE = 0, so t is 0/0 or ±∞
+NO_VARIATION = "no seed-to-seed variation on either side: a t-test is undefined"
+#: the paired test when every pair differs by the same amount: s_d = 0
+NO_PAIRED_VARIATION = "every shared seed differs from the baseline by the same amount: a t-test is undefined"
+#: the paired test when the arms have no seed in common
+NO_SHARED_SEEDS = "no seeds shared with the baseline"
+#: values that differ by at most this many units in the last place of their size are taken as equal (the
+#: rounding of an accuracy k / N · 100; 3 ulp at most for the differences of two such numbers)
+_ROUNDING_ULPS = 8
 
 
 @dataclass(frozen=True)
@@ -70,14 +81,21 @@ def _mean(x: Sequence[float]) -> float:
     return math.fsum(x) / len(x)
 
 
-def _var(x: Sequence[float]) -> float:
-    """Sample variance, ddof = 1: Σ(x − x̄)² / (n − 1)."""
+def _var(x: Sequence[float], scale: float | None = None) -> float:
+    """Sample variance, ddof = 1: Σ(x − x̄)² / (n − 1); exactly 0 when the values differ by no more than the
+    float rounding of numbers of size ``scale`` (default: the largest |x|). Without that, three copies of
+    50.370370... give a variance of 1e-28 (the mean is rounded), and two arms of constant seeds a "significant" t."""
+    scale = max(abs(v) for v in x) if scale is None else scale
+    if max(x) - min(x) <= _ROUNDING_ULPS * math.ulp(scale):
+        return 0.0
     m = _mean(x)
     return math.fsum((v - m) ** 2 for v in x) / (len(x) - 1)
 
 
 def _t_quantile(confidence: float, df: float) -> float:
     """t_{(1 + confidence) / 2, df}: the two-sided critical value."""
+    from scipy import stats as _st  # (imported when first needed: it costs half a second)
+
     return float(_st.t.ppf(0.5 + confidence / 2, df))
 
 
@@ -122,26 +140,28 @@ def cohens_d(a: Sequence[float], b: Sequence[float]) -> float | None:
     na, nb = len(a), len(b)
     if na == 0 or nb == 0 or na + nb < 3:
         return None
-    ss = (math.fsum((v - _mean(a)) ** 2 for v in a) + math.fsum((v - _mean(b)) ** 2 for v in b))
+    ss = math.fsum((len(x) - 1) * _var(x) for x in (a, b) if len(x) > 1)
     sp = math.sqrt(ss / (na + nb - 2))
     return (_mean(a) - _mean(b)) / sp if sp > 0 else None
 
 
-def _finish(test: str, na: int, nb: int, delta: float, se: float, df: float, confidence: float,
-            min_n: int, **extra) -> Comparison:
-    """t, p and the interval of ``delta`` with standard error ``se`` on ``df`` degrees of freedom."""
+def _finish(test: str, na: int, nb: int, delta: float, se: float, df: float, confidence: float, min_n: int,
+            few: str, flat: str, **extra) -> Comparison:
+    """t, p and the interval of ``delta`` with standard error ``se`` on ``df`` degrees of freedom.
+
+    The reasons for a missing value, the first that applies: fewer than ``min_n`` values on a side -- no p, note
+    ``few`` (the interval is still given when SE > 0); SE = 0 -- no t, p or interval (t would be 0/0 or ±∞), note
+    ``flat``."""
+    short = min(na, nb) < min_n
     if se == 0.0:
-        if delta == 0.0:
-            p = 1.0 if min(na, nb) >= min_n else None
-            return Comparison(test, na, nb, delta, se, df, 0.0, p, 0.0, 0.0, **extra,
-                              note=None if p is not None else INSUFFICIENT)
-        return Comparison(test, na, nb, delta, se, df, None, None, None, None, **extra,
-                          note="no seed-to-seed variation (every seed gave the same value): a t-test is undefined")
+        return Comparison(test, na, nb, delta, se, df, **extra, note=few if short else flat)
     t = delta / se
     half = _t_quantile(confidence, df) * se
-    p = float(2.0 * _st.t.sf(abs(t), df)) if min(na, nb) >= min_n else None
+    from scipy import stats as _st
+
+    p = None if short else float(2.0 * _st.t.sf(abs(t), df))
     return Comparison(test, na, nb, delta, se, df, t, p, delta - half, delta + half, **extra,
-                      note=None if p is not None else INSUFFICIENT)
+                      note=few if short else None)
 
 
 def welch(a: Sequence[float], b: Sequence[float], confidence: float = 0.95, min_n: int = MIN_SEEDS) -> Comparison:
@@ -152,22 +172,23 @@ def welch(a: Sequence[float], b: Sequence[float], confidence: float = 0.95, min_
     p = 2 · P(T_ν > |t|), interval Δ ± t_{(1+c)/2, ν} · SE.
 
     The interval needs n >= 2 in both arms; the p-value needs ``min_n`` (3) -- below that ``note`` is
-    :data:`INSUFFICIENT`. With no variation in either arm SE = 0 and the test is undefined (None, with a note)
-    unless Δ = 0 too (p = 1).
+    :data:`INSUFFICIENT`. One arm without variation is fine (ν = n − 1 of the other); with no variation in
+    either arm SE = 0 and the test is undefined, whatever Δ: no t, p or interval, ``note`` :data:`NO_VARIATION`.
     """
     _check_confidence(confidence)
     a, b = [float(v) for v in a], [float(v) for v in b]
     na, nb = len(a), len(b)
+    few = f"insufficient seeds (n < {min_n})"
     effects = {"prob_improvement": prob_improvement(a, b), "cohens_d": cohens_d(a, b)}
     if na == 0 or nb == 0:
         return Comparison("welch", na, nb, None, **effects, note="no values in one arm")
     delta = _mean(a) - _mean(b)
     if na < 2 or nb < 2:
-        return Comparison("welch", na, nb, delta, **effects, note=INSUFFICIENT)
+        return Comparison("welch", na, nb, delta, **effects, note=few)
     va, vb = _var(a) / na, _var(b) / nb
     se = math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1)) if se > 0 else float(na + nb - 2)
-    return _finish("welch", na, nb, delta, se, df, confidence, min_n, **effects)
+    return _finish("welch", na, nb, delta, se, df, confidence, min_n, few, NO_VARIATION, **effects)
 
 
 def paired(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95,
@@ -178,26 +199,29 @@ def paired(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0
     Args:
         a, b: seed → value. Seeds in only one arm are not used.
 
+    Notes, the first that applies: no shared seed (:data:`NO_SHARED_SEEDS`); fewer than ``min_n`` pairs
+    (:data:`INSUFFICIENT_PAIRED`; the interval from 2 pairs); the same d_s for every seed
+    (:data:`NO_PAIRED_VARIATION`: s_d = 0, no test).
+
     Valid when the pairing was fixed before the results were seen (same seed) and the pairs are independent
     of each other; it gains power over :func:`welch` only when a seed fixes randomness both jobs share (data
     order, augmentation, a seed-dependent data split), so that a_s and b_s are positively correlated.
     """
     _check_confidence(confidence)
     seeds = sorted(set(a) & set(b))
-    d = [float(a[s]) - float(b[s]) for s in seeds]
-    n = len(d)
     xs, ys = [float(a[s]) for s in seeds], [float(b[s]) for s in seeds]
+    d = [x - y for x, y in zip(xs, ys)]
+    n = len(d)
+    few = f"insufficient paired seeds (n < {min_n})"
     effects = {"prob_improvement": prob_improvement(xs, ys), "cohens_d": cohens_d(xs, ys)}
     if n == 0:
-        return Comparison("paired", 0, 0, None, **effects, note="no seed in common with the baseline")
+        return Comparison("paired", 0, 0, None, **effects, note=NO_SHARED_SEEDS)
     delta = _mean(d)
     if n < 2:
-        return Comparison("paired", n, n, delta, **effects, note=f"insufficient paired seeds (n < {min_n})")
-    se = math.sqrt(_var(d) / n)
-    out = _finish("paired", n, n, delta, se, n - 1, confidence, min_n, **effects)
-    if out.note == INSUFFICIENT:
-        out = Comparison(**{**out.__dict__, "note": f"insufficient paired seeds (n < {min_n})"})
-    return out
+        return Comparison("paired", n, n, delta, **effects, note=few)
+    # the d_s inherit the rounding of values of the size of a_s and b_s, not of their own size
+    se = math.sqrt(_var(d, scale=max(abs(v) for v in xs + ys)) / n)
+    return _finish("paired", n, n, delta, se, n - 1, confidence, min_n, few, NO_PAIRED_VARIATION, **effects)
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:
@@ -222,6 +246,8 @@ def _power(n: int, d: float, alpha: float) -> float:
     1 − F(t_c) + F(−t_c) for F the noncentral t (df = 2n − 2, noncentrality d · √(n/2)), t_c = t_{1−α/2, df}."""
     df = 2 * n - 2
     nc = abs(d) * math.sqrt(n / 2)
+    from scipy import stats as _st
+
     crit = _st.t.ppf(1 - alpha / 2, df)
     return float(_st.nct.sf(crit, df, nc) + _st.nct.cdf(-crit, df, nc))
 

@@ -1,18 +1,31 @@
-"""Check a composed config before any training: every part node against its registry, the block against the
-model, one forward pass on a dummy batch. Errors name the config key and say what would work."""
+"""Check a composed config before any training: every part node against its registry, the trainer's options
+against Lightning's names (without importing Lightning unless a strategy is named), the block against the model
+on the meta device. Errors name the config key and say what would work."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import os
+import sys
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, spec_to_dict, suggest
 from ..spec import PART_KEYS, PARTS, from_config, split_block
+from . import data as _data, models as _models, optim as _optim  # noqa: F401  (fill the registries)
+from .data import DataError, data_meta
+from .identity import is_baseline
+from .models.placement import make_block
+from .registries import DATA, MODEL, OPTIM, SCHEDULE
 from .schema import LOGGERS
+from .trackers import missing_library
 
-__all__ = ["ConfigError", "block_spec", "check_config", "check_devices", "check_part_overrides", "import_user_modules"]
+__all__ = ["ConfigError", "block_spec", "check_config", "check_model", "model_key", "check_devices", "check_seed",
+           "check_strategy", "start_method", "check_part_overrides", "import_user_modules", "PRECISIONS",
+           "ACCELERATORS"]
 
 
 class ConfigError(ValueError):
@@ -20,7 +33,10 @@ class ConfigError(ValueError):
 
 
 def import_user_modules(modules: Any) -> None:
-    """Import the modules of ``imports:`` (so their registrations run); an import error names the module."""
+    """Import the modules of ``imports:`` (so their registrations run), found on the path or in the current
+    folder (as ``python -m`` would); an import error names the module."""
+    if modules and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
     for name in modules or ():
         try:
             importlib.import_module(str(name))
@@ -51,8 +67,6 @@ def block_spec(cfg: dict[str, Any]) -> Any:
 
 def check_part_overrides(overrides: list[str], cfg: Any) -> None:
     """Refuse squeeze/excite/gate overrides that the chosen block would ignore (block=none or a preset)."""
-    from .identity import is_baseline
-
     name = split_block(spec_to_dict(cfg.block))[0]
     if name == PARTS:
         return
@@ -74,6 +88,23 @@ def _check(key: str, fn: Any, *args: Any) -> Any:
         raise ConfigError(f"{key}: {err}") from None
 
 
+#: torch's seeds, numpy's and Lightning's seed_everything take [0, 2**32): a seed outside is not reproducible
+SEED_RANGE = (0, 2**32)
+#: Lightning's precision names (lightning.fabric.connector._PRECISION_INPUT; a test compares the two)
+PRECISIONS = ("transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true", "bf16-mixed",
+              "32-true", "64-true", "64", "32", "16", "bf16")
+#: Lightning's accelerator names (its AcceleratorRegistry, plus gpu and auto; a test compares the two)
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as an int in [0, 2**32), or ConfigError naming the fix."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not SEED_RANGE[0] <= seed < SEED_RANGE[1]:
+        raise ConfigError(f"seed: {seed!r} is not a seed; give an integer in [0, 2**32), e.g. seed=0 or "
+                          f"-m seed=0,1,2 (torch, numpy and Lightning take seeds in that range).")
+    return seed
+
+
 def _check_trainer(trainer: dict[str, Any]) -> None:
     """Trainer settings that would fail (or train nothing) only once a job runs."""
     for stage in ("train", "test"):
@@ -82,6 +113,57 @@ def _check_trainer(trainer: dict[str, Any]) -> None:
             raise ConfigError(f"trainer.limit_{stage}_batches: {limit} would {'train' if stage == 'train' else 'test'} "
                               f"on no batch, and the job's result is its test accuracy; give a positive number of "
                               f"batches or a fraction in (0, 1], or null for all.")
+    precision = str(trainer.get("precision", "32-true"))
+    if precision not in PRECISIONS:
+        raise ConfigError(f"trainer.precision: unknown precision {precision!r}.{suggest(precision, list(PRECISIONS))} "
+                          f"Lightning's precisions: {', '.join(PRECISIONS[:8])}.")
+    accelerator = str(trainer.get("accelerator", "auto"))
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(f"trainer.accelerator: unknown accelerator {accelerator!r}."
+                          f"{suggest(accelerator, list(ACCELERATORS))} Available: {', '.join(ACCELERATORS)}.")
+
+
+def _several(devices: Any) -> bool:
+    return (isinstance(devices, int) and not isinstance(devices, bool) and devices > 1) or \
+        (isinstance(devices, (list, tuple)) and len(devices) > 1) or devices == -1
+
+
+def start_method(strategy: str) -> str | None:
+    """How Lightning's strategy ``strategy`` starts its processes: ``spawn``, ``fork``, ``popen`` (re-running the
+    command line in a subprocess) or None (one process). From Lightning's strategy registry; ConfigError for a name
+    it does not know."""
+    from lightning.pytorch.strategies import ParallelStrategy, StrategyRegistry
+
+    names = list(StrategyRegistry.available_strategies())
+    if strategy not in names:
+        raise ConfigError(f"trainer.strategy: unknown strategy {strategy!r}.{suggest(strategy, names)} Lightning's "
+                          f"strategies: {', '.join(names)}.")
+    entry = StrategyRegistry[strategy]
+    cls, params = entry["strategy"], entry["init_params"]
+    default = inspect.signature(cls.__init__).parameters.get("start_method")
+    method = params.get("start_method", default.default if default is not None else None)
+    if method is None and issubclass(cls, ParallelStrategy):
+        return "popen"  # launched by Lightning's subprocess script launcher
+    return method
+
+
+def check_strategy(trainer: dict[str, Any]) -> None:
+    """A strategy works in a job or is refused: strategies that start their ranks by re-running the command line
+    (``ddp``, ``fsdp``, ``deepspeed``, ...) would re-run the whole sweep in every rank. Lightning is imported only
+    when a strategy other than ``auto`` is named."""
+    strategy = str(trainer.get("strategy", "auto"))
+    if strategy == "auto":
+        if _several(trainer.get("devices")) or (trainer.get("num_nodes") or 1) > 1:
+            raise ConfigError(f"trainer.strategy: 'auto' with trainer.devices={trainer.get('devices')} would start "
+                              f"DDP by re-running the command line in every rank (the whole sweep each time); name a "
+                              f"strategy that spawns or forks its ranks: trainer.strategy=ddp_fork (CPU) or "
+                              f"ddp_spawn (GPUs), or trainer=ddp_cpu / trainer=ddp.")
+        return
+    if start_method(strategy) == "popen":
+        raise ConfigError(f"trainer.strategy: {strategy!r} starts its ranks by re-running the command line in a "
+                          f"subprocess, which under se-variants would re-run the whole sweep in every rank. Use a "
+                          f"strategy that spawns or forks its ranks: ddp_spawn, ddp_fork (or their "
+                          f"_find_unused_parameters_true forms), or trainer=ddp / trainer=ddp_cpu.")
 
 
 def check_devices(trainer: dict[str, Any]) -> None:
@@ -97,16 +179,12 @@ def check_devices(trainer: dict[str, Any]) -> None:
                           "trainer.accelerator=cpu (or auto).")
 
 
-def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
-    """Validate a composed config (DictConfig or plain dict); returns it as a plain dict.
+def check_config(cfg: Any) -> dict[str, Any]:
+    """Validate a composed config (DictConfig or plain dict) without building anything; returns it as a plain dict.
 
-    With ``build`` the model is built with the block and run on a dummy batch of the data's image size, in train
-    and eval mode, so shape errors show now rather than after the first epoch.
+    Checks every part node against its registry, the trainer's options, the seed and the thread count.
+    :func:`check_model` builds the network.
     """
-    from .data import DATA, DataError, data_meta
-    from .models import MODEL
-    from .optim import OPTIM, SCHEDULE
-
     cfg = spec_to_dict(cfg)
     import_user_modules(cfg.get("imports"))
     spec = block_spec(cfg)
@@ -119,64 +197,81 @@ def check_config(cfg: Any, *, build: bool = True) -> dict[str, Any]:
         _check("block", PRESET.resolve, spec)
     for key, reg in (("model", MODEL), ("data", DATA), ("optim", OPTIM), ("schedule", SCHEDULE)):
         _check(key, reg.resolve, cfg.get(key))
+    check_optim_options(cfg)
+    check_seed(cfg.get("seed"))
+    threads = cfg.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(f"threads: {threads!r} torch threads per job; give a number >= 1 (1 is fastest for small "
+                          f"models and lets one job run per core), or threads=null for torch's default (every core).")
     trainer = cfg.get("trainer") or {}
     for name in trainer.get("loggers") or ():
         if name not in LOGGERS:
             raise ConfigError(f"trainer.loggers: unknown logger {name!r}.{suggest(name, list(LOGGERS))} "
                               f"Available: {', '.join(LOGGERS)}.")
-    if "tensorboard" in (trainer.get("loggers") or ()):
-        import importlib.util
-
-        if not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
-            raise ConfigError("trainer.loggers: tensorboard needs the tensorboard package: "
-                              "pip install 'se-variants[tensorboard]' (or drop it: trainer.loggers=[csv]).")
-    if trainer.get("strategy") == "ddp":
-        raise ConfigError(
-            "trainer.strategy: 'ddp' relaunches the command in every rank, which under Hydra re-runs the whole "
-            "sweep in each child. Use trainer.strategy=ddp_spawn or ddp_fork (or trainer=ddp)."
-        )
+    for name in trainer.get("loggers") or ():
+        problem = missing_library(name)
+        if problem:
+            raise ConfigError(problem)
     if trainer.get("max_epochs", 1) < 1:
         raise ConfigError(f"trainer.max_epochs: must be >= 1, got {trainer.get('max_epochs')}.")
     _check_trainer(trainer)
-    if not build:
-        return cfg
+    check_strategy(trainer)
+    return cfg
+
+
+def model_key(cfg: dict[str, Any]) -> str:
+    """What :func:`check_model` depends on: jobs with equal keys build the same network."""
+    import json
+
+    return json.dumps([cfg.get("model"), block_spec(cfg), cfg.get("data"), cfg.get("optim"), cfg.get("schedule"),
+                       (cfg.get("trainer") or {}).get("max_epochs")], sort_keys=True, default=str)
+
+
+def _forward(model: nn.Module, x: torch.Tensor, num_classes: int, where: str, shape: str) -> None:
+    for train in (True, False):
+        model.train(train)
+        with torch.no_grad():
+            try:
+                out = model(x)
+            except Exception as err:
+                raise ConfigError(f"{where}: a forward pass of the model on a ({shape}) batch fails: "
+                                  f"{type(err).__name__}: {err}") from None
+        if tuple(out.shape) != (2, num_classes):
+            raise ConfigError(f"model: returns shape {tuple(out.shape)} for a batch of 2, expected (2, {num_classes}).")
+
+
+def check_model(cfg: dict[str, Any]) -> None:
+    """Build the network of a checked config with its block and run a batch of 2 of the data's size through it, in
+    train and eval mode (a few milliseconds for the digits network). Shape errors show now, not after the first
+    epoch."""
     try:
         in_channels, num_classes, size = data_meta(cfg["data"])
     except DataError as err:
         raise ConfigError(f"data: {err}") from None
+    spec = block_spec(cfg)
     dims = MODEL.resolve(cfg["model"])[1].get("dims", 2)  # models without a dims option take (N, C, H, W)
+    shape = ", ".join(str(s) for s in (2, in_channels, *size))
     if len(size) != dims:
-        shape = ", ".join(str(s) for s in (2, in_channels, *size))
         raise ConfigError(
             f"model: {cfg['model'].get('name')} takes {dims}-D inputs (dims={dims}), but data="
             f"{cfg['data'].get('name')} gives {len(size)}-D ones ({shape}). Pick a model for {len(size)}-D inputs"
             + (" (model=resnet1d)" if len(size) == 1 else f" (model.dims={len(size)} for cifar_resnet)") + "."
         )
+    block_name = split_block(cfg["block"])[0]
     if spec is not None:
-        from .models.placement import make_block
-
         _check("squeeze/excite/gate" if block_name == PARTS else "block", make_block, spec, 16, dims)
+    where = "block" if spec is not None else "model"
     model = _check("model", MODEL.build, cfg["model"], in_channels, num_classes, spec)
-    x = torch.randn(2, in_channels, *size)
-    for train in (True, False):
-        model.train(train)
-        try:
-            with torch.no_grad():
-                out = model(x)
-        except Exception as err:
-            where = "block" if spec is not None else "model"
-            shape = ", ".join(str(s) for s in (2, in_channels, *size))
-            raise ConfigError(f"{where}: a forward pass of the model on a ({shape}) batch fails: "
-                              f"{type(err).__name__}: {err}") from None
-        if tuple(out.shape) != (2, num_classes):
-            raise ConfigError(f"model: returns shape {tuple(out.shape)} for a batch of 2, expected (2, {num_classes}).")
-    # the optimizer and schedule as the job builds them (torch checks lr, momentum, weight decay, betas)
-    try:
-        optimizer = OPTIM.build(cfg["optim"], model.parameters())
-    except (SpecError, TypeError, ValueError) as err:
-        options = ", ".join(f"{k}={v}" for k, v in cfg["optim"].items() if k != "name")
-        raise ConfigError(f"optim: {cfg['optim'].get('name')} refuses its options ({options}): {err}. Change that "
-                          f"option (optim.<option>=<value>).") from None
-    _check("schedule", SCHEDULE.build, cfg["schedule"], optimizer, trainer.get("max_epochs", 1))
-    return cfg
+    _forward(model, torch.randn(2, in_channels, *size), num_classes, where, shape)
 
+
+def check_optim_options(cfg: dict[str, Any]) -> None:
+    """The optimizer's and schedule's options as the job would take them: each factory's ``check`` refuses what
+    torch refuses, without torch's optimizer machinery (see :mod:`.optim`)."""
+    epochs = (cfg.get("trainer") or {}).get("max_epochs", 1)
+    for key, registry, context in (("optim", OPTIM, ()), ("schedule", SCHEDULE, (epochs,))):
+        try:
+            entry, options = registry.resolve(cfg[key])
+            entry.factory.check(*context, **options)
+        except (SpecError, TypeError, ValueError) as err:
+            raise ConfigError(f"{key}: {err} Change that option ({key}.<option>=<value>).") from None

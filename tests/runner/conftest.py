@@ -1,5 +1,6 @@
 """Fixtures for the runner tests: small datasets in the real on-disk formats (nothing downloads), a helper
-module with a user-registered op, and the runner's entry points in a subprocess."""
+module with a user-registered op that injects faults, the runner's entry points in a subprocess or in this
+process, and a reference sweep run once per session."""
 
 from __future__ import annotations
 
@@ -60,25 +61,19 @@ def data_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared and the models are tiny: one torch thread, restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(single_thread):
+    """The test machine is shared and the models are tiny: one torch thread (tests/conftest.py)."""
 
 
-FLAKY_MODULE = '''
-"""User ops for the runner tests (average pooling, like squeeze=avg, with faults injected on request):
+FAULT_MODULE = '''
+"""A user op for the runner tests: squeeze ``fault`` is average pooling (like squeeze=avg) with faults injected
+by environment variables, so that a job's config (and folder) is the same with and without them:
 
-* ``flaky`` raises during training while SV_FLAKY=1 and the run's seed is 1;
-* ``killer`` sends this process the signal SV_KILL_SIGNAL (KILL, TERM or INT; default KILL) at its SV_KILL_AT-th
-  training call in this process -- a job (or a whole sweep) killed mid-epoch; with SV_KILL_GROUP=1 it sends the
-  signal to the whole process group (a sweep and all its worker processes); with SV_KILL_PARENT=1 only to its
-  parent (from a joblib worker: the sweep command alone, as `kill <pid>` or `timeout` would).
-Neither fires in no-grad passes, so the preflight's dummy forward passes."""
+* SV_FAIL_SEED=<seed>: training raises while the job's seed is <seed>;
+* SV_KILL_AT=<n>: at this process's n-th training call, send SV_KILL_SIGNAL (KILL, TERM or INT; default KILL) to
+  SV_KILL_TARGET: ``self`` (default: the process training the job), ``group`` (its whole process group: a sweep and
+  its workers) or ``parent`` (from a worker: the sweep command alone, as `kill <pid>` or `timeout` would).
+No fault fires in no-grad passes, so the planner's check of the model passes."""
 import os
 import signal
 
@@ -90,55 +85,37 @@ from se_variants.squeeze import Squeeze
 CALLS = [0]
 
 
-def _seed():
-    """The running job's seed, from its Hydra overrides (this process runs the job)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    return next((int(o.split("=")[1]) for o in HydraConfig.get().overrides.task if o.startswith("seed=")), 0)
-
-
-@SQUEEZE.register("killer")
-class Killer(Squeeze):
-    """Average pooling that kills its process on request (tests only). Shapes: (N, C, H, W) -> (N, 1, C, 1, 1)."""
+@SQUEEZE.register("fault")
+class Fault(Squeeze):
+    """Average pooling that fails or kills on request (tests only). Shapes: (N, C, H, W) -> (N, 1, C, 1, 1)."""
 
     def __init__(self, channels: int):
         super().__init__(channels)
         self.descriptor = Descriptor(channels, 1, ("c",))
+        self.seed = torch.initial_seed()  # the job's seed: models are built right after seeding
 
     def forward(self, x):
-        if torch.is_grad_enabled() and self.training and os.environ.get("SV_KILL_AT"):
-            CALLS[0] += 1
-            if CALLS[0] == int(os.environ["SV_KILL_AT"]):
-                signum = getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL"))
-                if os.environ.get("SV_KILL_GROUP") == "1":
-                    os.killpg(os.getpgid(0), signum)
-                if os.environ.get("SV_KILL_PARENT") == "1":  # the sweep command alone, from one of its workers
-                    os.kill(os.getppid(), signum)
-                else:
-                    os.kill(os.getpid(), signum)
-        return x.mean((2, 3), keepdim=True).unsqueeze(1)
-
-
-@SQUEEZE.register("flaky")
-class Flaky(Squeeze):
-    """Average pooling that fails on purpose (tests only). Shapes: (N, C, H, W) -> (N, 1, C, 1, 1)."""
-
-    def __init__(self, channels: int):
-        super().__init__(channels)
-        self.descriptor = Descriptor(channels, 1, ("c",))
-
-    def forward(self, x):
-        if torch.is_grad_enabled() and os.environ.get("SV_FLAKY") == "1" and _seed() == 1:
-            raise RuntimeError("injected failure (SV_FLAKY=1, seed 1)")
+        if torch.is_grad_enabled() and self.training:
+            if os.environ.get("SV_FAIL_SEED") == str(self.seed):
+                raise RuntimeError(f"injected failure (SV_FAIL_SEED={self.seed})")
+            if os.environ.get("SV_KILL_AT"):
+                CALLS[0] += 1
+                if CALLS[0] == int(os.environ["SV_KILL_AT"]):
+                    signum = getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL"))
+                    target = os.environ.get("SV_KILL_TARGET", "self")
+                    if target == "group":
+                        os.killpg(os.getpgid(0), signum)
+                    else:
+                        os.kill(os.getppid() if target == "parent" else os.getpid(), signum)
         return x.mean((2, 3), keepdim=True).unsqueeze(1)
 '''
 
 
 @pytest.fixture(scope="session")
 def user_ops(tmp_path_factory) -> Path:
-    """A folder holding ``sv_test_ops.py`` (registers squeeze ``flaky``), to put on PYTHONPATH."""
+    """A folder holding ``sv_test_ops.py`` (registers squeeze ``fault``), to put on PYTHONPATH."""
     folder = tmp_path_factory.mktemp("user_ops")
-    (folder / "sv_test_ops.py").write_text(FLAKY_MODULE)
+    (folder / "sv_test_ops.py").write_text(FAULT_MODULE)
     return folder
 
 
@@ -180,10 +157,10 @@ def cifar_checksums(data_root, monkeypatch):
 
 #: a small sweep (3 jobs, 3 epochs of 3 batches) every launcher and resume test runs, and compares to one
 #: uninterrupted sequential run of it (``reference_sweep``)
-SWEEP = ["squeeze=killer", "seed=0,1,2", "imports=[sv_test_ops]", "trainer.max_epochs=3",
+SWEEP = ["squeeze=fault", "seed=0,1,2", "imports=[sv_test_ops]", "trainer.max_epochs=3",
          "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "trainer.limit_test_batches=2",
-         "trainer.enable_model_summary=false"]
-#: training calls of the killer op per epoch of SWEEP (3 batches × 3 blocks of the depth-8 ResNet)
+         "checkpoint_every_s=0"]
+#: training calls of the fault op per epoch of SWEEP (3 batches × 3 blocks of the depth-8 ResNet)
 CALLS_PER_EPOCH = 9
 
 
@@ -211,3 +188,17 @@ def reference_sweep(tmp_path_factory, user_ops) -> Reference:
     results.folder = cwd / "sweep"
     assert len(results) == 3 and all(r["status"] == "ok" for r in results.values())
     return results
+
+
+@pytest.fixture
+def sv(capsys):
+    """``sv("train", "seed=0", ...)`` runs a se-variants command in this process; returns (exit code, stdout,
+    stderr)."""
+    from se_variants.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

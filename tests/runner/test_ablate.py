@@ -1,17 +1,41 @@
-"""`se-variants ablate`: the default ablation's content, and a tiny ablation run in-process end to end (table,
-report files, skip on re-run)."""
+"""`se-variants ablate`: the default ablation's content; a tiny ablation run in-process end to end (table, report
+files, skip on re-run); a user's experiment found through --config-dir or hydra.searchpath (ablate and train -m);
+--dry-run trains nothing."""
 
 from __future__ import annotations
 
 import csv
+import json
+from pathlib import Path
+
+import pytest
 
 from se_variants import EXCITE
-from se_variants.runner.train_cmd import ablate_main as main
-from se_variants.runner.hydra_app import compose
+from se_variants.runner.commands import ablate_main as main
+from se_variants.runner.configs import compose
+
+from .conftest import sweep_results
+
+pytestmark = pytest.mark.slow
 
 TINY = ['ablation.variants=["block=none","squeeze=max excite=conv1d"]', "ablation.seeds=[0,1]",
         "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=2",
         "trainer.limit_test_batches=2"]
+
+#: a user's experiment: 2 variants × 1 seed, one epoch of a few batches
+MINE = """# @package _global_
+trainer:
+  max_epochs: 1
+  limit_train_batches: 2
+  limit_val_batches: 1
+  limit_test_batches: 1
+ablation:
+  name: mine
+  seeds: [0]
+  variants:
+    - block=none
+    - squeeze=max
+"""
 
 
 def test_default_ablation_covers_the_design():
@@ -25,12 +49,15 @@ def test_default_ablation_covers_the_design():
     assert cfg.data.name == "digits" and cfg.model.depth == 8
 
 
-def test_tiny_ablation_end_to_end(tmp_path, capfd):
+def test_tiny_ablation_end_to_end(tmp_path, capsys):
+    """The default experiment cut down to 2 variants × 2 seeds, on the default launcher (worker processes)."""
     out = tmp_path / "abl"
     assert main([*TINY, f"hydra.sweep.dir={out}"]) == 0
-    printed = capfd.readouterr().out  # the jobs print from joblib's worker processes
+    printed = capsys.readouterr().out
+    assert "Ablation 'digits': 2 variants × 2 seeds = 4 jobs" in printed and "(workers)" in printed
     assert "4 of 4 jobs ok" in printed and "baseline" in printed and "squeeze=max excite=conv1d" in printed
-    for name in ("report.md", "report.csv", "jobs.csv", "report.png"):
+    assert printed.count("[ok]") == 4
+    for name in ("report.md", "report.csv", "jobs.csv", "report.png", "sweep.json"):
         assert (out / name).is_file()
     with open(out / "report.csv") as f:
         rows = list(csv.DictReader(f))
@@ -38,11 +65,71 @@ def test_tiny_ablation_end_to_end(tmp_path, capfd):
     assert rows[0]["baseline"] == "True" and rows[1]["delta_pp"] != ""
     delta = float(rows[1]["mean"]) - float(rows[0]["mean"])
     assert abs(float(rows[1]["delta_pp"]) - delta) < 1e-9
+    finished = {name: r["finished"] for name, r in sweep_results(out).items()}
     assert main([*TINY, f"hydra.sweep.dir={out}"]) == 0  # all four done before: nothing runs
-    assert capfd.readouterr().out.count("[skip]") == 4
+    printed = capsys.readouterr().out
+    assert "4 done before (skipped); 0 to run" in printed and "4 of 4 jobs ok" in printed and "[ok]" not in printed
+    assert {name: r["finished"] for name, r in sweep_results(out).items()} == finished
 
 
 def test_ablate_refuses_a_bad_variant(tmp_path, capsys):
     assert main(['ablation.variants=["squeeze=maxx"]', f"hydra.sweep.dir={tmp_path / 'x'}"]) == 2
     assert "Did you mean 'max'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture
+def my_configs(tmp_path, monkeypatch) -> Path:
+    """``cfg/experiment/mine.yaml`` in a fresh working folder."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg" / "experiment").mkdir(parents=True)
+    (tmp_path / "cfg" / "experiment" / "mine.yaml").write_text(MINE)
+    return tmp_path / "cfg"
+
+
+def test_a_users_experiment_through_config_dir_or_searchpath(my_configs, tmp_path, sv):
+    """``ablate --config-dir <dir> experiment=mine`` runs the experiment's variants × seeds; ``hydra.searchpath``
+    finds the same file for ``ablate`` and for ``train -m``: the same jobs, configs and numbers."""
+    searchpath = f"hydra.searchpath=[file://{my_configs}]"
+    runs = {"config-dir": ["ablate", "--config-dir", "cfg", "experiment=mine"],
+            "ablate-searchpath": ["ablate", searchpath, "experiment=mine"],
+            "train-searchpath": ["train", "-m", searchpath, "experiment=mine"]}
+    results = {}
+    for name, argv in runs.items():
+        code, out, err = sv(*argv, "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / name}")
+        assert code == 0, (name, err[-2000:])
+        assert "2 of 2 jobs ok" in out and out.count("[ok]") == 2, (name, out)
+        if argv[0] == "ablate":
+            assert "Ablation 'mine': 2 variants × 1 seeds = 2 jobs" in out, out
+        results[name] = sweep_results(tmp_path / name)
+    first = results["config-dir"]
+    assert sorted(r["overrides"][-2] for r in first.values()) == ["block=none", "squeeze=max"]
+    assert all(r["config"]["trainer"]["max_epochs"] == 1 and r["seed"] == 0 for r in first.values())
+    for name, other in results.items():
+        assert set(other) == set(first), name  # the same job folders
+        for job, record in other.items():
+            assert record["config_hash"] == first[job]["config_hash"], (name, job)
+            assert record["metrics"] == first[job]["metrics"], (name, job)
+
+
+def test_dry_run_lists_the_jobs_and_trains_nothing(my_configs, tmp_path, sv):
+    out_dir = tmp_path / "dry"
+    code, out, err = sv("ablate", "--dry-run", "--config-dir", "cfg", "experiment=mine", f"hydra.sweep.dir={out_dir}")
+    assert code == 0, err[-2000:]
+    lines = [line for line in out.splitlines() if line.startswith("[run ]")]
+    assert len(lines) == 2 and all(f"→  {out_dir}/" in line for line in lines)
+    assert any("block=none seed=0" in line for line in lines) and any("squeeze=max seed=0" in line for line in lines)
+    assert "Dry run: 2 job(s), 2 to run" in out and f"→ {out_dir}." in out and "Nothing was trained." in out
+    assert not out_dir.exists() and not list(tmp_path.rglob("metrics.json"))
+
+    # the same plan over a folder where the jobs finished: skipped, still nothing written
+    code, _, err = sv("ablate", "--config-dir", "cfg", "experiment=mine", "hydra/launcher=basic",
+                      f"hydra.sweep.dir={out_dir}")
+    assert code == 0, err[-2000:]
+    before = {p: p.stat().st_mtime_ns for p in out_dir.rglob("*") if p.is_file()}
+    code, out, err = sv("ablate", "--dry-run", "--config-dir", "cfg", "experiment=mine", "hydra/launcher=basic",
+                        f"hydra.sweep.dir={out_dir}")
+    assert code == 0, err[-2000:]
+    assert out.count("[skip]") == 2 and "Dry run: 2 job(s), 0 to run" in out
+    assert {p: p.stat().st_mtime_ns for p in out_dir.rglob("*") if p.is_file()} == before
+    assert json.loads((out_dir / "sweep.json").read_text())["launcher"] == "basic"

@@ -1,5 +1,6 @@
 """Job claims: one live owner per job folder; a dead owner's claim is taken over by exactly one contender; the
-owner is named to the others; GPUs are handed out one job at a time."""
+owner is named to the others; a claim file that cannot be a claim never crashes or blocks; GPUs are handed out
+one job at a time."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import sys
 import threading
 import time
 
+import pytest
 
 from se_variants.runner import claims
-from se_variants.runner.claims import CLAIM_FILE, Claim, Owner, acquire, owner_of
+from se_variants.runner.claims import CLAIM_FILE, Claim, ClaimError, Owner, acquire, owner_of
 
 
 def _dead_pid() -> int:
@@ -132,7 +134,7 @@ def test_gpus_are_handed_out_one_job_each(tmp_path, monkeypatch):
 def test_local_parallelism(monkeypatch):
     import torch
 
-    from se_variants.runner.hydra_app import local_jobs
+    from se_variants.runner.plan import local_jobs
 
     cores = len(os.sched_getaffinity(0))
     assert local_jobs(1, "cpu", 1) == cores and local_jobs(None, "cpu", 1) == 1
@@ -157,4 +159,44 @@ def test_a_requeued_slurm_job_takes_its_own_claim_over_at_once(tmp_path, monkeyp
     claim = acquire(tmp_path / "job")  # task 3, requeued once
     assert isinstance(claim, Claim) and claim.stale.host == "node-7"
     assert json.loads((tmp_path / "job" / CLAIM_FILE).read_text())["job"] == ["slurm:41_3", 1]
+    claim.release()
+
+
+def _age(path, seconds: float) -> None:
+    old = time.time() - seconds
+    os.utime(path, (old, old))
+
+
+def test_a_claim_file_that_is_not_a_claim_never_crashes(tmp_path):
+    """Deeply nested, huge or malformed JSON in claim.json: young, it is taken as being written (alive); old,
+    nobody holds it and it is taken over -- never a RecursionError in the report or after every job."""
+    job = tmp_path / "job"
+    job.mkdir()
+    for content in ("[" * 100000 + "]" * 100000, '{"host": "x"}', '"a string"', '{"host": "h", "pid": "nope"}'):
+        (job / CLAIM_FILE).write_text(content)
+        assert owner_of(job) is not None  # just written: its owner may still be writing it
+        _age(job / CLAIM_FILE, 120)
+        assert owner_of(job) is None
+        claim = acquire(job)
+        assert isinstance(claim, Claim)
+        claim.release()
+
+
+def test_a_folder_where_the_claim_belongs_is_named(tmp_path):
+    (tmp_path / "job" / CLAIM_FILE).mkdir(parents=True)
+    with pytest.raises(ClaimError, match="claim.json is a folder"):
+        acquire(tmp_path / "job")
+    with pytest.raises(ClaimError, match="remove it"):
+        owner_of(tmp_path / "job")
+
+
+def test_without_process_start_times_a_live_pid_holds_its_claim_by_heartbeat(tmp_path, monkeypatch):
+    """Where /proc gives no start time, a pid that exists could be a recycled one: it holds the claim while the
+    heartbeat is fresh, not forever."""
+    monkeypatch.setattr(claims, "_process_start", lambda pid: None)
+    _write_claim(tmp_path / "job", pid=os.getpid(), process_start=None)
+    assert isinstance(acquire(tmp_path / "job"), Owner)  # fresh heartbeat: alive
+    _age(tmp_path / "job" / CLAIM_FILE, claims.STALE_AFTER_S + 60)
+    claim = acquire(tmp_path / "job")
+    assert isinstance(claim, Claim) and claim.stale.pid == os.getpid()
     claim.release()

@@ -1,5 +1,6 @@
-"""Configs: the generated option files match the registries, and every option of every group composes,
-validates and builds (parametrized over the files, so a new op or preset is covered with no edit here)."""
+"""Configs: the generated option files match the registries; every option of every group composes, validates
+and builds; and the planner's fast composition gives exactly Hydra's config for every option (parametrized over
+the files, so a new op or preset is covered with no edit here)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pytest
 from se_variants import GATE, PRESET
 from se_variants.runner.data import DATA
 from se_variants.runner.gen import GENERATED_MARK, generated_files
-from se_variants.runner.hydra_app import CONFIG_DIR, compose
+from omegaconf import OmegaConf
+
+from se_variants.runner.configs import CONFIG_DIR, Composer, compose
 from se_variants.runner.models import MODEL
 from se_variants.runner.optim import OPTIM, SCHEDULE
-from se_variants.runner.validate import ConfigError, check_config, check_devices
+from se_variants.runner.validate import ConfigError, check_config, check_devices, check_model
 
 GROUPS = ("squeeze", "excite", "gate", "block", "model", "data", "optim", "schedule", "trainer", "experiment")
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONFIG_DIR / g).glob("*.yaml"))]
@@ -88,9 +91,12 @@ def test_option_composes_and_builds(group, option, data_root, tmp_path, cifar_ch
     refusal = _expected_refusal(group, option)
     if refusal:
         with pytest.raises(ConfigError, match=refusal):
-            check_devices(check_config(cfg)["trainer"])
+            plain = check_config(cfg)
+            check_model(plain)
+            check_devices(plain["trainer"])
         return
-    plain = check_config(cfg)  # registries + a forward pass of the model with the block on a dummy batch
+    plain = check_config(cfg)  # registries, trainer, seed
+    check_model(plain)  # a forward pass of the model with the block on a dummy batch
     if group == "trainer":
         from se_variants.runner.job import _trainer
 
@@ -99,3 +105,67 @@ def test_option_composes_and_builds(group, option, data_root, tmp_path, cifar_ch
         splits = DATA.build(plain["data"])
         x, y = splits.train[0]
         assert x.shape == (splits.in_channels, *splits.image_size) and 0 <= y < splits.num_classes
+
+
+def _text(cfg) -> str:
+    """A config as Hydra's tests would compare it: resolved, keys in order."""
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+USER_EXPERIMENT = """# @package _global_
+defaults:
+  - override /model: resnet_small
+excite:
+  reduction: 8
+threads: 1
+"""
+
+
+FAST_GROUPS = ("squeeze", "excite", "gate", "block", "model", "data", "optim", "schedule")
+
+
+def _jobs(context: list[str]) -> list[list[str]]:
+    """Jobs in which every option of every part group, and of model/data/optim/schedule, appears at least once,
+    several groups varying together, with key overrides on the varying nodes and a default left in place."""
+    options = {g: sorted(p.stem for p in (CONFIG_DIR / g).glob("*.yaml")) for g in FAST_GROUPS}
+    longest = max(len(v) for v in options.values())
+    jobs = [[*context, *(f"{g}={v[i % len(v)]}" for g, v in options.items() if g in ("squeeze", "excite", "gate"))]
+            for i in range(longest)]
+    jobs += [[*context, f"block={b}"] for b in options["block"]]
+    jobs += [[*context, f"{g}={o}"] for g in ("model", "data", "optim", "schedule") for o in options[g]]
+    jobs += [[*context, "squeeze=max", "squeeze.axes=spatial", "excite=conv1d", "+excite.extra_key=1", "seed=5"],
+             [*context, "seed=7"], [*context, "model.depth=14", "~imports"]]
+    return jobs
+
+
+@pytest.mark.parametrize("context", [pytest.param([], id="plain"),
+                                     pytest.param(["experiment=mine", "seed=3"], id="user-experiment",
+                                                  marks=pytest.mark.slow)])
+def test_the_fast_composition_equals_hydras(context, tmp_path):
+    """Composer.jobs (two Hydra compositions for a whole sweep, the rest derived) gives, job by job, exactly the
+    config Hydra composes for that job -- every option of every group, several groups varying at once, key
+    overrides on varying nodes, an experiment of the user's that merges into a part node -- and composes through
+    Hydra only a few times (the fast path is really taken)."""
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "mine.yaml").write_text(USER_EXPERIMENT)
+    jobs = _jobs(context)
+    with Composer([str(tmp_path)]) as composer:
+        calls = []
+        hydra_compose = composer.compose
+        composer.compose = lambda overrides, hydra_node=False: calls.append(overrides) or hydra_compose(
+            overrides, hydra_node)
+        fast = composer.jobs(jobs)
+        composer.compose = hydra_compose
+        assert len(calls) <= 4, f"the fast path composed {len(calls)} times through Hydra for {len(jobs)} jobs"
+        for job, cfg in zip(jobs, fast):
+            assert _text(cfg) == _text(composer.compose(job)), job
+
+
+def test_groups_the_fast_path_cannot_derive_are_composed_by_hydra(tmp_path):
+    """A varying trainer (typed by the schema), a varying experiment (not a leaf) and a group given twice are
+    composed by Hydra itself: still exactly Hydra's configs."""
+    jobs = [["trainer=smoke"], ["trainer=default", "squeeze=max"], ["experiment=ablate_digits", "squeeze=h"],
+            ["experiment=ablate_mnist1d"], ["squeeze=max", "squeeze=h"]]
+    with Composer() as composer:
+        for job, cfg in zip(jobs, composer.jobs(jobs)):
+            assert _text(cfg) == _text(composer.compose(job)), job

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,28 +17,30 @@ import torch
 
 from se_variants.runner.excitation_plots import plot_by_class, plot_by_instance
 from se_variants.runner.excitations import Profile, class_means, class_specificity, profiles
+from se_variants.runner.configs import compose
 from se_variants.runner.inspect_job import InspectError, default_blocks, inspect_job, main
+from se_variants.runner.job import run_job
+from se_variants.runner.validate import check_config
 
 CBAM_BLOCKS = [f"stages.{s}.0.attn.{g}" for s in range(3) for g in (0, 1)]
 
 
-@pytest.fixture(scope="module")
-def job(tmp_path_factory) -> Path:
-    """One cbam job on digits, trained for 2 batches (trainer=smoke), in its own folder."""
-    from se_variants.runner.hydra_app import compose
-    from se_variants.runner.job import run_job
-    from se_variants.runner.validate import check_config
-
+def train(folder: Path, *overrides: str) -> Path:
+    """A cbam job on digits, trained in this process for 2 batches (trainer=smoke) into ``folder``."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        folder = tmp_path_factory.mktemp("inspect") / "job"
-        cfg = check_config(compose(["trainer=smoke", "block=cbam", "threads=1"]), build=False)
-        record = run_job(cfg, folder, quiet=True)
+        record = run_job(check_config(compose(["trainer=smoke", "block=cbam", "threads=1", *overrides])), folder)
     finally:
         torch.set_num_threads(threads)
     assert record["status"] == "ok", record.get("error")
     return folder
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory) -> Path:
+    """One cbam job on digits (seed 0), shared by the tests of this module (read only)."""
+    return train(tmp_path_factory.mktemp("inspect") / "job")
 
 
 def _direct(job: Path, split: str = "test") -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -70,6 +73,7 @@ def inspected(job):
     return inspect_job(job)
 
 
+@pytest.mark.slow  # trains a job
 def test_files_and_per_class_means_equal_a_direct_computation(job, inspected):
     folder = job / "inspect"
     names = ["excitations.npz", "excitation_stats.csv", "excitations_by_class.csv", "excitations_by_class.png",
@@ -139,6 +143,7 @@ def test_class_specificity_is_eta_squared():
     assert class_specificity(pooled, labels) == pytest.approx(between / ((pooled - m) ** 2).sum())
 
 
+@pytest.mark.slow  # trains a job
 def test_options_choose_samples_classes_channels_and_blocks(job, tmp_path, capsys):
     args = [str(job), "--split", "val", "--classes", "1,3", "--per-class", "5", "--channels", "4", "--blocks",
             "stages.2.0.attn.0,stages.1.0.attn.1", "--seed", "3"]
@@ -168,6 +173,7 @@ def test_options_choose_samples_classes_channels_and_blocks(job, tmp_path, capsy
         tmp_path / "a" / "excitations_by_class.csv").read_text()
 
 
+@pytest.mark.slow  # trains a job
 def test_jobs_that_cannot_be_inspected_exit_2(job, tmp_path, capsys):
     def run(*argv: str) -> str:
         assert main(list(argv)) == 2
@@ -202,7 +208,7 @@ def test_jobs_that_cannot_be_inspected_exit_2(job, tmp_path, capsys):
                other / "last.ckpt")
     assert "does not fit the network" in run(str(other.parent))
     (other / "last.ckpt").write_bytes(b"not a checkpoint")
-    assert "cannot read the checkpoint" in run(str(other.parent))
+    assert "cannot be read as a checkpoint" in run(str(other.parent))
 
     assert "Did you mean 'stages.2.0.attn.0'" in run(str(job), "--blocks", "stages.2.0.atn.0")
     assert "class 42 has no sample" in run(str(job), "--classes", "42")
@@ -214,6 +220,209 @@ def test_jobs_that_cannot_be_inspected_exit_2(job, tmp_path, capsys):
         inspect_job(job, split="tst")
     assert "required: job" in run()
     assert main(["--help"]) == 0 and "--per-class N" in capsys.readouterr().out
+
+
+def copy_job(job: Path, dest: Path) -> Path:
+    """A copy of a job folder's record and checkpoint (nothing else) at ``dest``."""
+    (dest / "checkpoints").mkdir(parents=True)
+    shutil.copy(job / "metrics.json", dest / "metrics.json")
+    shutil.copy(job / "checkpoints" / "last.ckpt", dest / "checkpoints" / "last.ckpt")
+    return dest
+
+
+def edit_config(folder: Path, **changes) -> None:
+    """Change keys of the recorded config of a job folder, in its metrics.json and its checkpoint alike."""
+    record = json.loads((folder / "metrics.json").read_text())
+    record["config"].update(changes)
+    (folder / "metrics.json").write_text(json.dumps(record))
+    ckpt = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    ckpt["hyper_parameters"].update(changes)
+    torch.save(ckpt, folder / "checkpoints" / "last.ckpt")
+
+
+PAYLOAD = """from pathlib import Path
+
+Path({marker!r}).write_text("imported")
+"""
+
+
+@pytest.mark.slow  # trains a job
+def test_inspect_never_imports_modules_named_by_the_job_folder(job, tmp_path, monkeypatch, capsys):
+    """A job folder is data: the modules its recorded config lists under imports are not imported (a folder
+    could name any module on sys.path: this, a payload.py beside it)."""
+    marker = tmp_path / "marker"
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "sv_inspect_payload.py").write_text(PAYLOAD.format(marker=str(marker)))
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+    monkeypatch.delitem(sys.modules, "sv_inspect_payload", raising=False)
+    evil = copy_job(job, tmp_path / "evil")
+    edit_config(evil, imports=["sv_inspect_payload"])
+    assert main([str(evil), "--per-class", "2", "--channels", "3", "--out", str(tmp_path / "out")]) == 0
+    assert not marker.exists() and "sv_inspect_payload" not in sys.modules
+    assert (tmp_path / "out" / "excitations.npz").is_file()  # every op of this job is registered: inspected
+    capsys.readouterr()
+
+
+SV_OPS = """import torch
+
+from se_variants import SQUEEZE, Descriptor
+from se_variants.squeeze import Squeeze
+
+
+@SQUEEZE.register("sv_rms")
+class RootMeanSquare(Squeeze):
+    \"\"\"Root mean square over the positions (tests only). Shapes: (N, C, H, W) -> (N, 1, C, 1, 1).\"\"\"
+
+    def __init__(self, channels: int):
+        super().__init__(channels)
+        self.descriptor = Descriptor(channels, 1, ("c",))
+
+    def forward(self, x):
+        return x.pow(2).mean((2, 3), keepdim=True).add(1e-6).sqrt().unsqueeze(1)
+"""
+
+
+@pytest.mark.slow  # trains a job
+def test_user_ops_are_imported_only_with_the_imports_option(tmp_path, monkeypatch, capsys):
+    """A job trained with an op registered by a user module (imports: [sv_inspect_ops]) is refused, naming the op
+    and the option, until the user names the module with --imports."""
+    from se_variants import SQUEEZE
+    from se_variants.runner.inspect_job import load_job
+
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "sv_inspect_ops.py").write_text(SV_OPS)
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+
+    def forget() -> None:  # as in a fresh process: the op unregistered, its module not imported
+        if "sv_rms" in SQUEEZE:
+            SQUEEZE.unregister("sv_rms")
+        sys.modules.pop("sv_inspect_ops", None)
+
+    try:
+        cfg = compose(["trainer=smoke", "threads=1", "imports=[sv_inspect_ops]"])
+        cfg = {**check_config(cfg), "squeeze": {"name": "sv_rms"}}
+        folder = tmp_path / "job"
+        record = run_job(check_config(cfg), folder)
+        assert record["status"] == "ok", record.get("error")
+        forget()
+        args = [str(folder), "--per-class", "2", "--channels", "3", "--out", str(tmp_path / "out")]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "squeeze 'sv_rms', which is not registered here" in err
+        assert "imports: [sv_inspect_ops]" in err and "--imports sv_inspect_ops" in err
+        assert "sv_inspect_ops" not in sys.modules and not (tmp_path / "out").exists()
+        assert main([*args, "--imports", "no_such_module_sv"]) == 2
+        assert "cannot import 'no_such_module_sv'" in capsys.readouterr().err
+        assert main([*args, "--imports", "sv_inspect_ops"]) == 0
+        capsys.readouterr()
+        meta = json.loads((tmp_path / "out" / "inspect.json").read_text())
+        assert meta["imports"] == ["sv_inspect_ops"] and meta["samples"] == 20
+        forget()
+        assert load_job(folder, imports=["sv_inspect_ops"]).config["squeeze"] == {"name": "sv_rms"}
+    finally:
+        forget()
+
+
+@pytest.mark.slow  # trains a job
+def test_a_checkpoint_of_another_job_is_refused(job, tmp_path, capsys):
+    """--ckpt (or a job folder's own last.ckpt) must be of the job's config: inspect writes its results as the
+    job's. The job's config is its metrics.json's, or its own last.ckpt's when the record is missing or broken."""
+    other = train(tmp_path / "seed1", "seed=1")
+    theirs = other / "checkpoints" / "last.ckpt"
+    out = tmp_path / "out"
+
+    def refused(*argv: str) -> str:
+        assert main([*argv, "--per-class", "2", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "seed: 1 → 0" in err and "Traceback" not in err and not out.exists()
+        return err
+
+    assert str(job) in refused(str(job), "--ckpt", str(theirs))
+    no_record = copy_job(job, tmp_path / "no_record")
+    (no_record / "metrics.json").unlink()
+    refused(str(no_record), "--ckpt", str(theirs))
+    broken = copy_job(job, tmp_path / "broken")
+    (broken / "metrics.json").write_text("{not json")
+    refused(str(broken), "--ckpt", str(theirs))
+    swapped = copy_job(job, tmp_path / "swapped")  # a last.ckpt copied in from another job
+    shutil.copy(theirs, swapped / "checkpoints" / "last.ckpt")
+    refused(str(swapped))
+
+    bare = tmp_path / "bare"  # no record and no checkpoint of its own: nothing to check --ckpt against
+    bare.mkdir()
+    assert main([str(bare), "--ckpt", str(theirs), "--out", str(out)]) == 2
+    assert "cannot be checked" in capsys.readouterr().err and not out.exists()
+
+    mine = tmp_path / "mine.ckpt"  # the job's own checkpoint, copied elsewhere, is its own
+    shutil.copy(job / "checkpoints" / "last.ckpt", mine)
+    assert main([str(job), "--ckpt", str(mine), "--per-class", "2", "--out", str(out)]) == 0
+    assert json.loads((out / "inspect.json").read_text())["checkpoint"] == str(mine)
+    capsys.readouterr()
+
+
+@pytest.mark.slow  # trains a job
+def test_bad_seed_and_out_exit_2_without_a_traceback(job, tmp_path, capsys):
+    def run(*argv: str) -> str:
+        assert main([str(job), *argv]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "usage:" in err
+        return err
+
+    err = run("--seed", "-1")
+    assert "--seed must be >= 0" in err and "numpy" in err
+    afile = tmp_path / "a_file"
+    afile.write_text("keep me")
+    err = run("--out", str(afile))
+    assert f"--out {afile} is a file" in err and afile.read_text() == "keep me"
+    assert "is a file" in run("--out", str(afile / "below"))
+    assert "--per-class must be >= 1" in run("--per-class", "0")
+    assert "--channels must be >= 1" in run("--channels", "0")
+    with pytest.raises(InspectError, match="seed must be >= 0"):
+        inspect_job(job, seed=-2)
+
+
+@pytest.mark.slow  # trains a job
+def test_an_unfinished_job_is_inspected_with_a_warning(job, tmp_path, capsys):
+    """A job whose record is not ok (failed, interrupted, running or killed; missing or broken) is inspected
+    from its last checkpoint, with a warning on stderr naming its status and the checkpoint's epoch; inspect.json
+    records both."""
+
+    def inspect(folder: Path) -> tuple[str | None, dict]:
+        out = tmp_path / f"out_{folder.name}"
+        result = inspect_job(folder, per_class=2, channels=3, out=out, plot=False)
+        return result.job.warning, json.loads((out / "inspect.json").read_text())
+
+    warning, meta = inspect(job)
+    assert warning is None and meta["job_status"] == "ok" and meta["epoch"] == 1 and meta["job_error"] is None
+
+    failed = copy_job(job, tmp_path / "failed")
+    record = json.loads((failed / "metrics.json").read_text())
+    record.update(status="failed", error={"type": "RuntimeError", "message": "boom"}, finished=None)
+    (failed / "metrics.json").write_text(json.dumps(record))
+    assert main([str(failed), "--per-class", "2", "--channels", "3", "--out", str(tmp_path / "cli")]) == 0
+    captured = capsys.readouterr()
+    assert "warning: this job did not finish (status failed: RuntimeError); inspecting its last checkpoint " \
+           "(epoch 1 of 1)" in captured.err and "warning" not in captured.out
+    meta = json.loads((tmp_path / "cli" / "inspect.json").read_text())
+    assert meta["job_status"] == "failed" and meta["job_error"] == "RuntimeError" and meta["epoch"] == 1
+
+    running = copy_job(job, tmp_path / "running")
+    record.update(status="running", error=None)
+    (running / "metrics.json").write_text(json.dumps(record))
+    warning, meta = inspect(running)
+    assert warning.startswith("warning: this job did not finish (status running") and "(epoch 1 of 1)" in warning
+    assert meta["job_status"] == "running"
+
+    missing = copy_job(job, tmp_path / "missing")
+    (missing / "metrics.json").unlink()
+    warning, meta = inspect(missing)
+    assert warning.startswith("warning:") and "metrics.json is missing" in warning and "(epoch 1 of 1)" in warning
+    assert meta["job_status"] == "unknown" and meta["epoch"] == 1
+
+    broken = copy_job(job, tmp_path / "broken")
+    (broken / "metrics.json").write_text("[]")
+    warning, meta = inspect(broken)
+    assert "metrics.json cannot be read: not a job record" in warning and meta["job_status"] == "unknown"
 
 
 SHAPES = {  # scale shape without the batch → what the figures show

@@ -1,6 +1,7 @@
-"""Sweeps under every launcher give the numbers of one plain sequential run: joblib (the default, parallel
-workers), submitit_local (a fresh process per job), two identical sweeps started at once into one folder, a
-parallel sweep killed as a whole and run again; run knobs never change job folders; SLURM is checked as far as
+"""Sweeps under every launcher give the numbers of one plain sequential run (``reference_sweep``): ``workers``
+(the default: our own pool of worker processes), ``processes`` (submitit, a fresh process per job); two identical
+sweeps started at once into one folder; a worker killed mid-job costs only its job; a sweep killed as a whole, or
+terminated alone, is run again to the same numbers; run knobs never change job folders; SLURM is checked as far as
 it can be without a cluster."""
 
 from __future__ import annotations
@@ -9,70 +10,48 @@ import os
 import shutil
 import signal
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from .conftest import SWEEP, run_cli, start_cli, sweep_results
+from .conftest import CALLS_PER_EPOCH, SWEEP, run_cli, start_cli, sweep_results
+
+pytestmark = pytest.mark.slow
+
+#: training calls of the fault op in one SWEEP job (3 epochs)
+CALLS_PER_JOB = 3 * CALLS_PER_EPOCH
+#: a kill at this call of a process lands in the second epoch of the second SWEEP job that process trains, after
+#: the first epoch's checkpoint: only a worker that trains two fault jobs gets there
+SECOND_JOB_EPOCH_2 = CALLS_PER_JOB + CALLS_PER_EPOCH + 5
 
 
 def _numbers(record: dict) -> tuple:
     return record["metrics"], record["history"], record["per_class"]
 
 
+def _by_seed(results: dict, squeeze: str = "fault") -> dict[int, dict]:
+    """seed → record of the jobs of one squeeze op (SWEEP's jobs differ only in their seed)."""
+    return {r["seed"]: r for r in results.values() if r["squeeze"] == squeeze}
+
+
 def _assert_reference(results: dict, reference: dict) -> None:
-    assert set(results) == set(reference)
-    for name, record in results.items():
+    """The fault jobs of ``results`` are SWEEP's -- in the reference's folders, whichever launcher ran them --
+    finished, with the configs and numbers of the reference run."""
+    mine = {name: r for name, r in results.items() if r["squeeze"] == "fault"}
+    assert set(mine) == set(reference) and len(mine) == 3
+    for name, record in mine.items():
         assert record["status"] == "ok", (name, record.get("error"))
+        assert record["config_hash"] == reference[name]["config_hash"], name
         assert _numbers(record) == _numbers(reference[name]), name
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "processes"])
-def test_same_numbers_whichever_launcher_runs_the_jobs(launcher, tmp_path, user_ops, reference_sweep):
-    proc = run_cli(["train", "-m", *SWEEP, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / 's'}"],
-                   cwd=tmp_path, pythonpath=[user_ops])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    _assert_reference(sweep_results(tmp_path / "s"), reference_sweep)
-    assert "3 of 3 jobs ok" in proc.stdout
-    if launcher == "joblib":  # parallel workers print as their jobs finish; the default parallelism is stated
-        assert proc.stdout.count("[ok]") == 3 and "at a time (joblib)" in proc.stdout
-    else:
-        assert list((tmp_path / "s" / ".submitit").glob("*/*_log.out"))  # each job ran in a process of its own
-    assert (tmp_path / "s" / "report.png").is_file() and (tmp_path / "s" / "report.md").is_file()
-
-
-def test_two_identical_sweeps_at_once_train_every_job_once(tmp_path, user_ops, reference_sweep):
-    args = ["train", "-m", *SWEEP, "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 's'}"]
-    procs = [start_cli(args, cwd=tmp_path, pythonpath=[user_ops]) for _ in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
-    results = sweep_results(tmp_path / "s")
-    _assert_reference(results, reference_sweep)
-    for record in results.values():
-        assert len(record["attempts"]) == 1  # trained once, by one of the two
-        assert record["attempts"][0]["pid"] in {p.pid for p in procs}
-    assert not list((tmp_path / "s").glob("*/claim.json"))
-
-
-def test_a_parallel_sweep_killed_as_a_whole_resumes_only_what_is_missing(tmp_path, user_ops, reference_sweep):
-    """SIGKILL to the whole process group of a joblib sweep (2 workers, 3 jobs) in the middle of its third job --
-    sent by the worker that runs two jobs, at its 40th training call (27 per job) -- then the same command: jobs
-    that had finished are not trained again, the others resume, and the numbers are the sequential ones."""
-    args = ["train", "-m", *SWEEP, "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 's'}"]
-    proc = start_cli(args, cwd=tmp_path, env={"SV_KILL_AT": "40", "SV_KILL_GROUP": "1"}, pythonpath=[user_ops])
-    proc.communicate(timeout=600)
-    assert proc.returncode == -signal.SIGKILL
-    before = sweep_results(tmp_path / "s")
-    assert [r["status"] for r in before.values()].count("running") >= 1  # killed mid-training
-    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
-    assert again.returncode == 0, again.stderr[-3000:]
-    results = sweep_results(tmp_path / "s")
-    _assert_reference(results, reference_sweep)
-    for name, record in results.items():
-        if before.get(name, {}).get("status") == "ok":
-            assert record["finished"] == before[name]["finished"]  # not trained again
-        else:
-            assert record["attempts"][0]["outcome"] == "killed"
+def _assert_killed_attempt_timed(attempt: dict) -> None:
+    """A killed attempt is timed up to the last sign of life of its process: some time, never ending before it
+    started."""
+    assert attempt["outcome"] == "killed", attempt
+    assert attempt["wall_time_s"] > 0, attempt
+    assert datetime.fromisoformat(attempt["ended"]) >= datetime.fromisoformat(attempt["started"]), attempt
 
 
 def _processes_in_group(pgid: int, marker: str) -> list[int]:
@@ -86,24 +65,151 @@ def _processes_in_group(pgid: int, marker: str) -> list[int]:
     return found
 
 
+@pytest.mark.parametrize("launcher", ["workers", "processes"])
+def test_same_numbers_whichever_launcher_runs_the_jobs(launcher, tmp_path, user_ops, reference_sweep):
+    """SWEEP uninterrupted under ``workers`` and ``processes``: the configs and numbers of the reference run
+    (``basic``)."""
+    proc = run_cli(["train", "-m", *SWEEP, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / 's'}"],
+                   cwd=tmp_path, pythonpath=[user_ops])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _assert_reference(sweep_results(tmp_path / "s"), reference_sweep)
+    assert "3 of 3 jobs ok" in proc.stdout and proc.stdout.count("[ok]") == 3
+    assert f"at a time ({launcher})" in proc.stdout  # the parallelism is stated
+    if launcher == "processes":
+        assert len(list((tmp_path / "s" / ".submitit").glob("*/*_log.out"))) == 3  # a process of its own per job
+    assert (tmp_path / "s" / "report.png").is_file() and (tmp_path / "s" / "report.md").is_file()
+
+
+def test_two_identical_sweeps_at_once_train_every_job_once(tmp_path, user_ops, reference_sweep):
+    args = ["train", "-m", *SWEEP, "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 's'}"]
+    procs = [start_cli(args, cwd=tmp_path, pythonpath=[user_ops]) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    assert all("3 of 3 jobs ok" in out for out, _ in outs)
+    results = sweep_results(tmp_path / "s")
+    _assert_reference(results, reference_sweep)
+    for record in results.values():
+        assert len(record["attempts"]) == 1  # trained once, by one of the two
+        assert record["attempts"][0]["pid"] in {p.pid for p in procs}
+    assert not list((tmp_path / "s").glob("*/claim.json"))
+
+
+def test_a_killed_worker_costs_only_its_job(tmp_path, user_ops, reference_sweep):
+    """Six jobs on two workers: SWEEP's three (squeeze=fault) first, then three of squeeze=avg, whose op counts no
+    training calls. The worker that gets the third fault job -- its second, whichever worker it is -- SIGKILLs
+    itself in that job's second epoch (SECOND_JOB_EPOCH_2); no other process ever reaches that count. The killed
+    job is recorded (Killed, its attempt timed), a fresh worker trains the squeeze=avg jobs still waiting, the
+    command names the job on stderr and exits 1; the same command again resumes the killed job from its
+    checkpoint to the numbers of the uninterrupted run."""
+    sweep = tmp_path / "s"
+    grid = ["squeeze=fault,avg" if o == "squeeze=fault" else o for o in SWEEP]
+    args = ["train", "-m", *grid, "hydra/launcher=workers", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}"]
+    proc = run_cli(args, cwd=tmp_path, env={"SV_KILL_AT": str(SECOND_JOB_EPOCH_2), "SV_KILL_TARGET": "self"},
+                   pythonpath=[user_ops])
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "5 of 6 jobs ok" in proc.stdout
+    listed = proc.stderr.split("1 job(s) failed or did not finish:\n")[1]
+    (failed_line,) = [line for line in listed.splitlines() if line.startswith("  ")]
+    assert "squeeze=fault seed=2" in failed_line and "Killed: the worker process" in failed_line \
+        and "SIGKILL" in failed_line
+
+    first = sweep_results(sweep)
+    lost = _by_seed(first)[2]
+    assert lost["status"] == "failed" and lost["error"]["type"] == "Killed"
+    (attempt,) = lost["attempts"]
+    _assert_killed_attempt_timed(attempt)
+    assert lost["wall_time_s"] == attempt["wall_time_s"]
+    others = [r for r in first.values() if r is not lost]
+    assert len(others) == 5 and all(r["status"] == "ok" for r in others)
+    initial = {_by_seed(first)[0]["attempts"][0]["pid"], _by_seed(first)[1]["attempts"][0]["pid"]}
+    assert len(initial) == 2 and attempt["pid"] in initial  # the two first workers; one of them died
+    fresh = {r["attempts"][0]["pid"] for r in others} - initial
+    assert len(fresh) == 1  # a fresh worker took over the jobs still waiting
+
+    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "5 done before (skipped)" in again.stdout and "6 of 6 jobs ok" in again.stdout
+    results = sweep_results(sweep)
+    assert set(results) == set(first)  # the same folders
+    _assert_reference(results, reference_sweep)
+    resumed = _by_seed(results)[2]
+    assert [a["outcome"] for a in resumed["attempts"]] == ["killed", "ok"]
+    assert resumed["attempts"][1]["from_epoch"] == 1
+    for name, record in results.items():
+        if record is not resumed and first[name]["status"] == "ok":
+            assert record["finished"] == first[name]["finished"]  # not trained again
+
+
+def test_a_parallel_sweep_killed_as_a_whole_resumes_only_what_is_missing(tmp_path, user_ops, reference_sweep):
+    """SIGKILL to the whole process group of a workers sweep (2 workers, 3 jobs) in the middle of its third job --
+    sent by the worker that trains two jobs, in its second job's second epoch -- then the same command: jobs that
+    had finished are not trained again, the others resume, and the numbers are the sequential ones."""
+    args = ["train", "-m", *SWEEP, "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 's'}"]
+    proc = start_cli(args, cwd=tmp_path, env={"SV_KILL_AT": str(SECOND_JOB_EPOCH_2), "SV_KILL_TARGET": "group"},
+                     pythonpath=[user_ops])
+    proc.communicate(timeout=600)
+    assert proc.returncode == -signal.SIGKILL
+    before = sweep_results(tmp_path / "s")
+    assert [r["status"] for r in before.values()].count("running") >= 1  # killed mid-training
+    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
+    assert again.returncode == 0, again.stderr[-3000:]
+    results = sweep_results(tmp_path / "s")
+    _assert_reference(results, reference_sweep)
+    for name, record in results.items():
+        if before.get(name, {}).get("status") == "ok":
+            assert record["finished"] == before[name]["finished"]  # not trained again
+        else:
+            _assert_killed_attempt_timed(record["attempts"][0])
+            assert record["attempts"][-1]["outcome"] == "ok"
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
 def test_a_terminated_parallel_sweep_stops_its_workers_and_resumes(tmp_path, user_ops, reference_sweep):
-    """SIGTERM to the sweep command alone (as `kill <pid>` or `timeout` send it) -- from a worker, at its 40th
-    training call -- stops the sweep as Ctrl-C does: exit 130, the report written, no worker left training
-    unattended; the same command again finishes with the sequential numbers."""
+    """SIGTERM to the sweep command alone (as `kill <pid>` or `timeout` send it) -- from a worker, in its second
+    job -- stops the sweep as Ctrl-C does: exit 130, the report written, no worker left training unattended; the
+    same command again finishes with the sequential numbers."""
     args = ["train", "-m", *SWEEP, "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 's'}"]
-    proc = start_cli(args, cwd=tmp_path, env={"SV_KILL_AT": "40", "SV_KILL_SIGNAL": "TERM", "SV_KILL_PARENT": "1"},
-                     pythonpath=[user_ops])
+    proc = start_cli(args, cwd=tmp_path, pythonpath=[user_ops], env={
+        "SV_KILL_AT": str(SECOND_JOB_EPOCH_2), "SV_KILL_SIGNAL": "TERM", "SV_KILL_TARGET": "parent"})
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 130 and "Interrupted." in err, err[-3000:]
+    assert "Traceback" not in err
     assert (tmp_path / "s" / "report.md").is_file()
     deadline = time.monotonic() + 20
-    while _processes_in_group(proc.pid, "loky") and time.monotonic() < deadline:
+    while _processes_in_group(proc.pid, "spawn_main") and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not _processes_in_group(proc.pid, "popen_loky"), "a worker outlived the sweep command"
+    assert not _processes_in_group(proc.pid, "spawn_main"), "a worker outlived the sweep command"
+    stopped = [r for r in sweep_results(tmp_path / "s").values() if r["status"] != "ok"]
+    assert stopped, "the sweep was stopped in a job"  # the job the sender trained (and any other in training)
+    for record in stopped:
+        assert record["error"]["type"] == "Interrupted" and record["attempts"][-1]["outcome"] == "interrupted"
     again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
     assert again.returncode == 0, again.stderr[-3000:]
     _assert_reference(sweep_results(tmp_path / "s"), reference_sweep)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
+def test_a_sweep_whose_output_is_closed_stops_its_workers(tmp_path):
+    """`se-variants train -m ... | head -1`: once the reader is gone, the next progress line fails
+    (BrokenPipeError). The command still stops its workers and exits -- it never waits for them forever -- and the
+    job a worker was training is recorded as interrupted (the next run resumes it)."""
+    args = ["train", "-m", "seed=0,1,2,3", "trainer=smoke", "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={tmp_path / 's'}"]
+    proc = start_cli(args, cwd=tmp_path)
+    try:
+        assert proc.stdout.readline().startswith("Sweep of 4 jobs")
+        proc.stdout.close()  # as `head -1` does once it has its line
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:  # hung: clean up, the test has failed
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.returncode != 0 and "BrokenPipeError" in err, err[-3000:]
+    assert not _processes_in_group(proc.pid, "spawn_main"), "a worker outlived the sweep command"
+    records = sweep_results(tmp_path / "s").values()
+    assert records and all(r["status"] == "ok" or r["error"]["type"] == "Interrupted" for r in records)
 
 
 def test_run_knobs_never_enter_job_folders_or_counts(tmp_path, user_ops, reference_sweep):
@@ -125,37 +231,31 @@ def test_run_knobs_never_enter_job_folders_or_counts(tmp_path, user_ops, referen
     with open(sweep / "report.csv") as f:
         (row,) = list(csv.DictReader(f))
     assert row["n"] == "3" and row["seeds"] == "0 1 2"
-    assert job_name(["seed=0", "rerun=true", "resume=false", "ckpt_path=/x.ckpt", "trainer.enable_progress_bar=false"]) \
-        == "seed=0"
+    assert job_name(["seed=0", "rerun=true", "resume=false", "ckpt_path=/x.ckpt", "checkpoint_every_s=0",
+                     "trainer.enable_progress_bar=false"]) == "seed=0"
 
 
-def test_ddp_is_never_combined_with_joblib(tmp_path, capsys, monkeypatch):
-    from se_variants.runner.train_cmd import main
-
-    monkeypatch.chdir(tmp_path)
-    assert main(["-m", "seed=0,1", "trainer=ddp_cpu"]) == 2
-    err = capsys.readouterr().err
-    assert "joblib" in err and "hydra/launcher=basic" in err and "Traceback" not in err
-
-
-def test_slurm_as_far_as_it_goes_without_a_cluster(tmp_path, monkeypatch, capsys):
-    """hydra/launcher=slurm composes with its packaged defaults, the preflight passes (a GPU trainer, though this
-    machine -- a login node, say -- has no GPU: the jobs' nodes will), and the launcher hands
-    submitit a job array whose sbatch script carries the partition, time, GPUs, CPUs, memory, array limit and
-    setup lines (the submission itself is intercepted: there is no cluster here)."""
+def test_slurm_as_far_as_it_goes_without_a_cluster(tmp_path, monkeypatch):
+    """hydra/launcher=slurm composes with its packaged defaults, the plan passes (a GPU trainer, though this
+    machine -- a login node, say -- has no GPU: the jobs' nodes will), and the launcher hands submitit one job
+    array whose sbatch script carries the partition, time, GPUs, CPUs, memory, array limit and setup lines, and
+    the requeue limit (the submission itself is intercepted: there is no cluster here)."""
     import shutil as shutil_module
 
     import submitit
 
-    from se_variants.runner.plan import parse_args, preflight
-    from se_variants.runner.hydra_app import launch
+    from se_variants.runner.launchers import Submitit, open_launcher, slurm_parameters
+    from se_variants.runner.plan import make_plan, parse_args
 
     monkeypatch.chdir(tmp_path)
-    argv = ["-m", "seed=0,1", "trainer=gpu", "trainer.max_epochs=1", "hydra/launcher=slurm", "hydra.launcher.partition=gpu",
-            "hydra.launcher.setup=[module load cuda]", "hydra.launcher.array_parallelism=8",
-            f"hydra.sweep.dir={tmp_path / 's'}"]
-    plan = preflight(parse_args(argv))
-    assert plan.launcher == "submitit_slurm" and len(plan.jobs) == 2 and plan.parallel is None
+    argv = ["-m", "seed=0,1", "trainer=gpu", "trainer.max_epochs=1", "hydra/launcher=slurm",
+            "hydra.launcher.partition=gpu", "hydra.launcher.setup=[module load cuda]",
+            "hydra.launcher.array_parallelism=8", "hydra.launcher.max_num_timeout=5", f"hydra.sweep.dir={tmp_path / 's'}"]
+    plan = make_plan(parse_args(argv))
+    assert plan.launcher["name"] == "slurm" and len(plan.jobs) == 2 and plan.parallel is None
+    params = slurm_parameters(plan.launcher)
+    assert params["slurm_partition"] == "gpu" and params["slurm_setup"] == ["module load cuda"]
+    assert "slurm_account" not in params  # unset options are left to the cluster
     scripts = []
 
     class Submitted(Exception):
@@ -166,9 +266,14 @@ def test_slurm_as_far_as_it_goes_without_a_cluster(tmp_path, monkeypatch, capsys
         raise Submitted
 
     which = shutil_module.which
-    monkeypatch.setattr(shutil_module, "which", lambda name, *a, **k: f"/usr/bin/{name}" if name == "srun" else which(name, *a, **k))
+    monkeypatch.setattr(shutil_module, "which",
+                        lambda name, *a, **k: f"/usr/bin/{name}" if name == "srun" else which(name, *a, **k))
     monkeypatch.setattr(submitit.SlurmExecutor, "_submit_command", submit)
-    assert launch(argv) == 1  # the intercepted submission stops the sweep
+    launcher = open_launcher(plan.launcher["name"], plan.launcher, plan.out_dir, plan.parallel)
+    assert isinstance(launcher, Submitit)
+    assert launcher.executor._executor.max_num_timeout == 5  # requeues after a time limit or a preemption
+    with pytest.raises(Submitted):
+        list(launcher.run(plan.jobs))
     (script,) = scripts  # one array job; submitit caps its parallelism (8) at the 2 jobs there are
     for line in ("#SBATCH --partition=gpu", "#SBATCH --time=240", "#SBATCH --gpus-per-node=1",
                  "#SBATCH --cpus-per-task=4", "#SBATCH --mem=16GB", "#SBATCH --array=0-1%2", "module load cuda",

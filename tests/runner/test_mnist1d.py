@@ -15,8 +15,8 @@ pytest.importorskip("mnist1d")
 
 from se_variants.runner.data import DATA, data_meta  # noqa: E402
 from se_variants.runner.data.mnist1d import LENGTH, generate  # noqa: E402
-from se_variants.runner.hydra_app import compose  # noqa: E402
-from se_variants.runner.validate import ConfigError, check_config  # noqa: E402
+from se_variants.runner.configs import compose  # noqa: E402
+from se_variants.runner.validate import ConfigError, check_config, check_model  # noqa: E402
 
 
 def test_generated_offline_without_writing_or_touching_global_rngs(tmp_path, monkeypatch):
@@ -50,12 +50,18 @@ def test_splits_and_items():
     assert torch.equal(splits.test.images, other.test.images)  # the published test set never moves
 
 
+def _checked(overrides: list[str]) -> dict:
+    plain = check_config(compose(overrides))
+    check_model(plain)
+    return plain
+
+
 def test_resnet1d_composes_and_validates_and_2d_models_are_refused():
-    plain = check_config(compose(["model=resnet1d", "data=mnist1d", "squeeze=c", "excite=conv1d"]))
+    plain = _checked(["model=resnet1d", "data=mnist1d", "squeeze=c", "excite=conv1d"])
     assert plain["model"]["dims"] == 1
     with pytest.raises(ConfigError, match=r"model: cifar_resnet takes 2-D inputs .* data=mnist1d gives 1-D .*resnet1d"):
-        check_config(compose(["data=mnist1d"]))
+        _checked(["data=mnist1d"])
     with pytest.raises(ConfigError, match=r"model: cifar_resnet takes 1-D inputs .* data=digits gives 2-D"):
-        check_config(compose(["model=resnet1d"]))
+        _checked(["model=resnet1d"])
     with pytest.raises(ConfigError, match=r"squeeze/excite/gate: axes 'h' is defined for 2-D, 3-D inputs, not for 1-D"):
-        check_config(compose(["model=resnet1d", "data=mnist1d", "squeeze=h"]))
+        _checked(["model=resnet1d", "data=mnist1d", "squeeze=h"])

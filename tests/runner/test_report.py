@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from se_variants.runner.files import write_json
 from se_variants.runner.identity import config_hashes, job_name
 from se_variants.runner.report import format_table, summarize, write_report
-from se_variants.runner.results import write_json
 
 
 def _record(variant, context, block, seed, acc, status="ok", started="2024-01-01T00:00:00"):
@@ -302,3 +302,160 @@ def test_report_command_alpha_and_paired_options(tmp_path, capsys):
                          (["--pared"], "Did you mean '--paired'")):
         assert report_main([str(tmp_path), *bad]) == 2
         assert message in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ reasons, baselines, settings
+
+
+def _rows(accs: dict[str, list[float]], **kwargs) -> dict[str, dict]:
+    """summarize over :func:`_stat_records`, rows by variant."""
+    return {r["variant_hash"]: r for r in summarize(_stat_records(accs), **kwargs)[0]}
+
+
+def test_a_variant_without_spread_is_tested_against_a_baseline_with_spread():
+    from scipy import stats as st
+
+    from se_variants.runner.report import verdict
+
+    base = [0.97, 0.975, 0.985]
+    by = _rows({"none": base, "flat": [0.98] * 3})
+    ref = st.ttest_ind_from_stats(98.0, 0.0, 3, 97.666666666666667, statistics.stdev(b * 100 for b in base), 3,
+                                  equal_var=False)
+    assert by["flat"]["note"] is None and by["flat"]["p_value"] == pytest.approx(ref.pvalue)
+    text = verdict(list(by.values()), 0.05, markdown=False)
+    assert text.startswith("None of the 1 variants differs") and "not tested" not in text
+
+
+NO_VARIATION = "no seed-to-seed variation on either side: a t-test is undefined"
+
+
+def test_no_spread_on_either_side_is_named_not_called_too_few_seeds():
+    from se_variants.runner.report import verdict
+
+    by = _rows({"none": [0.97] * 3, "flat": [0.98] * 3, "up": [0.98, 0.985, 0.99]})
+    text = verdict(list(by.values()), 0.05, markdown=False)
+    assert "fewer than" not in text and text.endswith(f"; 1 more not tested ({NO_VARIATION}).")
+    assert by["flat"]["note"] == NO_VARIATION and by["flat"]["p_holm"] is None
+    # 136/270 and 139/270: three equal values whose mean is rounded were "significant" (t ~ 1e14)
+    rounded = _rows({"none": [136 / 270] * 3, "flat": [139 / 270] * 3})
+    assert rounded["flat"]["p_value"] is None and rounded["flat"]["significant"] is None
+    assert rounded["flat"]["note"] == NO_VARIATION
+
+
+def test_identical_values_on_both_sides_have_no_test():
+    from se_variants.runner.report import verdict
+
+    rows = list(_rows({"none": [0.98] * 3, "same": [0.98] * 3}).values())
+    same = rows[1]
+    assert same["delta_pp"] == 0.0 and same["note"] == NO_VARIATION
+    assert [same[k] for k in ("p_value", "p_holm", "significant", "delta_ci95_low_pp", "delta_ci95_high_pp")] == \
+        [None] * 5
+    assert verdict(rows, 0.05) == f"No variant can be tested ({NO_VARIATION})."
+    assert "1.000" not in format_table(rows) and "[+0.00, +0.00]" not in format_table(rows)
+
+
+def _reseed(records: list[dict], variant: str, seeds: list[int]) -> list[dict]:
+    """Give the jobs of ``variant`` these seeds (in order)."""
+    jobs = [r for r in records if r["variant_hash"] == variant]
+    for r, seed in zip(jobs, seeds, strict=True):
+        r["seed"] = seed
+    return records
+
+
+def test_paired_without_shared_seeds_is_counted_as_not_tested():
+    from se_variants.runner.report import verdict
+
+    records = _reseed(_stat_records({"none": [0.90, 0.91, 0.92], "up": [0.95, 0.96, 0.975],
+                                     "apart": [0.93, 0.94, 0.95]}), "apart", [3, 4, 5])
+    rows = summarize(records, paired=True)[0]
+    apart = next(r for r in rows if r["variant_hash"] == "apart")
+    assert apart["note"] == "no seeds shared with the baseline" and apart["pairs"] == 0
+    text = verdict(rows, 0.05, paired=True, markdown=False)
+    assert text.startswith("1 of 1 variants differ") and "1 more not tested (no seeds shared with the baseline)" in text
+
+
+def test_two_pairs_with_equal_differences_are_too_few_pairs():
+    from se_variants.runner.report import verdict
+
+    # in %: 87.5 / 93.75 and 89.0625 / 95.3125 (exact in binary), both differences 1.5625 pp
+    rows = list(_rows({"none": [0.875, 0.9375], "v": [57 / 64, 61 / 64]}, paired=True).values())
+    assert rows[1]["note"] == "insufficient paired seeds (n < 3)" and rows[1]["delta_pp"] == 1.5625
+    text = verdict(rows, 0.05, paired=True, markdown=False)
+    assert text.startswith("No variant can be tested (fewer than 3 seeds shared with the baseline).")
+    assert "variation" not in text and "insufficient paired seeds (n < 3)" in format_table(rows)
+
+
+def test_a_baseline_whose_seeds_all_failed_is_named():
+    records = _stat_records({"none": [None] * 3, "v": [0.93, 0.94, 0.95]})
+    for r in records[:3]:
+        r["status"] = "failed"
+    rows = summarize(records)[0]
+    note = "the baseline with the same settings, block=none, has no finished seed (3 failed or unfinished)"
+    assert rows[1]["note"] == note
+    table = format_table(rows)
+    assert f"Verdict (exploratory): No variant can be tested ({note})." in table and "No baseline" not in table
+
+
+def test_paired_rows_show_the_pairs_used():
+    from se_variants.runner.report import ROW_COLUMNS
+
+    accs = {"none": [0.90, 0.91, 0.92, 0.905], "v": [0.91, 0.93, 0.925]}
+    paired = _rows(accs, paired=True)
+    assert paired["v"]["pairs"] == 3 and paired["none"]["pairs"] is None and "pairs" in ROW_COLUMNS
+    assert "3 (3 pairs)" in format_table(list(paired.values()))
+    assert _rows(accs)["v"]["pairs"] is None and "pairs)" not in format_table(list(_rows(accs).values()))
+
+
+def test_report_settings_refuse_bad_recorded_values():
+    from se_variants.runner.report import report_settings
+
+    bad_alpha = _stat_records({"none": [0.9]}, report={"alpha": 5})
+    with pytest.raises(ValueError, match=r"config.report.alpha = 5 .*pass --alpha / --paired to override"):
+        report_settings(bad_alpha)
+    assert report_settings(bad_alpha, alpha=0.1) == (0.1, False)  # an argument overrides the record
+    text_paired = _stat_records({"none": [0.9]}, report={"alpha": 0.05, "paired": "false"})
+    with pytest.raises(ValueError, match=r"config.report.paired = 'false' in the record of job /sweep/none-0"):
+        report_settings(text_paired)
+    assert report_settings(text_paired, paired=False) == (0.05, False)
+    for kwargs in ({"paired": "false"}, {"paired": 1}, {"alpha": 5}, {"alpha": True}):
+        with pytest.raises(ValueError, match="paired must be true or false|alpha must be a number"):
+            report_settings([], **kwargs)
+
+
+def test_two_baselines_with_the_same_settings_are_noted_and_the_first_is_used(tmp_path):
+    from se_variants.runner.report import _markdown, verdict
+
+    records = _stat_records({"none": [0.90, 0.91, 0.92], "none2": [0.95, 0.96, 0.97], "up": [0.93, 0.94, 0.95]})
+    for r in records:
+        if r["variant_hash"] == "none2":
+            r["block"] = "none"
+            r["overrides"][0] = "block=none"
+    rows, common = summarize(records)
+    up = next(r for r in rows if r["variant_hash"] == "up")
+    assert up["delta_pp"] == pytest.approx(3.0)  # against the earliest started baseline, 91 %
+    note = ("another baseline with the same settings as block=none (variant_hash none), the earliest started, which "
+            "the variants are compared with")
+    assert next(r for r in rows if r["variant_hash"] == "none2")["note"] == note
+    text = verdict(rows, 0.05)
+    assert text.endswith(f"two-sided). Note: block=none (variant_hash none2) is {note}.")
+    assert "within each" not in text  # one Holm family
+    assert f"- block=none: {note}" in _markdown(tmp_path, records, rows, common)
+
+
+def test_markdown_cells_are_one_line_and_the_baseline_command_leaves_out_run_knobs(tmp_path):
+    from se_variants.runner.report import _markdown
+
+    knobs = ["rerun=true", "resume=false", "ckpt_path=/x/last.ckpt", "trainer.enable_progress_bar=false"]
+    records = _stat_records({"v": [0.9, 0.91, None]})
+    for r in records:
+        r["overrides"] = ["squeeze=v", f"seed={r['seed']}", "model=small", *knobs]
+    failed = records[2]
+    failed.update(status="failed", error={"type": "ValueError", "message": "line one\nline | two"})
+    failed["overrides"] = [*failed["overrides"], "data.note=a|b\nc"]
+    rows, common = summarize(records)
+    md = _markdown(tmp_path, records, rows, common)
+    assert f"`se-variants train -m block=none seed=0,1 model=small hydra.sweep.dir={tmp_path}`" in md
+    table = md.split("## Failed or unfinished jobs")[1].strip().splitlines()[2:]
+    assert len(table) == 1  # one job, one line
+    assert table[0].replace("\\|", "").count("|") == 5  # 4 cells
+    assert "ValueError: line one line \\| two" in table[0] and "data.note=a\\|b c" in table[0]

@@ -5,6 +5,7 @@ TTestIndPower)."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -69,9 +70,62 @@ def test_fewer_than_three_seeds_no_p_value():
 
 def test_no_variation_is_not_a_test():
     c = stats.welch([90.0] * 3, [89.0] * 3)
-    assert c.p_value is None and c.ci_low is None and "no seed-to-seed variation" in c.note
+    assert c.p_value is None and c.ci_low is None and c.note == stats.NO_VARIATION
+    assert "no seed-to-seed variation on either side" in c.note
+    # identical values on both sides: Δ = 0 but SE = 0 too, so t = 0/0 (scipy: nan), not p = 1 with [0, 0]
     same = stats.welch([90.0] * 3, [90.0] * 3)
-    assert same.p_value == 1.0 and (same.ci_low, same.ci_high) == (0.0, 0.0)
+    assert (same.p_value, same.ci_low, same.ci_high, same.t) == (None, None, None, None)
+    assert same.note == stats.NO_VARIATION and same.delta == 0.0
+    assert math.isnan(st.ttest_ind_from_stats(90.0, 0.0, 3, 90.0, 0.0, 3, equal_var=False).pvalue)
+
+
+def test_constant_arms_with_rounded_values_are_not_significant():
+    """136/270 and 139/270 in %: three equal copies have a variance of ~1e-28 when the mean is rounded, which
+    gave t ~ 1e14 and p < 0.001; equal values have no variation."""
+    a, b = [139 / 270 * 100] * 3, [136 / 270 * 100] * 3
+    assert stats.summarize(a).std == 0.0
+    c = stats.welch(a, b)
+    assert c.p_value is None and c.ci_low is None and c.note == stats.NO_VARIATION
+    assert stats.cohens_d(a, b) is None
+
+
+def test_one_arm_without_variation_is_tested_normally():
+    a, b = [98.0, 98.0, 98.0], [97.0, 97.5, 98.5]
+    c = stats.welch(a, b)
+    with warnings.catch_warnings():  # scipy warns that the values of a are "nearly identical"
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = st.ttest_ind(a, b, equal_var=False)
+    assert c.note is None and c.p_value == pytest.approx(ref.pvalue, rel=1e-10)
+    assert c.df == pytest.approx(2.0)  # ν = n_b − 1 when s_a = 0
+    ci = ref.confidence_interval(0.95)
+    assert (c.ci_low, c.ci_high) == (pytest.approx(ci.low, rel=1e-10), pytest.approx(ci.high, rel=1e-10))
+    flat = 139 / 270 * 100  # three copies have a variance of ~1e-28 when the mean is rounded: taken as 0
+    ref = st.ttest_ind_from_stats(flat, 0.0, 3, np.mean(b), np.std(b, ddof=1), 3, equal_var=False)
+    assert stats.welch([flat] * 3, b).p_value == pytest.approx(ref.pvalue, rel=1e-10)
+
+
+def test_too_few_seeds_is_the_reason_before_no_variation():
+    two = stats.welch([90.0, 90.0], [89.0, 89.0])
+    assert two.note == stats.INSUFFICIENT and two.p_value is None and two.ci_low is None
+    pairs = stats.paired({0: 91.0, 1: 92.0}, {0: 90.0, 1: 91.0})  # 2 pairs, both d = 1
+    assert pairs.note == stats.INSUFFICIENT_PAIRED == "insufficient paired seeds (n < 3)"
+    assert pairs.p_value is None and pairs.ci_low is None and pairs.delta == pytest.approx(1.0)
+    three = stats.paired({0: 91.0, 1: 92.0, 2: 95.0}, {0: 90.0, 1: 91.0, 2: 94.0})
+    assert three.note == stats.NO_PAIRED_VARIATION and three.p_value is None and three.ci_low is None
+
+
+def test_paired_differences_equal_up_to_rounding_do_not_vary():
+    ks = (401, 404, 408)  # k/450 − (k − 5)/450 in % is 1.1111111111111143 or 1.1111111111111 by rounding
+    a, b = ({s: (k - shift) / 450 * 100 for s, k in enumerate(ks)} for shift in (0, 5))
+    c = stats.paired(a, b)
+    assert c.note == stats.NO_PAIRED_VARIATION and c.p_value is None
+    assert c.delta == pytest.approx(100 / 90)
+
+
+def test_paired_without_shared_seeds():
+    c = stats.paired({0: 1.0, 1: 2.0, 2: 3.0}, {3: 1.0, 4: 2.0, 5: 3.0})
+    assert c.delta is None and c.p_value is None
+    assert c.note == stats.NO_SHARED_SEEDS == "no seeds shared with the baseline"
 
 
 def test_paired_by_hand_and_against_scipy():

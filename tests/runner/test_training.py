@@ -8,26 +8,28 @@ import json
 import pytest
 import torch
 
-from se_variants.runner.hydra_app import compose
+from se_variants.runner.configs import compose
 from se_variants.runner.job import run_job
-from se_variants.runner.results import read_json
+from se_variants.runner.files import read_json
 from se_variants.runner.validate import check_config
 
 from .conftest import run_cli
 
-SMOKE = ["trainer=smoke"]
+SMOKE = ["trainer=smoke", "checkpoint_every_s=0"]  # (a checkpoint after every epoch: resume tests kill between)
+
+pytestmark = pytest.mark.slow
 
 
 def _cfg(*overrides: str) -> dict:
-    return check_config(compose([*SMOKE, *overrides]), build=False)
+    return check_config(compose([*SMOKE, *overrides]))
 
 
 def test_job_on_generated_cifar(tmp_path, data_root, cifar_checksums):
     """One epoch of a few batches on a CIFAR-format tree: metrics.json, weights-only checkpoint, logs."""
     run_dir = tmp_path / "run"
     cfg = _cfg("model=resnet20", "data=cifar10", f"data.root={data_root}", "data.download=false", "data.val_size=20",
-               "data.num_workers=0", "squeeze=max", "excite=conv1d")
-    record = run_job(cfg, run_dir, ["squeeze=max", "excite=conv1d"], quiet=True)
+               "data.num_workers=0", "squeeze=max", "excite=conv1d", "trainer.loggers=[csv]")
+    record = run_job(cfg, run_dir, ["squeeze=max", "excite=conv1d"])
     assert record["status"] == "ok" and record["error"] is None
     assert (record["block"], record["squeeze"], record["excite"], record["gate"]) == ("parts", "max", "conv1d", "sigmoid")
     assert record["seed"] == 0 and "squeeze=max" in record["overrides"]
@@ -44,7 +46,7 @@ def test_job_on_generated_cifar(tmp_path, data_root, cifar_checksums):
 
 
 def test_per_class_accuracy_and_confusion_matrix(tmp_path):
-    record = run_job(_cfg(), tmp_path / "job", quiet=True)
+    record = run_job(_cfg(), tmp_path / "job")
     per = record["per_class"]["test"]
     cm = torch.tensor(per["confusion"])
     assert cm.shape == (10, 10) and int(cm.sum()) == record["metrics"]["test"]["n"] == 256  # smoke: 2 batches
@@ -57,26 +59,33 @@ def test_per_class_accuracy_and_confusion_matrix(tmp_path):
 
 def test_tensorboard_logger(tmp_path):
     pytest.importorskip("tensorboard", reason="trainer.loggers=[tensorboard] needs se-variants[tensorboard]")
-    record = run_job(_cfg("trainer.loggers=[csv,tensorboard]"), tmp_path / "tb", quiet=True)
+    record = run_job(_cfg("trainer.loggers=[csv,tensorboard]"), tmp_path / "tb")
     assert record["status"] == "ok"
     assert list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
     assert (tmp_path / "tb" / "logs" / "metrics.csv").is_file()
 
 
-def test_console_command_is_the_same_app(tmp_path):
-    """`se-variants train` (the cli dispatcher) runs the same Hydra app, here with a preset block."""
+def test_a_single_run_is_quiet_and_names_its_results(tmp_path):
+    """`se-variants train` in a subprocess (not a terminal): no library banners, tips or warnings about the
+    library, no progress bar; a line with the result and a last line naming the results."""
     run_dir = tmp_path / "run"
     proc = run_cli(["train", *SMOKE, "block=cbam", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = read_json(run_dir / "metrics.json")
     assert record["status"] == "ok" and record["block"] == "cbam" and record["squeeze"] is None
-    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) <= 3, lines
+    for noise in ("GPU available", "Tip", "litlogger", "LeafSpec", "logging interval", "Epoch 0", "Trainable params"):
+        assert noise not in proc.stdout + proc.stderr, noise
+    assert proc.stdout.strip().splitlines()[-1] == f"Results: {run_dir / 'metrics.json'}"
+    verbose = run_cli(["train", *SMOKE, "verbose=true", f"hydra.run.dir={tmp_path / 'v'}"], cwd=tmp_path)
+    assert verbose.returncode == 0 and "GPU available" in verbose.stdout + verbose.stderr
 
 
 def test_same_seed_same_metrics(tmp_path):
-    a = run_job(_cfg("seed=3"), tmp_path / "a", quiet=True)
-    b = run_job(_cfg("seed=3"), tmp_path / "b", quiet=True)
-    c = run_job(_cfg("seed=4"), tmp_path / "c", quiet=True)
+    a = run_job(_cfg("seed=3"), tmp_path / "a")
+    b = run_job(_cfg("seed=3"), tmp_path / "b")
+    c = run_job(_cfg("seed=4"), tmp_path / "c")
     assert a["status"] == b["status"] == "ok"
     assert a["metrics"] == b["metrics"]
     assert a["metrics"] != c["metrics"]
@@ -84,9 +93,8 @@ def test_same_seed_same_metrics(tmp_path):
 
 def test_resume_from_an_explicit_checkpoint_of_the_same_config(tmp_path):
     cfg = _cfg("trainer.max_epochs=2")
-    first = run_job(cfg, tmp_path / "job", quiet=True)
-    again = run_job({**cfg, "ckpt_path": str(tmp_path / "job" / "checkpoints" / "last.ckpt")}, tmp_path / "copy",
-                    quiet=True)
+    first = run_job(cfg, tmp_path / "job")
+    again = run_job({**cfg, "ckpt_path": str(tmp_path / "job" / "checkpoints" / "last.ckpt")}, tmp_path / "copy")
     assert again["status"] == "ok" and again["attempts"][-1]["from_epoch"] == 2
     assert again["metrics"] == first["metrics"]  # nothing left to train: the same weights, the same numbers
 
@@ -94,23 +102,24 @@ def test_resume_from_an_explicit_checkpoint_of_the_same_config(tmp_path):
 def test_a_checkpoint_of_another_config_is_refused(tmp_path, monkeypatch, capsys):
     """ckpt_path of a seed-1 job given to a seed-0 job: refused with the differing key, before and during a run;
     a later plain run of seed 0 is not mistaken for done."""
-    from se_variants.runner.train_cmd import main
+    from se_variants.runner.commands import train_main as main
 
-    seed1 = run_job(_cfg("seed=1"), tmp_path / "s1", quiet=True)
+    seed1 = run_job(_cfg("seed=1"), tmp_path / "s1")
     ckpt = tmp_path / "s1" / "checkpoints" / "last.ckpt"
     monkeypatch.chdir(tmp_path)
     assert main([*SMOKE, "seed=0", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 's0'}"]) == 2
     err = capsys.readouterr().err
     assert "ckpt_path" in err and "another config" in err and "seed: 1 → 0" in err
-    record = run_job({**_cfg("seed=0"), "ckpt_path": str(ckpt)}, tmp_path / "s0", quiet=True)
+    record = run_job({**_cfg("seed=0"), "ckpt_path": str(ckpt)}, tmp_path / "s0")
     assert record["status"] == "failed" and record["error"]["type"] == "CheckpointError"
-    plain = run_job(_cfg("seed=0"), tmp_path / "s0", quiet=True)
+    plain = run_job(_cfg("seed=0"), tmp_path / "s0")
     assert plain["status"] == "ok" and not plain.get("skipped") and plain["metrics"] != seed1["metrics"]
 
 
 def test_a_failing_job_writes_a_failed_result(tmp_path):
-    record = run_job(_cfg("optim.lr=-1.0"), tmp_path / "bad", quiet=True)  # torch refuses a negative lr
-    assert record["status"] == "failed" and "learning rate" in record["error"]["message"].lower()
+    cfg = _cfg()
+    record = run_job({**cfg, "optim": {**cfg["optim"], "lr": -1.0}}, tmp_path / "bad")  # (the planner refuses it)
+    assert record["status"] == "failed" and "lr must be >= 0" in record["error"]["message"]
     assert read_json(tmp_path / "bad" / "metrics.json")["status"] == "failed"
 
 
@@ -139,14 +148,14 @@ def test_killed_mid_training_resumes_exactly(tmp_path):
 
     SQUEEZE.register("dies_once")(DiesOnce)
     try:
-        cfg = {**_cfg("trainer.max_epochs=3"), "squeeze": {"name": "dies_once"}}
-        reference = run_job(cfg, tmp_path / "reference", quiet=True)
+        cfg = {**_cfg("trainer.max_epochs=3", "trainer.loggers=[csv]"), "squeeze": {"name": "dies_once"}}
+        reference = run_job(cfg, tmp_path / "reference")
         for k in (1, 2):
             calls.update(n=0, fail_at=per_epoch * k + 1)
-            first = run_job(cfg, tmp_path / f"k{k}", quiet=True)
+            first = run_job(cfg, tmp_path / f"k{k}")
             assert first["status"] == "failed" and first["error"]["message"] == "killed"
             calls.update(n=0, fail_at=None)
-            again = run_job(cfg, tmp_path / f"k{k}", quiet=True)
+            again = run_job(cfg, tmp_path / f"k{k}")
             assert again["status"] == "ok" and again["epochs"] == 3
             assert [a["outcome"] for a in again["attempts"]] == ["failed", "ok"]
             assert again["attempts"][1]["from_epoch"] == k

@@ -1,21 +1,16 @@
 """Datasets the runner trains on, by name: ``digits`` (scikit-learn's bundled 8×8 digits, the default; no
-download), ``cifar10``, ``cifar100`` (the python-pickle release; downloaded when the network allows) and
-``imagefolder`` (any class-per-folder tree, e.g. Imagenette).
+download), ``mnist1d`` (generated offline), ``cifar10``, ``cifar100`` (the python-pickle release; downloaded when
+the network allows) and ``imagefolder`` (any class-per-folder tree, e.g. Imagenette).
 
 A data factory is called with its keyword-only options only and returns :class:`Splits`; the ``data:`` config
-node is validated by :data:`DATA` like a squeeze node.
+node is validated by :data:`DATA` like a squeeze node. Nothing here imports Lightning (the planner uses it).
 """
 
-from ...registry import Registry
+from ..registries import DATA
+from . import cifar, digits, imagefolder, mnist1d  # noqa: F401  (register the datasets)
+from .base import DataError, Splits, TensorImages, stratified_split
 
-#: dataset factories: ``factory(**options) -> Splits``
-DATA = Registry("data")
-
-from .base import DataError, ImageData, Splits, TensorImages, stratified_split  # noqa: E402
-from . import cifar, digits, imagefolder  # noqa: E402, F401  (register the datasets)
-from . import mnist1d  # noqa: E402, F401
-
-__all__ = ["DATA", "DataError", "ImageData", "Splits", "TensorImages", "stratified_split", "data_meta", "check_loader_options"]
+__all__ = ["DATA", "DataError", "Splits", "TensorImages", "stratified_split", "data_meta", "check_loader_options"]
 
 
 def data_meta(spec) -> tuple[int, int, tuple[int, ...]]:

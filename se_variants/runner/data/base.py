@@ -1,16 +1,16 @@
-"""What every dataset returns (:class:`Splits`), the in-memory image dataset and the Lightning data module."""
+"""What every dataset returns (:class:`Splits`), the in-memory image dataset, and the samplers that make every
+epoch's order and augmentation a function of (seed, epoch) alone. (The Lightning data module is in ``lit.py``.)"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset, Sampler
 
-__all__ = ["DataError", "Splits", "TensorImages", "ImageData", "EpochSampler", "SeededItems", "ShardSampler", "stratified_split",
+__all__ = ["DataError", "Splits", "TensorImages", "EpochSampler", "SeededItems", "ShardSampler", "stratified_split",
            "derive_seed", "mix_seed"]
 
 
@@ -94,14 +94,15 @@ def mix_seed(base: int, i: int) -> int:
     return (z ^ (z >> 31)) >> 1
 
 
-class EpochSampler(Sampler[tuple[int, int]]):
+class EpochSampler(Sampler[tuple[int, int, bool]]):
     """Training order: a permutation drawn from (seed, epoch) alone, never from the global RNG, so a job resumed
     at epoch e sees exactly the order an uninterrupted run sees. Lightning calls :meth:`set_epoch` before each
     epoch (the permutation is drawn lazily, at the first fetch). With ``world > 1`` (DDP) each rank takes every
-    world-th index of the permutation, padded by wrapping around so that every rank runs the same number of
-    steps (as torch's DistributedSampler).
+    world-th index of the permutation; so that every rank runs the same number of steps, the ranks short of one
+    index take one padding item (flagged: :class:`SeededItems` gives it the label -1, which the loss and the
+    metrics ignore, so every sample counts once).
 
-    Yields ``(index, epoch)`` keys for :class:`SeededItems`; ``len`` is the number of keys of this rank.
+    Yields ``(index, epoch, padding)`` keys for :class:`SeededItems`; ``len`` is the number of keys of this rank.
     """
 
     def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1):
@@ -117,19 +118,19 @@ class EpochSampler(Sampler[tuple[int, int]]):
     def __iter__(self):
         g = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, 0x5A3))
         order = torch.randperm(self.size, generator=g).tolist()
-        total = len(self) * self.world
-        order += order[: total - len(order)]
-        return iter((i, self.epoch) for i in order[self.rank:total:self.world])
+        mine = [(i, self.epoch, False) for i in order[self.rank::self.world]]
+        mine += [(order[0], self.epoch, True)] * (len(self) - len(mine))
+        return iter(mine)
 
 
 class SeededItems(Dataset):
     """A training dataset whose random augmentation is a function of (seed, epoch, sample) alone.
 
-    Item ``(i, epoch)`` is ``dataset[i]`` computed with torch's RNG seeded from (seed, epoch, i) and restored
-    afterwards: the same sample of the same epoch is augmented the same way in any process, DataLoader worker
-    or resumed run, and loading data never moves the global RNG (which dropout and other model randomness use).
-    Transforms that draw from torch's RNG (ours and torchvision's) are covered; ones that use Python's
-    ``random`` or numpy's global RNG are not.
+    Item ``(i, epoch, padding)`` is ``dataset[i]`` computed with torch's RNG seeded from (seed, epoch, i) and
+    restored afterwards: the same sample of the same epoch is augmented the same way in any process, DataLoader
+    worker or resumed run, and loading data never moves the global RNG (which dropout and other model randomness
+    use). A padding item (DDP, see :class:`EpochSampler`) has the label -1. Transforms that draw from torch's
+    RNG (ours and torchvision's) are covered; ones that use Python's ``random`` or numpy's global RNG are not.
     """
 
     def __init__(self, dataset: Dataset, seed: int):
@@ -139,17 +140,18 @@ class SeededItems(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def __getitem__(self, key: tuple[int, int]):
-        i, epoch = key
+    def __getitem__(self, key: tuple[int, int, bool]):
+        i, epoch, padding = key
         if epoch not in self._epoch_seeds:
             self._epoch_seeds[epoch] = derive_seed(self.seed, epoch, 0xDA7A)
         rng = torch.default_generator  # the CPU generator transforms draw from (torch.manual_seed costs ~100x more)
         state = rng.get_state()
         rng.manual_seed(mix_seed(self._epoch_seeds[epoch], i))
         try:
-            return self.dataset[i]
+            x, y = self.dataset[i]
         finally:
             rng.set_state(state)
+        return x, (-1 if padding else y)
 
 
 class ShardSampler(Sampler[int]):
@@ -164,40 +166,3 @@ class ShardSampler(Sampler[int]):
 
     def __iter__(self):
         return iter(range(self.rank, self.size, self.world))
-
-
-class ImageData(L.LightningDataModule):
-    """Data loaders over :class:`Splits`: training order from :class:`EpochSampler` and augmentation from
-    :class:`SeededItems` (both functions of ``seed`` and the epoch only), validation and test in order
-    (:class:`ShardSampler`), sharded across DDP ranks. No loader draws from the global RNG.
-
-    The trainer must run with ``use_distributed_sampler=False`` (these samplers already shard). DataLoader worker
-    processes are forked where the platform can (a launcher's worker process cannot spawn them).
-    """
-
-    def __init__(self, splits: Splits, seed: int = 0):
-        super().__init__()
-        self.splits = splits
-        self.seed = seed
-
-    def _ranks(self) -> tuple[int, int]:
-        trainer = getattr(self, "trainer", None)
-        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-
-    def _loader(self, dataset: Dataset, sampler: Sampler[int]) -> DataLoader:
-        import multiprocessing
-
-        workers = self.splits.num_workers
-        context = "fork" if workers > 0 and "fork" in multiprocessing.get_all_start_methods() else None
-        return DataLoader(dataset, batch_size=self.splits.batch_size, sampler=sampler, num_workers=workers,
-                          multiprocessing_context=context, generator=torch.Generator().manual_seed(self.seed))
-
-    def train_dataloader(self) -> DataLoader:
-        sampler = EpochSampler(len(self.splits.train), self.seed, *self._ranks())
-        return self._loader(SeededItems(self.splits.train, self.seed), sampler)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.val, ShardSampler(len(self.splits.val), *self._ranks()))
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.test, ShardSampler(len(self.splits.test), *self._ranks()))

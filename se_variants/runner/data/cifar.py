@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import DATA
+from ..registries import DATA
 from .base import DataError, Splits, TensorImages, stratified_split
 
 __all__ = ["cifar10", "cifar100", "CIFAR_MEAN", "CIFAR_STD", "CHECKSUMS", "CifarAugment", "Normalize"]

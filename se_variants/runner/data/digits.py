@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import DATA
+from ..registries import DATA
 from .base import Splits, TensorImages, stratified_split
 
 __all__ = ["digits", "random_shift"]

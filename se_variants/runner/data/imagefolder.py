@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torch.utils.data import Subset
 
-from . import DATA
+from ..registries import DATA
 from .base import DataError, Splits, stratified_split
 
 __all__ = ["imagefolder", "IMAGENET_MEAN", "IMAGENET_STD"]

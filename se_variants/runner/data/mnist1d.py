@@ -8,7 +8,7 @@ import random
 import numpy as np
 import torch
 
-from . import DATA
+from ..registries import DATA
 from .base import DataError, Splits, TensorImages, stratified_split
 
 __all__ = ["mnist1d", "generate", "LENGTH", "PUBLISHED_TEST_ACCURACY"]

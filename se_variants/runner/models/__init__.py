@@ -6,12 +6,8 @@ Every model factory is called as ``factory(in_channels, num_classes, block, **op
 typed, so the ``model:`` config node is validated by :data:`MODEL` like a squeeze or an excite node.
 """
 
-from ...registry import Registry
-
-#: model factories: ``factory(in_channels, num_classes, block_spec_or_None, **options) -> nn.Module``
-MODEL = Registry("model")
-
-from . import cifar_resnet, timm_model, torchvision_resnet  # noqa: E402, F401  (register the models)
-from .placement import PLACEMENTS, Placement  # noqa: E402
+from ..registries import MODEL
+from . import cifar_resnet, timm_model, torchvision_resnet  # noqa: F401  (register the models)
+from .placement import PLACEMENTS, Placement
 
 __all__ = ["MODEL", "PLACEMENTS", "Placement"]

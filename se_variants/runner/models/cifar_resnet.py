@@ -15,7 +15,7 @@ from torch import nn
 
 from ...descriptor import check_dims
 from ...registry import SpecError
-from . import MODEL
+from ..registries import MODEL
 from .placement import Placement, block_maker, check_stages
 
 __all__ = ["CifarResNet", "BasicBlock", "cifar_resnet"]

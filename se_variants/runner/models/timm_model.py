@@ -8,7 +8,7 @@ from torch import nn
 
 from ...factory import as_timm_attn
 from ...registry import SpecError
-from . import MODEL
+from ..registries import MODEL
 from .placement import make_block
 
 __all__ = ["timm_model"]

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from torch import nn
 
-from . import MODEL
+from ..registries import MODEL
 from .placement import Placement, block_maker, check_stages
 
 __all__ = ["torchvision_resnet", "insert_blocks"]

@@ -252,7 +252,7 @@ def main(command: str, args: list[str]) -> int:
             return _cmd_list(list(args))
         if command == "show":
             return _cmd_show(list(args))
-        print(f"se-variants: inspect_cli handles list and show, not {command!r}.", file=sys.stderr)
+        print(f"se-variants: library_cli handles list and show, not {command!r}.", file=sys.stderr)
         return 2
     except SystemExit as exit_:  # argparse: --help (0) or bad arguments (2, usage already printed)
         return exit_.code if isinstance(exit_.code, int) else 2

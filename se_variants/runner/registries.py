@@ -1,0 +1,19 @@
+"""The runner's registries, declared in one place: datasets, models, optimizers and schedules by name.
+
+Each config group of the same name is validated against its registry (typed options, "did you mean"), as the
+block parts are against ``SQUEEZE`` / ``EXCITE`` / ``GATE``. The implementations register themselves in
+:mod:`.data`, :mod:`.models` and :mod:`.optim`; importing those packages fills the registries.
+"""
+
+from ..registry import Registry
+
+__all__ = ["DATA", "MODEL", "OPTIM", "SCHEDULE"]
+
+#: dataset factories: ``factory(**options) -> data.Splits``
+DATA = Registry("data")
+#: model factories: ``factory(in_channels, num_classes, block_spec_or_None, **options) -> nn.Module``
+MODEL = Registry("model")
+#: ``factory(parameters, **options) -> torch.optim.Optimizer``
+OPTIM = Registry("optim")
+#: ``factory(optimizer, epochs, **options) -> LambdaLR``, stepped once per epoch
+SCHEDULE = Registry("schedule")

@@ -1,0 +1,520 @@
+"""``se-variants train -m hydra/sweeper=optuna ...``: an Optuna search over the config space, every trial a
+normal job -- a job folder with ``metrics.json``, claims, exact resume, the report.
+
+The space is written in Hydra's sweep syntax, on the command line or in ``hydra.sweeper.params``:
+``'squeeze=choice(avg,max,dct)'`` (any group of the registries: squeeze, excite, gate, block presets),
+``'excite.reduction=int(interval(2,32))'``, ``'optim.lr=tag(log,interval(1e-4,1e-1))'``, ``seed=range(0,3)``,
+``a=x,y``. The command asks Optuna for a trial, plans and checks it like any job (a refused combination becomes
+a failed trial with the reason, never a crash), runs it through the configured launcher (``n_jobs`` at a time)
+and tells Optuna the objective: a validation metric (default ``val/acc``, maximised), never a test metric.
+
+The study lives in a real database: by default a SQLite file in the sweep folder (``optuna.db``); any
+SQLAlchemy URL (``hydra.sweeper.storage=postgresql://...``) lets commands on many machines share one study.
+Running the command again resumes the search: trials left running by a command that died are resumed from their
+checkpoints (unless a live process trains them), and the search stops when ``n_trials`` trials have finished --
+none lost, none run twice. Two commands started at once on one study cooperate the same way.
+
+Pruning (``hydra.sweeper.pruner.name=median`` or ``hyperband``) reports the objective after every epoch to the
+trial from inside the job; a pruned trial's job records ``status: pruned``. After the search, ``--confirm k``
+trains the best configuration with k fresh seeds next to the ``block=none`` baseline and writes the comparison
+(a best-of-n validation score is biased upward: the confirmation is the evidence).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from omegaconf import DictConfig, OmegaConf
+
+from ..registry import suggest
+from .claims import owner_of
+from .files import write_atomic
+from .identity import job_name
+from .launchers import open_launcher
+from .pruning import storage_of
+from .results import RESULT_FILE, load_record
+from .tables import one_line, text_table
+from .task import Job
+from .validate import ConfigError
+
+__all__ = ["Search", "plan_search", "run_search", "SEARCH_DB", "SAMPLERS", "PRUNERS", "METRICS"]
+
+#: the study's SQLite file in the sweep folder (the default storage)
+SEARCH_DB = "optuna.db"
+SAMPLERS = ("tpe", "random", "cmaes", "grid")
+PRUNERS = ("none", "median", "hyperband")
+#: objectives a search may optimize: validation and training metrics, never the test split's
+METRICS = ("val/acc", "val/loss", "train/acc", "train/loss")
+
+
+@dataclass
+class Search:
+    """A planned search: its space, settings and the open planner that checks each trial."""
+
+    planner: Any  # .plan.Planner, open until the search ends
+    task: list[str]  # the command line's task overrides that are not searched
+    space: dict[str, Any]  # key → optuna distribution
+    settings: dict[str, Any]  # the sweeper node: direction, metric, study_name, storage, n_trials, sampler, ...
+    out_dir: Path
+    base_seed: int = 0
+    threads: int | None = None
+
+
+def _distribution(key: str, sweep: Any) -> Any:
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(sweep, ChoiceSweep):
+        return CategoricalDistribution(list(sweep.list))
+    if isinstance(sweep, RangeSweep):
+        values = list(sweep.range())
+        if all(isinstance(v, int) for v in values) and values:
+            return IntDistribution(values[0], values[-1], step=int(sweep.step))
+        return CategoricalDistribution(values)
+    if isinstance(sweep, IntervalSweep):
+        log = "log" in sweep.tags
+        if isinstance(sweep.start, int) and isinstance(sweep.end, int):
+            return IntDistribution(sweep.start, sweep.end, log=log)
+        return FloatDistribution(float(sweep.start), float(sweep.end), log=log)
+    raise ConfigError(f"{key}: {sweep!r} is not a search space; write choice(a,b), a,b, range(0,4), "
+                      f"interval(0.1,1.0), int(interval(2,32)) or tag(log,interval(1e-4,1e-1)).")
+
+
+def _space(parsed: list[Any], params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(key → distribution, the task overrides that are not searched) from the command line and
+    ``hydra.sweeper.params`` (the command line wins for a key in both)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    space: dict[str, Any] = {}
+    for line in [*(f"{k}={v}" for k, v in params.items())]:
+        o = OverridesParser.create().parse_override(line)
+        space[o.get_key_element()] = _distribution(o.get_key_element(), o.value())
+    task = []
+    for o in parsed:
+        key = o.get_key_element()
+        if key.startswith("hydra."):
+            continue
+        if o.is_sweep_override():
+            space[key] = _distribution(key, o.value())
+        else:
+            task.append(o.input_line)
+    return space, task
+
+
+def _settings(node: DictConfig, out_dir: Path, parallel: int | None) -> dict[str, Any]:
+    s = OmegaConf.to_container(node, resolve=True)
+    if s.get("direction") not in ("maximize", "minimize"):
+        raise ConfigError(f"hydra.sweeper.direction: {s.get('direction')!r}; give maximize or minimize.")
+    if s.get("metric") not in METRICS:
+        why = " (a search never optimizes the test split: the test accuracy is recorded, not chosen on)" \
+            if str(s.get("metric", "")).startswith("test") else ""
+        raise ConfigError(f"hydra.sweeper.metric: {s.get('metric')!r}{why}; give one of {', '.join(METRICS)}.")
+    n = s.get("n_trials")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"hydra.sweeper.n_trials: {n!r}; give the number of trials, >= 1.")
+    sampler = s.get("sampler") or {}
+    if sampler.get("name") not in SAMPLERS:
+        name = str(sampler.get("name"))
+        raise ConfigError(f"hydra.sweeper.sampler.name: unknown sampler {name!r}.{suggest(name, list(SAMPLERS))} "
+                          f"Available: {', '.join(SAMPLERS)}.")
+    pruner = s.get("pruner") or {}
+    if pruner.get("name") not in PRUNERS:
+        name = str(pruner.get("name"))
+        raise ConfigError(f"hydra.sweeper.pruner.name: unknown pruner {name!r}.{suggest(name, list(PRUNERS))} "
+                          f"Available: {', '.join(PRUNERS)}.")
+    n_jobs = s.get("n_jobs")
+    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1):
+        raise ConfigError(f"hydra.sweeper.n_jobs: {n_jobs!r}; give the trials to run at once (>= 1), or null.")
+    s["n_jobs"] = n_jobs or parallel or 1
+    s["study_name"] = s.get("study_name") or out_dir.name
+    s["storage"] = s.get("storage") or "sqlite:///" + str((out_dir / SEARCH_DB).resolve())
+    return s
+
+
+def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path, parallelism: Any) -> Any:
+    """The plan of a search: the space and settings checked, and one sample config of the space planned and
+    checked like a job (so that a bad key or option stops the command before any trial runs)."""
+    from .plan import Plan, _check_choices, _check_keys, _check_output, _parse
+
+    params = base.hydra.sweeper.get("params")
+    params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else {}
+    space, task = _space(parsed, params)
+    if not space:
+        raise ConfigError("hydra/sweeper=optuna: nothing to search; give a space, e.g. 'squeeze=choice(avg,max,dct)' "
+                          "'optim.lr=tag(log,interval(1e-4,1e-1))' (or hydra.sweeper.params).")
+    for key, dist in space.items():
+        sample = [f"{key}={v}" for v in getattr(dist, "choices", [])] or [f"{key}={_value(dist.low)}"]
+        _check_choices(_parse(sample), planner.composer)
+        _check_keys(_parse(sample), base, planner.composer)
+    first = [*task, *(f"{k}={_value(_first(d))}" for k, d in space.items())]
+    (job,) = planner.jobs([first], [out_dir / job_name(first)])
+    parallel = parallelism(planner.launcher, job.config)
+    settings = _settings(base.hydra.sweeper, out_dir, parallel)
+    if settings["sampler"]["name"] == "grid":
+        _grid(space)
+    _check_output(out_dir)
+    report = job.config.get("report") or {}
+    search = Search(planner, task, space, settings, out_dir, int(job.config.get("seed") or 0), job.config.get("threads"))
+    return Plan([], out_dir, True, planner.launcher, settings["n_jobs"], [],
+                (report.get("alpha", 0.05), bool(report.get("paired", False))), None, search)
+
+
+def _first(dist: Any) -> Any:
+    return dist.choices[0] if hasattr(dist, "choices") else dist.low
+
+
+def _value(value: Any) -> str:
+    """A sampled value as a Hydra override value."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return repr(value)
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def _grid(space: dict[str, Any]) -> dict[str, list[Any]]:
+    out = {}
+    for key, dist in space.items():
+        if hasattr(dist, "choices"):
+            out[key] = list(dist.choices)
+        elif type(dist).__name__ == "IntDistribution" and not dist.log:
+            out[key] = list(range(dist.low, dist.high + 1, dist.step))
+        else:
+            raise ConfigError(f"{key}: the grid sampler needs listed values (choice(...), a,b or range(...)); an "
+                              f"interval has none. Use hydra.sweeper.sampler.name=tpe (or random) for intervals.")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- the search
+
+
+def _sampler(settings: dict[str, Any], space: dict[str, Any]) -> Any:
+    import optuna
+
+    options = settings.get("sampler") or {}
+    seed = options.get("seed")
+    name = options.get("name")
+    if name == "grid":
+        return optuna.samplers.GridSampler(_grid(space), seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _pruner(settings: dict[str, Any]) -> Any:
+    import optuna
+
+    options = dict(settings.get("pruner") or {})
+    name = options.pop("name", "none")
+    if name == "median":
+        return optuna.pruners.MedianPruner(**options)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(**options)
+    return optuna.pruners.NopPruner()
+
+
+def _objective(record: dict[str, Any] | None, metric: str) -> float | None:
+    stage, _, key = metric.partition("/")
+    value = ((record or {}).get("metrics") or {}).get(stage, {}).get(key)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def open_study(search: Search) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = search.settings
+    storage = storage_of(s["storage"])
+    for attempt in range(10):  # two commands that start at once both create the study: the second loads it
+        try:
+            return optuna.create_study(study_name=s["study_name"], storage=storage, load_if_exists=True,
+                                       direction=s["direction"], sampler=_sampler(s, search.space), pruner=_pruner(s))
+        except optuna.exceptions.DuplicatedStudyError:
+            time.sleep(0.2 * (attempt + 1))
+    raise RuntimeError(f"could not open the study {s['study_name']!r} in {s['storage']}")
+
+
+def _job(search: Search, trial: Any, overrides: list[str]) -> Job:
+    (job,) = search.planner.jobs([overrides], [search.out_dir / job_name(overrides)])
+    s = search.settings
+    pruning = (s.get("pruner") or {}).get("name", "none") != "none"
+    job.config = {**job.config, "search": {"storage": s["storage"], "study": s["study_name"],
+                                           "trial": trial._trial_id, "metric": s["metric"], "prune": pruning}}
+    return job
+
+
+@contextlib.contextmanager
+def _ask_lock(search: Search) -> Iterator[None]:
+    """Held while a command counts the study's trials and asks for a new one (flock on a file beside a SQLite
+    study; a server database across machines has no such lock: there two commands may each start the last
+    trial, as with Optuna's own stopping rules)."""
+    url = search.settings["storage"]
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    path = Path(url[len("sqlite:///"):]).with_suffix(".lock")
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _trials(search: Search, study: Any, told: dict[int, Any]) -> Iterator[tuple[Job, Any]]:
+    """Jobs of the trials to run, asked lazily (when a launcher slot is free): first the trials left running by
+    a command that died, then new ones until ``n_trials`` trials have finished or are running."""
+    import optuna
+    from optuna.trial import TrialState
+
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        folder = frozen.user_attrs.get("job_dir")
+        # left running by a command that died: its job resumes from its checkpoint (or, finished before the tell,
+        # is read back); a trial whose job a live process trains belongs to that process's command
+        if folder and owner_of(folder) is None and frozen.number not in told:
+            trial = optuna.trial.Trial(study, frozen._trial_id)
+            yield _job(search, trial, list(frozen.user_attrs["overrides"])), trial
+    while True:
+        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+        with _ask_lock(search):  # count and ask at once: two commands on one study end with exactly n_trials
+            if len(study.get_trials(deepcopy=False, states=states)) >= search.settings["n_trials"]:
+                return
+            trial = study.ask(search.space)
+        overrides = [*search.task, *(f"{k}={_value(v)}" for k, v in trial.params.items())]
+        trial.set_user_attr("overrides", overrides)
+        try:
+            job = _job(search, trial, overrides)
+        except ConfigError as err:  # a combination the planner refuses: a failed trial with the reason
+            trial.set_user_attr("refused", str(err))
+            study.tell(trial, state=TrialState.FAIL)
+            told[trial.number] = None
+            print(f"[FAIL] trial {trial.number}: {' '.join(overrides)}: refused: {one_line(err, 300)}", flush=True)
+            continue
+        trial.set_user_attr("job_dir", str(job.folder))
+        yield job, trial
+
+
+def dry_run_search(plan: Any) -> int:
+    """What a search would do: its space and settings, the trials already in the study. Trains nothing."""
+    search: Search = plan.search
+    s = search.settings
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        finished = [t for t in optuna.load_study(study_name=s["study_name"], storage=storage_of(s["storage"]))
+                    .get_trials(deepcopy=False) if t.state.is_finished()]
+    except Exception:  # no study yet (or no database): nothing finished
+        finished = []
+    finally:
+        search.planner.close()
+    for key, dist in search.space.items():
+        print(f"[space] {key}: {dist}")
+    print(f"\nDry run: a search of {s['n_trials']} trials ({len(finished)} finished before) optimizing {s['metric']} "
+          f"({s['direction']}), sampler {s['sampler']['name']}, {plan.parallel} at a time ({plan.launcher['name']}); "
+          f"study '{s['study_name']}' in {s['storage']} → {search.out_dir}. Nothing was trained.")
+    return 0
+
+
+def run_search(plan: Any, prog: str, confirm: int | None = None) -> int:
+    """Run the search of ``plan`` (see the module doc); returns the exit code."""
+    from optuna.trial import TrialState
+
+    search: Search = plan.search
+    s = search.settings
+    search.out_dir.mkdir(parents=True, exist_ok=True)
+    study = open_study(search)
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    print(f"Search '{s['study_name']}': {s['n_trials']} trials ({len(done)} finished before) of "
+          f"{', '.join(search.space)}; objective {s['metric']} ({s['direction']}), sampler {s['sampler']['name']}, "
+          f"{plan.parallel} at a time ({plan.launcher['name']}); study in {s['storage']} → {search.out_dir}",
+          flush=True)
+    told: dict[int, Any] = {}
+    trials: dict[int, Any] = {}
+
+    def jobs() -> Iterator[Job]:
+        for job, trial in _trials(search, study, told):
+            trials[id(job)] = trial
+            yield job
+
+    launcher = open_launcher(plan.launcher["name"], plan.launcher, search.out_dir, plan.parallel, search.threads)
+    start, interrupted = time.perf_counter(), False
+    try:
+        for job, summary in launcher.run(jobs()):
+            trial = trials.pop(id(job))
+            if summary.get("status") == "busy":  # a cooperating command trains this very job: its result is ours
+                while owner_of(job.folder) is not None:
+                    time.sleep(1.0)
+                summary = {**summary, "status": (load_record(job.folder / RESULT_FILE)[0] or {}).get("status")}
+            record, _ = load_record(job.folder / RESULT_FILE)
+            value = _objective(record, s["metric"]) if summary.get("status") == "ok" else None
+            state = (TrialState.COMPLETE if value is not None else
+                     TrialState.PRUNED if summary.get("status") == "pruned" else TrialState.FAIL)
+            if state == TrialState.FAIL and summary.get("error"):
+                trial.set_user_attr("error", one_line(f"{summary['error'].get('type')}: "
+                                                      f"{summary['error'].get('message')}", 500))
+            try:
+                study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+            except (RuntimeError, ValueError):  # told by a cooperating command already
+                pass
+            told[trial.number] = value
+            finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                                      TrialState.FAIL)))
+            shown = "–" if value is None else f"{value:.4f}"
+            print(f"[{finished}/{s['n_trials']}] trial {trial.number} {state.name.lower()}: {job.label}: "
+                  f"{s['metric']} {shown}", flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        launcher.close(interrupted=True)
+    else:
+        launcher.close()
+    try:
+        files = write_search_report(search, study)
+        print(f"\nSearch report: {', '.join(str(f) for f in files)} ({time.perf_counter() - start:.0f} s)")
+        if interrupted:
+            print(f"\nInterrupted. Run the same command again to go on: the study in {s['storage']} keeps every "
+                  f"finished trial, and trials left running resume from their checkpoints.", file=sys.stderr)
+            return 130
+        return run_confirm(search, study, confirm, prog) if confirm else 0
+    finally:
+        search.planner.close()
+
+
+# ------------------------------------------------------------------------------------------------- the report
+
+
+def trial_rows(study: Any) -> list[dict[str, Any]]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        rows.append({"trial": t.number, "state": t.state.name.lower(),
+                     "objective": t.value if t.value is not None else None,
+                     "params": " ".join(f"{k}={_value(v)}" for k, v in t.params.items()),
+                     "job": Path(t.user_attrs.get("job_dir", "")).name,
+                     "note": t.user_attrs.get("refused") or t.user_attrs.get("error") or ""})
+    return rows
+
+
+def write_search_report(search: Search, study: Any) -> list[Path]:
+    """``search.md`` (the trials, the best one), ``search.csv``, and Optuna's optimization history and parameter
+    importances as PNGs, next to the sweep's report; the sweep's own report of the trial jobs too."""
+    from optuna.trial import TrialState
+
+    from .report import write_report
+    from .tables import csv_text
+
+    s = search.settings
+    out = search.out_dir
+    rows = trial_rows(study)
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    lines = [f"# Search: {s['study_name']}", "",
+             f"Objective: {s['metric']} ({s['direction']}), on the validation split: the test accuracy of each trial "
+             f"is in its metrics.json and report.md, never optimized. Sampler {s['sampler']['name']}"
+             f"{' (seed ' + str(s['sampler'].get('seed')) + ')' if s['sampler'].get('seed') is not None else ''}, "
+             f"pruner {(s.get('pruner') or {}).get('name', 'none')}; study in `{s['storage']}`.", ""]
+    if complete:
+        best = study.best_trial
+        lines += [f"**Best trial {best.number}**: {s['metric']} = {best.value:.4f} with "
+                  + " ".join(f"`{k}={_value(v)}`" for k, v in best.params.items())
+                  + f" (job `{Path(best.user_attrs.get('job_dir', '')).name}`). A best-of-{len(complete)} "
+                  f"validation score is biased upward: confirm it with fresh seeds (`--confirm 3`).", ""]
+    header = ["trial", "state", s["metric"], "params", "note"]
+    body = [[str(r["trial"]), r["state"], "–" if r["objective"] is None else f"{r['objective']:.4f}", r["params"],
+             one_line(r["note"], 120)] for r in rows]
+    lines += ["```text", text_table(header, body, left={0, 1, 3, 4}), "```", ""]
+    write_atomic(out / "search.md", "\n".join(lines) + "\n")
+    write_atomic(out / "search.csv", csv_text(rows, ["trial", "state", "objective", "params", "job", "note"]))
+    files = [out / "search.md", out / "search.csv"]
+    files += _plots(study, out)
+    try:
+        alpha, paired = 0.05, False
+        write_report(out, plot=None, alpha=alpha, paired=paired)
+        files.append(out / "report.md")
+    except (OSError, ValueError) as err:
+        print(f"se-variants: the report was not written: {err}", file=sys.stderr)
+    return files
+
+
+def _plots(study: Any, out: Path) -> list[Path]:
+    """Optuna's optimization history and parameter importances (its matplotlib backend) as PNGs."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as ovm
+
+    from .files import replace_into
+
+    files = []
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    plots = [("search_history.png", ovm.plot_optimization_history, 1),
+             ("search_importances.png", ovm.plot_param_importances, 2)]
+    for name, plot, needed in plots:
+        if len(complete) < needed or (plot is ovm.plot_param_importances and len(study.best_trial.params) < 1):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental
+                ax = plot(study)
+            fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
+            fig.set_size_inches(7, 4.5)
+            fig.tight_layout()
+            replace_into(out / name, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+            plt.close(fig)
+            files.append(out / name)
+        except Exception as err:  # a plot never costs the tables
+            print(f"se-variants: {name} not written ({type(err).__name__}: {err})", file=sys.stderr)
+    return files
+
+
+# ------------------------------------------------------------------------------------------------- confirm
+
+
+def confirm_overrides(search: Search, best: dict[str, Any], k: int) -> tuple[list[list[str]], list[int]]:
+    """The jobs of a confirmation: the best trial's config and the ``block=none`` baseline with the same other
+    settings, each with k seeds the search did not use."""
+    from ..spec import PART_KEYS
+
+    params = [f"{key}={_value(v)}" for key, v in best.items()]
+    seeds = list(itertools.islice((s for s in itertools.count(search.base_seed + 1)), k))
+    block_keys = ("block", *PART_KEYS)
+    other = [o for o in search.task + params if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] not in block_keys
+             and not o.startswith("seed=")]
+    variant = [o for o in search.task + params if not o.startswith("seed=")]
+    jobs = [[*variant, f"seed={s}"] for s in seeds] + [[*other, "block=none", f"seed={s}"] for s in seeds]
+    return jobs, seeds
+
+
+def run_confirm(search: Search, study: Any, k: int, prog: str) -> int:
+    """Train the best trial's config and the baseline with k fresh seeds into ``<sweep>/confirm`` and report."""
+    from optuna.trial import TrialState
+
+    from .plan import Plan, _parallelism
+    from .sweep import run_plan
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        print(f"{prog}: no trial finished, so there is nothing to confirm.", file=sys.stderr)
+        return 1
+    best = study.best_trial.params
+    overrides, seeds = confirm_overrides(search, best, k)
+    folder = search.out_dir / "confirm"
+    jobs = search.planner.jobs(overrides, [folder / job_name(o) for o in overrides])
+    print(f"\nConfirm: the best trial ({' '.join(f'{key}={_value(v)}' for key, v in best.items())}) and the "
+          f"block=none baseline, seeds {', '.join(map(str, seeds))} → {folder}", flush=True)
+    report = jobs[0].config.get("report") or {}
+    plan = Plan(jobs, folder, True, search.planner.launcher, _parallelism(search.planner.launcher, jobs[0].config),
+                [], (report.get("alpha", 0.05), bool(report.get("paired", False))))
+    return run_plan(plan, prog, [])

@@ -1,0 +1,122 @@
+"""Optuna searches (hydra/sweeper=optuna): the space in Hydra's sweep syntax, every trial a normal job, the study
+in a SQLite file of the sweep folder: a seeded search gives the same trials twice; killed mid-way and run again it
+ends with exactly n_trials finished trials, the killed one resumed from its checkpoint; two commands share one
+study; a refused combination is a failed trial with the reason; the objective is a validation metric, never a
+test one; --confirm trains the best configuration with fresh seeds next to the baseline."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna", reason="searches need the search extra: pip install 'se-variants[search]'")
+
+from .conftest import run_cli, start_cli  # noqa: E402
+
+#: a small, quick search: 2 epochs of 3 batches, one thread, one trial at a time in this process
+TINY = ["trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2", "checkpoint_every_s=0", "hydra/sweeper=optuna",
+        "hydra.sweeper.sampler.seed=0", "hydra.sweeper.n_jobs=1"]
+SPACE = ["squeeze=choice(avg,max,dct)", "excite.reduction=int(interval(2,16))", "optim.lr=tag(log,interval(1e-3,1e-1))"]
+
+
+def _trials(folder: Path) -> list[tuple]:
+    study = optuna.load_study(study_name=folder.name, storage=f"sqlite:///{folder / 'optuna.db'}")
+    return [(t.number, t.state.name, t.params, t.value) for t in study.get_trials()]
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["-m", "hydra/sweeper=optuna"], "nothing to search"),
+    (["-m", "hydra/sweeper=optuna", "squeeze=choice(avg,max)", "hydra.sweeper.metric=test/acc"],
+     "never optimizes the test split"),
+    (["-m", "hydra/sweeper=optuna", "squeeze=choice(avg,max)", "hydra.sweeper.sampler.name=tpee"], "Did you mean 'tpe'"),
+    (["-m", "hydra/sweeper=optuna", "optim.lr=interval(0.01,0.1)", "hydra.sweeper.sampler.name=grid"],
+     "the grid sampler needs listed values"),
+    (["-m", "hydra/sweeper=optuna", "squeeze=choice(avg,maxx)"], "Did you mean 'max'"),
+    (["-m", "hydra/sweeper=optuna", "excite.reductio=int(interval(2,8))"], "Did you mean 'reduction'"),
+    (["-m", "hydra/sweeper=optuna", "squeeze=choice(avg,max)", "hydra.sweeper.n_trials=0"], "n_trials"),
+])
+def test_a_bad_search_is_refused_before_any_trial(argv, expected, sv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = sv("train", *argv)
+    assert code == 2 and expected in err and "Traceback" not in err, err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_seeded_search_gives_the_same_trials_twice(sv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = []
+    for name in ("a", "b"):
+        code, out, err = sv("train", "-m", *TINY, *SPACE, "hydra.sweeper.n_trials=8", "hydra/launcher=basic",
+                            f"hydra.sweep.dir={tmp_path / name}")
+        assert code == 0, err[-3000:]
+        runs.append(_trials(tmp_path / name))
+    assert runs[0] == runs[1]
+    assert len(runs[0]) == 8 and all(state == "COMPLETE" for _, state, _, _ in runs[0])
+    folder = tmp_path / "a"
+    for name in ("search.md", "search.csv", "search_history.png", "search_importances.png", "report.md"):
+        assert (folder / name).is_file(), name
+    best = optuna.load_study(study_name="a", storage=f"sqlite:///{folder / 'optuna.db'}").best_trial
+    record = json.loads((Path(best.user_attrs["job_dir"]) / "metrics.json").read_text())
+    assert best.value == record["metrics"]["val"]["acc"]  # the objective is the validation accuracy
+    assert f"Best trial {best.number}" in (folder / "search.md").read_text()
+    code, out, _ = sv("train", "-m", *TINY, *SPACE, "hydra.sweeper.n_trials=8", "hydra/launcher=basic",
+                      f"hydra.sweep.dir={folder}")  # the study is complete: nothing more to run
+    assert code == 0 and "(8 finished before)" in out and _trials(folder) == runs[0]
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_to_exactly_n_trials(tmp_path, user_ops):
+    """The command dies (SIGKILL) inside its third trial (18 training calls a trial: 2 epochs × 3 batches × 3
+    blocks; call 48 is in its second epoch); run again, it resumes that trial from its checkpoint and
+    ends with exactly 5 finished trials, none run twice."""
+    args = ["train", "-m", *TINY, "imports=[sv_test_ops]", "squeeze=fault", "excite.reduction=int(interval(2,16))",
+            "hydra.sweeper.n_trials=5", "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 's'}"]
+    killed = run_cli(args, cwd=tmp_path, env={"SV_KILL_AT": str(2 * 18 + 12)}, pythonpath=[user_ops])
+    assert killed.returncode == -signal.SIGKILL
+    states = [state for _, state, _, _ in _trials(tmp_path / "s")]
+    assert states.count("COMPLETE") == 2 and states.count("RUNNING") == 1
+    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
+    assert again.returncode == 0, again.stderr[-3000:]
+    trials = _trials(tmp_path / "s")
+    assert [state for _, state, _, _ in trials] == ["COMPLETE"] * 5
+    records = [json.loads(p.read_text()) for p in (tmp_path / "s").glob("*/metrics.json")]
+    resumed = [r for r in records if len(r["attempts"]) > 1]
+    assert len(resumed) == 1 and [a["outcome"] for a in resumed[0]["attempts"]] == ["killed", "ok"]
+    assert all(len(r["attempts"]) <= 2 for r in records)
+
+
+@pytest.mark.slow
+def test_two_commands_share_one_study(tmp_path):
+    args = ["train", "-m", *TINY, *SPACE, "hydra.sweeper.n_trials=6", "hydra.sweeper.sampler.name=random",
+            "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 's'}"]
+    procs = [start_cli(args, cwd=tmp_path) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    trials = _trials(tmp_path / "s")
+    assert len(trials) == 6 and all(state == "COMPLETE" for _, state, _, _ in trials)
+    for path in (tmp_path / "s").glob("*/metrics.json"):  # a job shared by two trials is trained once
+        assert len(json.loads(path.read_text())["attempts"]) == 1
+
+
+@pytest.mark.slow
+def test_a_refused_combination_is_a_failed_trial_and_confirm_tests_the_best(sv, tmp_path, monkeypatch):
+    """gate=softmax needs the branches of a fusion block: its trials fail with the reason, the search goes on;
+    --confirm 3 trains the best configuration and the baseline with 3 fresh seeds and reports the comparison."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = sv("train", "-m", *TINY, "gate=choice(sigmoid,softmax)", "hydra.sweeper.sampler.name=grid",
+                        "hydra.sweeper.n_trials=2", "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 's'}",
+                        "--confirm", "3")
+    assert code == 0, err[-3000:]
+    trials = {t[2]["gate"]: t for t in _trials(tmp_path / "s")}
+    assert trials["softmax"][1] == "FAIL" and trials["sigmoid"][1] == "COMPLETE"
+    assert "fusion" in (tmp_path / "s" / "search.md").read_text()
+    confirm = tmp_path / "s" / "confirm"
+    records = [json.loads(p.read_text()) for p in confirm.glob("*/metrics.json")]
+    assert sorted((r["block"], r["seed"]) for r in records) == sorted(
+        [("parts", s) for s in (1, 2, 3)] + [("none", s) for s in (1, 2, 3)])
+    assert "p (Welch)" in out and (confirm / "report.md").is_file()

@@ -116,9 +116,16 @@ class Composer:
         from omegaconf.errors import OmegaConfBaseException
         from yaml import YAMLError
 
-        key = (tuple(overrides), hydra_node)
-        if key in self._composed:  # the planner and the fast path ask for the same base
-            return copy.deepcopy(self._composed[key])
+        key = (tuple(sorted(overrides)) if len({o.split("=", 1)[0] for o in overrides}) == len(overrides)
+               else tuple(overrides))  # (the order of overrides of distinct keys does not matter to Hydra)
+        if (key, hydra_node) in self._composed:  # the planner and the fast path ask for the same base
+            return copy.deepcopy(self._composed[(key, hydra_node)])
+        if not hydra_node and (key, True) in self._composed:  # the same composition, without its hydra node
+            cfg = copy.deepcopy(self._composed[(key, True)])
+            with open_dict(cfg):
+                del cfg["hydra"]
+            return cfg
+        key = (key, hydra_node)
         try:
             cfg = hydra_compose(self.config_name, overrides=[*self.extra, *overrides], return_hydra_config=hydra_node)
             self._composed[key] = copy.deepcopy(cfg)

@@ -4,6 +4,8 @@ process, and a reference sweep run once per session."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import pickle
 import subprocess
@@ -119,6 +121,35 @@ def user_ops(tmp_path_factory) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def ops_in_process(user_ops: Path, env: dict[str, str] | None = None):
+    """``sv_test_ops`` importable in this process (for sweeps run in-process, ``imports=[sv_test_ops]``) and the
+    fault variables in ``env`` set; afterwards the op is unregistered and the module forgotten, so that the
+    registries of later tests are the library's own (a later import registers it again)."""
+    from se_variants import SQUEEZE
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(user_ops))
+        for key, value in (env or {}).items():
+            mp.setenv(key, value)
+        try:
+            yield
+        finally:
+            if "fault" in SQUEEZE:
+                SQUEEZE.unregister("fault")
+            sys.modules.pop("sv_test_ops", None)
+
+
+def in_process(argv: list[str]) -> tuple[int, str, str]:
+    """``se-variants <argv>`` in this process: (exit code, stdout, stderr)."""
+    from se_variants.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
 def cli_env(env: dict[str, str] | None = None, pythonpath: list[Path] | None = None) -> dict[str, str]:
     full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     if pythonpath:
@@ -179,11 +210,11 @@ class Reference(dict):
 
 @pytest.fixture(scope="session")
 def reference_sweep(tmp_path_factory, user_ops) -> Reference:
-    """SWEEP run once, uninterrupted, one job after another (hydra/launcher=basic)."""
+    """SWEEP run once, uninterrupted, one job after another (hydra/launcher=basic), in this process."""
     cwd = tmp_path_factory.mktemp("reference")
-    proc = run_cli(["train", "-m", *SWEEP, "hydra/launcher=basic", f"hydra.sweep.dir={cwd / 'sweep'}"], cwd=cwd,
-                   pythonpath=[user_ops])
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    with ops_in_process(user_ops):
+        code, _, err = in_process(["train", "-m", *SWEEP, "hydra/launcher=basic", f"hydra.sweep.dir={cwd / 'sweep'}"])
+    assert code == 0, err[-3000:]
     results = Reference(sweep_results(cwd / "sweep"))
     results.folder = cwd / "sweep"
     assert len(results) == 3 and all(r["status"] == "ok" for r in results.values())

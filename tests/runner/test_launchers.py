@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CALLS_PER_EPOCH, SWEEP, run_cli, start_cli, sweep_results
+from .conftest import CALLS_PER_EPOCH, SWEEP, in_process, ops_in_process, run_cli, start_cli, sweep_results
 
 pytestmark = pytest.mark.slow
 
@@ -220,9 +220,10 @@ def test_run_knobs_never_enter_job_folders_or_counts(tmp_path, user_ops, referen
 
     sweep = tmp_path / "s"
     shutil.copytree(reference_sweep.folder, sweep)
-    proc = run_cli(["train", "-m", *SWEEP, "rerun=true", "resume=false", "hydra/launcher=basic",
-                    f"hydra.sweep.dir={sweep}"], cwd=tmp_path, pythonpath=[user_ops])
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    with ops_in_process(user_ops):
+        code, _, err = in_process(["train", "-m", *SWEEP, "rerun=true", "resume=false", "hydra/launcher=basic",
+                                   f"hydra.sweep.dir={sweep}"])
+    assert code == 0, err[-3000:]
     results = sweep_results(sweep)
     assert set(results) == set(reference_sweep)  # no new folders
     for name, record in results.items():

@@ -231,7 +231,7 @@ class Composer:
         keys = []
         for o in overrides:
             key = o.get_key_element()
-            if key.startswith("hydra") or o.is_sweep_override():
+            if key.lstrip("+~").startswith("hydra") or o.is_sweep_override():
                 return None
             base = key.lstrip("+~")
             if self.options(base.split("@", 1)[0]) is not None:

@@ -159,6 +159,10 @@ def expand(arguments: Sequence[str], params: Mapping[str, Any] | None = None, va
                 raise ConfigError(f"{o.input_line}: an interval sweep needs a search; list the values (a=1,2,3), a "
                                   f"range (a=range(1,4)), or search with hydra/sweeper=optuna.")
             values = list(o.sweep_string_iterator())
+            if values == ["all"]:
+                raise ConfigError(f"{o.input_line}: choice(all) takes every option of a group in a search "
+                                  f"(hydra/sweeper=optuna), where refused combinations become failed trials; a grid "
+                                  f"lists its values ({key}=a,b,c).")
             if not values:
                 raise ConfigError(f"{o.input_line}: sweeps no value, so the sweep has no job; give at least one "
                                   f"(e.g. {key}=range(0,3)).")
@@ -186,6 +190,8 @@ def _check_choices(parsed: Sequence[Any], composer: Composer) -> None:
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() and o.is_discrete_sweep() \
             else [o.get_value_element_as_str()]
         for value in values:
+            if value == "all" and o.is_sweep_override():
+                continue  # choice(all): every option (a search; a grid refuses it in expand)
             if group == "hydra/launcher" and value in ("joblib", "submitit_local", "submitit_slurm"):
                 new = {"joblib": "workers", "submitit_local": "processes", "submitit_slurm": "slurm"}[value]
                 options = "n_jobs" if new != "slurm" else "submitit's"
@@ -345,7 +351,7 @@ def _sweep_dir(base: DictConfig, hydra_overrides: list[str], task_overrides: lis
     arguments>`` -- so re-running the same command finds its jobs. Run knobs (``rerun=true``, ...) and the choice
     of launcher or sweeper do not enter the name: a sweep re-run with them goes on in the same folder."""
     raw = OmegaConf.to_container(base.hydra.sweep, resolve=False)["dir"]
-    if any(o.startswith("hydra.sweep.dir=") for o in hydra_overrides) or "${now:" not in str(raw):
+    if any(o.lstrip("+~").startswith("hydra.sweep.dir=") for o in hydra_overrides) or "${now:" not in str(raw):
         return Path(str(base.hydra.sweep.dir))
     named = [o for o in task_overrides if not is_run_knob(o) and not o.lstrip("+~").startswith("hydra/")]
     return Path("multirun") / safe_name("_".join(sorted(named))).replace("=", "-").replace(",", "+")
@@ -542,7 +548,7 @@ def _plan(args: Args, parsed: list[Any], composer: Composer, ablation: bool) -> 
         raise ConfigError(f"{sweeps[0].input_line} lists several values: add -m to run a sweep over them "
                           f"(se-variants train -m ...).")
     plain = [o for o in parsed if not o.is_sweep_override()]
-    structural = [o.input_line for o in plain if o.get_key_element().startswith("hydra")
+    structural = [o.input_line for o in plain if o.get_key_element().lstrip("+~").startswith("hydra")
                   or composer.options(o.get_key_element().lstrip("+~").split("@", 1)[0]) is not None]
     base = composer.compose(structural, hydra_node=True)
     # keys under a group node (block.reduction) depend on each job's choice of the group: checked per job below

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["TrialReporter", "Pruned", "storage_of"]
+__all__ = ["TrialReporter", "Pruned", "storage_of", "make_pruner"]
 
 
 def storage_of(url: str, attempts: int = 10) -> Any:
@@ -26,6 +26,19 @@ def storage_of(url: str, attempts: int = 10) -> Any:
     raise AssertionError("unreachable")
 
 
+def make_pruner(options: dict[str, Any] | None) -> Any:
+    """Optuna's pruner from ``hydra.sweeper.pruner`` (``name``: none | median | hyperband, then its options)."""
+    import optuna
+
+    options = dict(options or {})
+    name = options.pop("name", "none")
+    if name == "median":
+        return optuna.pruners.MedianPruner(**options)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(**options)
+    return optuna.pruners.NopPruner()
+
+
 class Pruned(Exception):
     """The search's pruner stopped this trial; the job's record says ``pruned``."""
 
@@ -42,7 +55,9 @@ class TrialReporter:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.load_study(study_name=search["study"], storage=storage_of(search["storage"]))
+        # the study with the search's own pruner: a trial asks it whether to stop
+        study = optuna.load_study(study_name=search["study"], storage=storage_of(search["storage"]),
+                                  pruner=make_pruner(search.get("pruner")))
         self.trial = optuna.trial.Trial(study, int(search["trial"]))
         self.metric = search["metric"]
 

@@ -2,7 +2,8 @@
 normal job -- a job folder with ``metrics.json``, claims, exact resume, the report.
 
 The space is written in Hydra's sweep syntax, on the command line or in ``hydra.sweeper.params``:
-``'squeeze=choice(avg,max,dct)'`` (any group of the registries: squeeze, excite, gate, block presets),
+``'squeeze=choice(avg,max,dct)'`` (any group of the registries: squeeze, excite, gate, block presets;
+``'excite=choice(all)'`` takes every registered option of the group),
 ``'excite.reduction=int(interval(2,32))'``, ``'optim.lr=tag(log,interval(1e-4,1e-1))'``, ``seed=range(0,3)``,
 ``a=x,y``. The command asks Optuna for a trial, plans and checks it like any job (a refused combination becomes
 a failed trial with the reason, never a crash), runs it through the configured launcher (``n_jobs`` at a time)
@@ -38,7 +39,7 @@ from .claims import owner_of
 from .files import write_atomic
 from .identity import job_name
 from .launchers import open_launcher
-from .pruning import storage_of
+from .pruning import make_pruner, storage_of
 from .results import RESULT_FILE, load_record
 from .tables import one_line, text_table
 from .task import Job
@@ -99,7 +100,7 @@ def _space(parsed: list[Any], params: dict[str, Any]) -> tuple[dict[str, Any], l
     task = []
     for o in parsed:
         key = o.get_key_element()
-        if key.startswith("hydra."):
+        if key.lstrip("+~").startswith("hydra"):
             continue
         if o.is_sweep_override():
             space[key] = _distribution(key, o.value())
@@ -129,6 +130,11 @@ def _settings(node: DictConfig, out_dir: Path, parallel: int | None) -> dict[str
         name = str(pruner.get("name"))
         raise ConfigError(f"hydra.sweeper.pruner.name: unknown pruner {name!r}.{suggest(name, list(PRUNERS))} "
                           f"Available: {', '.join(PRUNERS)}.")
+    try:
+        make_pruner(pruner)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"hydra.sweeper.pruner: Optuna's {pruner.get('name')} pruner refuses its options: {err}. "
+                          f"Its options are those of optuna.pruners.{str(pruner.get('name')).title()}Pruner.") from None
     n_jobs = s.get("n_jobs")
     if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1):
         raise ConfigError(f"hydra.sweeper.n_jobs: {n_jobs!r}; give the trials to run at once (>= 1), or null.")
@@ -146,6 +152,15 @@ def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path
     params = base.hydra.sweeper.get("params")
     params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else {}
     space, task = _space(parsed, params)
+    for key, dist in list(space.items()):  # choice(all): every option of a config group (the registry's ops)
+        if tuple(getattr(dist, "choices", ())) == ("all",):
+            from optuna.distributions import CategoricalDistribution
+
+            options = planner.composer.options(key)
+            if options is None:
+                raise ConfigError(f"{key}=choice(all): 'all' lists the options of a config group (squeeze, excite, "
+                                  f"gate, block, ...), and {key} is not one; list the values: choice(a,b).")
+            space[key] = CategoricalDistribution(options)
     if not space:
         raise ConfigError("hydra/sweeper=optuna: nothing to search; give a space, e.g. 'squeeze=choice(avg,max,dct)' "
                           "'optim.lr=tag(log,interval(1e-4,1e-1))' (or hydra.sweeper.params).")
@@ -157,8 +172,11 @@ def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path
     (job,) = planner.jobs([first], [out_dir / job_name(first)])
     parallel = parallelism(planner.launcher, job.config)
     settings = _settings(base.hydra.sweeper, out_dir, parallel)
-    if settings["sampler"]["name"] == "grid":
-        _grid(space)
+    if settings["sampler"]["name"] == "grid":  # a grid has as many trials as points, each tried once
+        size = 1
+        for values in _grid(space).values():
+            size *= len(values)
+        settings["n_trials"] = min(settings["n_trials"], size)
     _check_output(out_dir)
     report = job.config.get("report") or {}
     search = Search(planner, task, space, settings, out_dir, int(job.config.get("seed") or 0), job.config.get("threads"))
@@ -212,18 +230,6 @@ def _sampler(settings: dict[str, Any], space: dict[str, Any]) -> Any:
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def _pruner(settings: dict[str, Any]) -> Any:
-    import optuna
-
-    options = dict(settings.get("pruner") or {})
-    name = options.pop("name", "none")
-    if name == "median":
-        return optuna.pruners.MedianPruner(**options)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(**options)
-    return optuna.pruners.NopPruner()
-
-
 def _objective(record: dict[str, Any] | None, metric: str) -> float | None:
     stage, _, key = metric.partition("/")
     value = ((record or {}).get("metrics") or {}).get(stage, {}).get(key)
@@ -239,7 +245,8 @@ def open_study(search: Search) -> Any:
     for attempt in range(10):  # two commands that start at once both create the study: the second loads it
         try:
             return optuna.create_study(study_name=s["study_name"], storage=storage, load_if_exists=True,
-                                       direction=s["direction"], sampler=_sampler(s, search.space), pruner=_pruner(s))
+                                       direction=s["direction"], sampler=_sampler(s, search.space),
+                                       pruner=make_pruner(s.get("pruner")))
         except optuna.exceptions.DuplicatedStudyError:
             time.sleep(0.2 * (attempt + 1))
     raise RuntimeError(f"could not open the study {s['study_name']!r} in {s['storage']}")
@@ -248,9 +255,10 @@ def open_study(search: Search) -> Any:
 def _job(search: Search, trial: Any, overrides: list[str]) -> Job:
     (job,) = search.planner.jobs([overrides], [search.out_dir / job_name(overrides)])
     s = search.settings
-    pruning = (s.get("pruner") or {}).get("name", "none") != "none"
-    job.config = {**job.config, "search": {"storage": s["storage"], "study": s["study_name"],
-                                           "trial": trial._trial_id, "metric": s["metric"], "prune": pruning}}
+    pruner = dict(s.get("pruner") or {"name": "none"})
+    job.config = {**job.config, "search": {"storage": s["storage"], "study": s["study_name"], "trial": trial._trial_id,
+                                           "metric": s["metric"], "prune": pruner["name"] != "none",
+                                           "pruner": pruner}}
     return job
 
 

@@ -120,3 +120,37 @@ def test_a_refused_combination_is_a_failed_trial_and_confirm_tests_the_best(sv, 
     assert sorted((r["block"], r["seed"]) for r in records) == sorted(
         [("parts", s) for s in (1, 2, 3)] + [("none", s) for s in (1, 2, 3)])
     assert "p (Welch)" in out and (confirm / "report.md").is_file()
+
+
+@pytest.mark.slow
+def test_the_pruner_stops_a_poor_trial_from_inside_its_job(sv, tmp_path, monkeypatch):
+    """A median pruner after one startup trial: the grid's second trial (seed 1 orders it lr = 0.1, then 1e-6)
+    learns nothing, falls below the first trial's validation accuracy after its first epoch and is stopped
+    there: the trial is pruned, its job records status pruned after 1 of 2 epochs."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = sv("train", "-m", *TINY, "optim.lr=choice(0.1,0.000001)", "hydra.sweeper.sampler.name=grid",
+                        "hydra.sweeper.sampler.seed=1", "hydra.sweeper.pruner.name=median",
+                        "+hydra.sweeper.pruner.n_startup_trials=1", "+hydra.sweeper.pruner.n_warmup_steps=0",
+                        "hydra.sweeper.n_trials=5", "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 's'}")
+    assert code == 0, err[-3000:]
+    trials = _trials(tmp_path / "s")  # (n_trials is capped at the grid's 2 points)
+    assert [(t[1], t[2]["optim.lr"]) for t in trials] == [("COMPLETE", 0.1), ("PRUNED", 1e-6)]
+    pruned = json.loads(next((tmp_path / "s").glob("optim.lr=1e-06*/metrics.json")).read_text())
+    assert pruned["status"] == "pruned" and pruned["error"] is None
+    assert "pruner stopped this trial after epoch 1" in pruned["attempts"][-1]["notes"][-1]
+
+
+@pytest.mark.slow
+def test_trials_run_n_jobs_at_a_time_on_worker_processes(tmp_path):
+    """hydra.sweeper.n_jobs=2 on the workers launcher: two trials at a time, each in a worker process, all on one
+    SQLite study."""
+    args = ["train", "-m", *[a for a in TINY if not a.startswith("hydra.sweeper.n_jobs")], *SPACE,
+            "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "hydra/launcher=workers",
+            f"hydra.sweep.dir={tmp_path / 's'}"]
+    proc = run_cli(args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 at a time (workers)" in proc.stdout
+    trials = _trials(tmp_path / "s")
+    assert len(trials) == 4 and all(state == "COMPLETE" for _, state, _, _ in trials)
+    pids = {json.loads(p.read_text())["attempts"][0]["pid"] for p in (tmp_path / "s").glob("*/metrics.json")}
+    assert len(pids) == 2  # two worker processes shared the trials

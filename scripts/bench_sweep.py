@@ -4,6 +4,8 @@
    its wall time;
 2. the same command again, which trains nothing and prints the table: its wall time, beside
    ``python -c "import torch"``;
+   and the peak resident memory of its process tree (the command and its worker processes, sampled twice a
+   second from /proc);
 3. the floor: every job of the ablation as the plain PyTorch loop it wraps (``scripts/bench_job.py``: same model,
    data order, augmentation, optimizer, schedule, validation every epoch), run as many at once as the ablation
    runs its jobs; floor = Σ loop times ÷ jobs at once + one ``python -c "import lightning"`` (each worker
@@ -32,13 +34,43 @@ from bench_job import plain_loop  # noqa: E402
 from se_variants.runner.plan import make_plan, parse_args  # noqa: E402
 
 
-def wall(command: list[str], cwd: Path) -> tuple[float, str]:
+def _tree_rss(root: int) -> tuple[int, int]:
+    """(sum, largest) resident memory in bytes of process ``root`` and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        children.setdefault(int(stat[1]), []).append(int(entry.name))
+        kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        rss[int(entry.name)] = kb * 1024
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    values = [rss.get(p, 0) for p in tree]
+    return sum(values), max(values, default=0)
+
+
+def wall(command: list[str], cwd: Path, memory: bool = False) -> tuple[float, str, tuple[int, int]]:
+    """(seconds, stdout, (peak total, peak of one process) resident memory of its process tree, if asked)."""
     start = time.perf_counter()
-    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = (0, 0)
+    if memory and Path("/proc").is_dir():
+        while proc.poll() is None:
+            total, largest = _tree_rss(proc.pid)
+            peak = (max(peak[0], total), max(peak[1], largest))
+            time.sleep(0.5)
+    out, err = proc.communicate()
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return seconds, proc.stdout
+        sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{err[-3000:]}")
+    return seconds, out, peak
 
 
 def _loops(configs: list[dict]) -> list[tuple[float, float]]:
@@ -58,9 +90,11 @@ def main() -> None:
         at_once = plan.parallel or 1
         print(f"{len(plan.jobs)} jobs, {at_once} at a time ({plan.launcher['name']})", flush=True)
 
-        ablate_s, out = wall([*cli, "ablate", *overrides, f"hydra.sweep.dir={folder}"], root)
-        print(f"se-variants ablate: {ablate_s:.1f} s", flush=True)
-        again_s, _ = wall([*cli, "ablate", *overrides, f"hydra.sweep.dir={folder}"], root)
+        ablate_s, out, (total, largest) = wall([*cli, "ablate", *overrides, f"hydra.sweep.dir={folder}"], root,
+                                               memory=True)
+        print(f"se-variants ablate: {ablate_s:.1f} s; peak memory {total / 2**30:.2f} GiB in all (the command and "
+              f"its workers), {largest / 2**30:.2f} GiB in its largest process", flush=True)
+        again_s, _, _ = wall([*cli, "ablate", *overrides, f"hydra.sweep.dir={folder}"], root)
         torch_s = statistics.median(wall([sys.executable, "-c", "import torch"], root)[0] for _ in range(3))
         print(f"again (nothing to train, prints the table): {again_s:.1f} s = {again_s / torch_s:.2f}× "
               f"import torch ({torch_s:.2f} s)", flush=True)
@@ -80,7 +114,9 @@ def main() -> None:
         print(f"se-variants ablate: {ablate_s:.1f} s = {ablate_s / floor:.2f}× its floor "
               f"(jobs' fits Σ {sum(fits):.1f} s = {sum(fits) / sum(s for s, _ in loops.values()):.2f}× the loops)")
         print(f"every job's final validation accuracy equals its plain loop's (to float32): {same}")
-        print(out.strip().splitlines()[-1])
+        print("\nwhat se-variants ablate printed, from its table on:")
+        lines = out.strip().splitlines()
+        print("\n".join(lines[next(i for i, line in enumerate(lines) if line.startswith("variant")):]))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def main() -> None:
         for r in range(ns.rounds + 1):
             for i, loggers in enumerate(trackers if r % 2 == 0 else list(reversed(trackers))):
                 cfg = check_config(compose([f"trainer.max_epochs={ns.epochs}", f"trainer.loggers=[{','.join(loggers)}]",
-                                            f"logger.mlflow.tracking_uri={store}", "trainer.enable_progress_bar=false"]))
+                                            f"logger.mlflow.tracking_uri={store}",
+                                            "trainer.enable_progress_bar=false"]))
                 torch.set_num_threads(cfg.get("threads") or 1)
                 start = time.perf_counter()
                 record = run_job(cfg, Path(tmp) / f"job-{r}-{i}")

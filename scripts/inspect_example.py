@@ -41,6 +41,13 @@ def main() -> None:
         job = (args.keep or Path(tmp) / "se_digits").resolve()
         run(["train", *JOB, "trainer.enable_progress_bar=false", f"hydra.run.dir={job}"], cwd=Path(tmp))
         print(run(["inspect", str(job)], cwd=Path(tmp)).split("\n\n")[0])
+        import numpy as np
+
+        with np.load(job / "inspect" / "excitations.npz") as arrays:
+            for name in [k for k in arrays.files if k not in ("labels", "indices")]:
+                scale = arrays[name].reshape(len(arrays[name]), -1)  # (images, channels)
+                print(f"{name}: std over images {scale.std(0).mean():.4f} (mean over channels), std between "
+                      f"channels {scale.mean(0).std():.4f} (of their means)")
         args.out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(job / "inspect" / "excitations_by_class.png", args.out)
     print(f"wrote {args.out}")

@@ -8,6 +8,8 @@ import pytest
 
 from se_variants import EXCITE, SQUEEZE
 
+pytestmark = pytest.mark.slow  # the matrix trains every squeeze × excite × gate × dims one step
+
 
 @pytest.fixture(scope="module")
 def generated(matrix, matrix_results):

@@ -15,9 +15,22 @@ import torch.nn.functional as F
 
 import se_variants as sv
 
-monai_se = pytest.importorskip("monai.networks.blocks.squeeze_and_excitation")
-smp_modules = pytest.importorskip("segmentation_models_pytorch.base.modules")
-fvcore_se = pytest.importorskip("fvcore.nn.squeeze_excitation")
+
+# the references, imported by the tests that use them (importing MONAI alone takes seconds)
+@pytest.fixture(scope="module")
+def monai_se():
+    return pytest.importorskip("monai.networks.blocks.squeeze_and_excitation")
+
+
+@pytest.fixture(scope="module")
+def smp_modules():
+    return pytest.importorskip("segmentation_models_pytorch.base.modules")
+
+
+@pytest.fixture(scope="module")
+def fvcore_se():
+    return pytest.importorskip("fvcore.nn.squeeze_excitation")
+
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 SHAPES = {1: (3, 0, 17), 2: (3, 0, 7, 9), 3: (2, 0, 4, 5, 6)}
@@ -57,7 +70,7 @@ def _both_modes(ours: torch.nn.Module, ref: torch.nn.Module, x: torch.Tensor) ->
 # ---------------------------------------------------------------------------------------------------- MONAI
 @pytest.mark.parametrize("dims", [1, 2, 3])
 @pytest.mark.parametrize(("channels", "r"), [(32, 2), (64, 16), (6, 4)])
-def test_se_equals_monai_channel_se_layer(dims, channels, r):
+def test_se_equals_monai_channel_se_layer(dims, channels, r, monai_se):
     """MONAI ChannelSELayer(spatial_dims, C, r): Linear(C, C // r, bias) → ReLU → Linear → sigmoid; r = 2 is
     MONAI's default (ours is SENet's 16, so pass reduction=r)."""
     ref = monai_se.ChannelSELayer(dims, channels, r)
@@ -69,7 +82,7 @@ def test_se_equals_monai_channel_se_layer(dims, channels, r):
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
-def test_se_equals_monai_residual_se_layer(dims):
+def test_se_equals_monai_residual_se_layer(dims, monai_se):
     """MONAI ResidualSELayer: LeakyReLU (slope 0.01) hidden, ReLU (unbounded) gate, y = x · s + x."""
     ref = monai_se.ResidualSELayer(dims, 24)
     ours = sv.build_block("se", channels=24, dims=dims, reduction=2, act="leakyrelu", gate="relu", residual=True)
@@ -80,7 +93,7 @@ def test_se_equals_monai_residual_se_layer(dims):
 
 # ---------------------------------------------------------------------------------------------------- scSE
 @pytest.mark.parametrize("channels", [32, 64, 48])
-def test_scse_equals_smp_scse_module(channels):
+def test_scse_equals_smp_scse_module(channels, smp_modules):
     """smp SCSEModule(C, reduction=16): x · cSE(x) + x · sSE(x), cSE with 1×1 convs (bias), sSE a 1×1 conv C→1."""
     ref = smp_modules.SCSEModule(channels)
     ours = sv.build_block("scse", channels=channels)
@@ -113,7 +126,7 @@ def test_scse_formula_in_every_dims_and_the_reference_codes_max(dims, combine):
     torch.testing.assert_close(block(x), _scse_formula(x, block, op), **TOL)
 
 
-def test_scse_works_where_smp_fails_c_below_reduction():
+def test_scse_works_where_smp_fails_c_below_reduction(smp_modules):
     with pytest.raises(RuntimeError):  # smp builds a conv with C // 16 = 0 output channels
         smp_modules.SCSEModule(8)(torch.randn(2, 8, 5, 5))
     block = sv.build_block("scse", channels=8)
@@ -130,7 +143,7 @@ def _round_width(width: float, multiplier: float, min_width: int = 8, divisor: i
 
 
 @pytest.mark.parametrize(("channels", "width"), [(54, 8), (216, 16), (432, 32), (108, 8), (24, 8)])
-def test_x3d_se_equals_fvcore_squeeze_excitation_3d(channels, width):
+def test_x3d_se_equals_fvcore_squeeze_excitation_3d(channels, width, fvcore_se):
     assert _round_width(channels, 0.0625) == width
     ref = fvcore_se.SqueezeExcitation(channels, width, is_3d=True)
     ours = sv.build_block("x3d_se", channels=channels, dims=3)

@@ -47,6 +47,7 @@ def alternatives_named(message: str, parts: dict[str, str], dims: int) -> list[d
     return working
 
 
+@pytest.mark.slow  # the matrix trains every squeeze × excite × gate × dims (about 2,100 blocks) one step
 @pytest.mark.parametrize("dims", DIMS)
 def test_every_triple_trains_or_is_refused_naming_what_works(matrix_results, dims):
     """The matrix trained every triple one step on SHAPES (output of x's shape, finite values and gradients)."""
@@ -62,6 +63,7 @@ def test_every_triple_trains_or_is_refused_naming_what_works(matrix_results, dim
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.slow
 def test_matrix_covers_every_triple_in_every_dims(matrix_results):
     assert set(matrix_results["se"]) == {(s, e, g, d) for s in SQUEEZE.names() for e in EXCITE.names()
                                          for g in GATE.names() for d in DIMS}

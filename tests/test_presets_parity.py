@@ -15,11 +15,26 @@ import torch.nn.functional as F
 
 import se_variants as sv
 
-timm_layers = pytest.importorskip("timm.layers")
-timm_cbam = pytest.importorskip("timm.layers.cbam")
-timm_coord = pytest.importorskip("timm.layers.coord_attn")
-timm_sk = pytest.importorskip("timm.layers.selective_kernel")
-tv_ops = pytest.importorskip("torchvision.ops")
+
+
+class _Reference:
+    """A reference module imported on first use, by the test that uses it (a test skips where it is missing);
+    importing timm alone takes a second of every test run's collection."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("_"):  # pytest's collection looks for its own attributes on every module global
+            raise AttributeError(attr)
+        return getattr(pytest.importorskip(self._name), attr)
+
+
+timm_layers = _Reference("timm.layers")
+timm_cbam = _Reference("timm.layers.cbam")
+timm_coord = _Reference("timm.layers.coord_attn")
+timm_sk = _Reference("timm.layers.selective_kernel")
+tv_ops = _Reference("torchvision.ops")
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 

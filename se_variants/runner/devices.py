@@ -1,10 +1,11 @@
-"""One job per GPU: a job that trains on CUDA devices holds them, so that parallel jobs on one machine (joblib
-workers, submitit_local jobs, two sweeps) each get GPUs of their own.
+"""One job per GPU: a job that trains on CUDA devices holds them, so that parallel jobs on one machine (the
+workers launcher, submitit_local jobs, two sweeps) each get GPUs of their own.
 
 Hydra's local launchers start jobs but do not hand out GPUs (submitit_local gives every job the same first
 ``gpus_per_node`` devices). Before training, a job asking for ``trainer.devices=k`` GPUs locks k free ones -- a
 node-local lock file per physical GPU, held with ``flock`` until the job ends (the kernel releases it if the process
-dies) -- and trains on exactly those (``devices=[i, j]`` given to its Trainer). A job that finds no free GPU waits for one.
+dies) -- and trains on exactly those (``devices=[i, j]`` given to its Trainer). A job that finds no free GPU waits
+for one.
 """
 
 from __future__ import annotations

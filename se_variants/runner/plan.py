@@ -346,13 +346,16 @@ def _check_checkpoint(cfg: dict[str, Any]) -> None:
             raise ConfigError(f"ckpt_path: {err}") from None
 
 
-def _sweep_dir(base: DictConfig, hydra_overrides: list[str], task_overrides: list[str]) -> Path:
-    """The sweep folder: given on the command line or by the config (an experiment), else ``multirun/<the sweep's
-    arguments>`` -- so re-running the same command finds its jobs. Run knobs (``rerun=true``, ...) and the choice
-    of launcher or sweeper do not enter the name: a sweep re-run with them goes on in the same folder."""
+def _sweep_dir(base: DictConfig, hydra_overrides: list[str], task_overrides: list[str], ablation: bool = False) -> Path:
+    """The sweep folder: given on the command line or by the config (an experiment), else
+    ``outputs/ablate/<ablation.name>`` for ``se-variants ablate`` and ``multirun/<the sweep's arguments>`` for a
+    sweep -- so re-running the same command finds its jobs. Run knobs (``rerun=true``, ...) and the choice of
+    launcher or sweeper do not enter the name: a sweep re-run with them goes on in the same folder."""
     raw = OmegaConf.to_container(base.hydra.sweep, resolve=False)["dir"]
     if any(o.lstrip("+~").startswith("hydra.sweep.dir=") for o in hydra_overrides) or "${now:" not in str(raw):
         return Path(str(base.hydra.sweep.dir))
+    if ablation:
+        return Path("outputs") / "ablate" / safe_name(str((base.get("ablation") or {}).get("name") or "ablation"))
     named = [o for o in task_overrides if not is_run_knob(o) and not o.lstrip("+~").startswith("hydra/")]
     return Path("multirun") / safe_name("_".join(sorted(named))).replace("=", "-").replace(",", "+")
 
@@ -495,8 +498,8 @@ def make_plan(args: Args, *, ablation: bool = False) -> Plan:
 
 
 class Planner:
-    """Turns override lists into checked :class:`~.task.Job`\ s within one Hydra session: each variant composed
-    once (seeds derived) and checked once, each distinct network built once. A search plans its trials with it
+    """Turns override lists into checked jobs (:class:`~.task.Job`) within one Hydra session: each variant
+    composed once (seeds derived) and checked once, each distinct network built once. A search plans its trials with it
     one at a time; :meth:`close` ends the session."""
 
     def __init__(self, composer: Composer, hydra_overrides: list[str], launcher: dict[str, Any]):
@@ -591,7 +594,7 @@ def _plan(args: Args, parsed: list[Any], composer: Composer, ablation: bool) -> 
         _check_choices(_parse(more), composer)
     _check_job_keys(overrides, base, composer)
     if args.multirun:
-        out_dir = _sweep_dir(base, hydra_overrides, task)
+        out_dir = _sweep_dir(base, hydra_overrides, task, ablation)
         folders = _job_folders(out_dir, _subdirs(base, overrides))
     else:
         out_dir = Path(str(base.hydra.run.dir))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["TrialReporter", "Pruned", "storage_of", "make_pruner"]
+__all__ = ["Pruned", "TrialReporter", "make_pruner", "sqlite_file", "storage_of"]
 
 
 def storage_of(url: str, attempts: int = 10) -> Any:
@@ -15,15 +15,24 @@ def storage_of(url: str, attempts: int = 10) -> Any:
     at once both try to create its tables: the other one retries)."""
     import optuna
 
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
     options = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
     for attempt in range(attempts):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=options)
-        except Exception:  # sqlalchemy's "table already exists" while another process creates the schema
-            if attempt == attempts - 1:
-                raise
+        except (OperationalError, IntegrityError):  # "table already exists", "UNIQUE constraint failed": another
+            if attempt == attempts - 1:  # process is creating the schema; a server not up yet. Not: a file that
+                raise  # is no database (DatabaseError), which no wait mends
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def sqlite_file(url: str) -> str | None:
+    """The database file of a ``sqlite:///`` storage URL (None for other databases and in-memory SQLite)."""
+    if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
+        return None
+    return url[len("sqlite:///"):].split("?", 1)[0]
 
 
 def make_pruner(options: dict[str, Any] | None) -> Any:

@@ -39,7 +39,7 @@ from .claims import owner_of
 from .files import write_atomic
 from .identity import job_name
 from .launchers import open_launcher
-from .pruning import make_pruner, storage_of
+from .pruning import make_pruner, sqlite_file, storage_of
 from .results import RESULT_FILE, load_record
 from .tables import one_line, text_table
 from .task import Job
@@ -179,7 +179,8 @@ def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path
         settings["n_trials"] = min(settings["n_trials"], size)
     _check_output(out_dir)
     report = job.config.get("report") or {}
-    search = Search(planner, task, space, settings, out_dir, int(job.config.get("seed") or 0), job.config.get("threads"))
+    search = Search(planner, task, space, settings, out_dir, int(job.config.get("seed") or 0),
+                    job.config.get("threads"))
     return Plan([], out_dir, True, planner.launcher, settings["n_jobs"], [],
                 (report.get("alpha", 0.05), bool(report.get("paired", False))), None, search)
 
@@ -234,6 +235,11 @@ def _objective(record: dict[str, Any] | None, metric: str) -> float | None:
     stage, _, key = metric.partition("/")
     value = ((record or {}).get("metrics") or {}).get(stage, {}).get(key)
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def _storage_error(storage: str, err: Exception) -> str:
+    return (f"error: cannot open the study's storage {storage}: {one_line(err, 300)}. Move that file away or give "
+            f"another storage with hydra.sweeper.storage=...")
 
 
 def open_study(search: Search) -> Any:
@@ -317,14 +323,20 @@ def dry_run_search(plan: Any) -> int:
     """What a search would do: its space and settings, the trials already in the study. Trains nothing."""
     search: Search = plan.search
     s = search.settings
+    finished: list[Any] = []
+    database = sqlite_file(s["storage"])
     try:
-        import optuna
+        if database is None or Path(database).is_file():  # a dry run makes no database
+            import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        finished = [t for t in optuna.load_study(study_name=s["study_name"], storage=storage_of(s["storage"]))
-                    .get_trials(deepcopy=False) if t.state.is_finished()]
-    except Exception:  # no study yet (or no database): nothing finished
-        finished = []
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            finished = [t for t in optuna.load_study(study_name=s["study_name"], storage=storage_of(s["storage"]))
+                        .get_trials(deepcopy=False) if t.state.is_finished()]
+    except KeyError:  # the database holds no study of this name yet: nothing finished
+        pass
+    except Exception as err:  # noqa: BLE001 -- any database error: say which storage, change nothing
+        print(f"se-variants: {_storage_error(s['storage'], err)}", file=sys.stderr)
+        return 2
     finally:
         search.planner.close()
     for key, dist in search.space.items():
@@ -342,7 +354,12 @@ def run_search(plan: Any, prog: str, confirm: int | None = None) -> int:
     search: Search = plan.search
     s = search.settings
     search.out_dir.mkdir(parents=True, exist_ok=True)
-    study = open_study(search)
+    try:
+        study = open_study(search)
+    except Exception as err:  # noqa: BLE001 -- a database that is not one, a server that refuses: say so
+        search.planner.close()
+        print(f"{prog}: {_storage_error(s['storage'], err)}", file=sys.stderr)
+        return 2
     done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     print(f"Search '{s['study_name']}': {s['n_trials']} trials ({len(done)} finished before) of "
           f"{', '.join(search.space)}; objective {s['metric']} ({s['direction']}), sampler {s['sampler']['name']}, "

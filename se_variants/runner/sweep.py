@@ -87,15 +87,17 @@ def _triage(plan: Plan) -> tuple[dict[int, dict[str, Any]], list[int], int]:
             continue
         by_folder[result.folder] = result.record
         r = result.record
-        if r["status"] == "ok" and (r["config_hash"] not in done or r.get("finished", "") > done[r["config_hash"]][1].get("finished", "")):
+        newer = r["config_hash"] not in done or r.get("finished", "") > done[r["config_hash"]][1].get("finished", "")
+        if r["status"] == "ok" and newer:
             done[r["config_hash"]] = (result.folder, r)
     outcomes: dict[int, dict[str, Any]] = {}
     todo = []
     for i, job in enumerate(plan.jobs):
         here = by_folder.get(job.folder)
         if here is not None and here["status"] == "ok" and here["config_hash"] != job.config_hash:
+            diff = config_diff(here.get("config") or {}, job.config)
             outcomes[i] = failed(job, "JobConflict", (
-                f"{job.folder} holds a finished result of another config ({config_diff(here.get('config') or {}, job.config)}); "
+                f"{job.folder} holds a finished result of another config ({diff}); "
                 f"it is kept. The config changed since that run (an edited experiment or config file?): run into "
                 f"another folder (hydra.sweep.dir=...) or move {job.folder} away."))
         elif job.config_hash in done and not job.config.get("rerun"):
@@ -107,7 +109,8 @@ def _triage(plan: Plan) -> tuple[dict[int, dict[str, Any]], list[int], int]:
 
 
 def _header(plan: Plan, todo: int, skipped: int) -> str:
-    where = f"{plan.parallel} at a time ({plan.launcher['name']})" if plan.parallel else f"launcher {plan.launcher['name']}"
+    name = plan.launcher["name"]
+    where = f"{plan.parallel} at a time ({name})" if plan.parallel else f"launcher {name}"
     cfg = plan.jobs[0].config
     if plan.ablation:
         ab, model = plan.ablation, cfg["model"]
@@ -141,9 +144,9 @@ def _wait_for_owners(plan: Plan, outcomes: dict[int, dict[str, Any]], poll_s: fl
             if record is not None and record["config_hash"] == job.config_hash:
                 outcomes[i] = summary(record, job)
             else:
+                why = problem or f"its record says {(record or {}).get('status')}"
                 outcomes[i] = failed(job, "NotFinished", f"the process that trained it stopped before it finished "
-                                                         f"({problem or 'its record says ' + str((record or {}).get('status'))}); "
-                                                         f"run the command again to resume it")
+                                                         f"({why}); run the command again to resume it")
 
 
 def _failures(plan: Plan, outcomes: dict[int, dict[str, Any]]) -> list[str]:

@@ -87,8 +87,9 @@ def job_loggers(cfg: dict[str, Any], job_dir: Path, record: dict[str, Any], new_
             from lightning.pytorch.loggers import MLFlowLogger
 
             opts = options.get("mlflow") or {}
+            uri = opts.get("tracking_uri") or default_tracking_uri()
             logger = MLFlowLogger(experiment_name=opts.get("experiment_name") or job_dir.parent.name,
-                                  run_name=job_dir.name, tracking_uri=opts.get("tracking_uri") or default_tracking_uri(),
+                                  run_name=job_dir.name, tracking_uri=uri,
                                   tags={**tags, **(opts.get("tags") or {})}, run_id=ids.get("mlflow"), log_model=False)
             ids["mlflow"] = logger.run_id  # (creates the run now, so that its id is kept before training)
             out.append(logger)

@@ -133,3 +133,15 @@ def test_dry_run_lists_the_jobs_and_trains_nothing(my_configs, tmp_path, sv):
     assert out.count("[skip]") == 2 and "Dry run: 2 job(s), 0 to run" in out
     assert {p: p.stat().st_mtime_ns for p in out_dir.rglob("*") if p.is_file()} == before
     assert json.loads((out_dir / "sweep.json").read_text())["launcher"] == "basic"
+
+
+def test_a_users_ablation_defaults_to_outputs_ablate_its_name(my_configs, tmp_path, sv):
+    """Without hydra.sweep.dir, ``ablate`` puts a user's experiment in outputs/ablate/<ablation.name>, as the
+    shipped ones; ``train -m`` of the same experiment names its folder after its arguments under multirun/."""
+    code, out, err = sv("ablate", "--dry-run", "--config-dir", "cfg", "experiment=mine")
+    assert code == 0, err[-2000:]
+    assert "→  outputs/ablate/mine/" in out and "→ outputs/ablate/mine." in out, out
+    code, out, err = sv("train", "-m", "--dry-run", "--config-dir", "cfg", "experiment=mine")
+    assert code == 0, err[-2000:]
+    assert "→ multirun/experiment-mine." in out, out
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()

@@ -4,6 +4,7 @@ ResNet composes, validates and runs on it; a 1-D model on 2-D data is refused be
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 
@@ -11,12 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("mnist1d")
+from se_variants.runner.configs import compose
+from se_variants.runner.data import DATA, data_meta
+from se_variants.runner.data.mnist1d import LENGTH, generate
+from se_variants.runner.validate import ConfigError, check_config, check_model
 
-from se_variants.runner.data import DATA, data_meta  # noqa: E402
-from se_variants.runner.data.mnist1d import LENGTH, generate  # noqa: E402
-from se_variants.runner.configs import compose  # noqa: E402
-from se_variants.runner.validate import ConfigError, check_config, check_model  # noqa: E402
+# mnist1d is looked up, not imported, when the tests are collected (importing it takes most of a second)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("mnist1d") is None,
+                                reason="MNIST-1D needs the train extra: pip install 'se-variants[train]'")
 
 
 def test_generated_offline_without_writing_or_touching_global_rngs(tmp_path, monkeypatch):

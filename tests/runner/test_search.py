@@ -46,6 +46,23 @@ def test_a_bad_search_is_refused_before_any_trial(argv, expected, sv, tmp_path, 
     assert not list(tmp_path.iterdir())
 
 
+def test_a_dry_run_makes_no_study_and_a_broken_study_is_an_error(sv, tmp_path, monkeypatch):
+    """--dry-run reads the study if there is one and writes nothing; a study file that is not a database stops
+    the dry run and the search with exit 2 naming the file, and is left as it was."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = sv("train", "-m", *TINY, *SPACE, "hydra.sweep.dir=s", "--dry-run")
+    assert code == 0 and "(0 finished before)" in out and "Nothing was trained." in out, err
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "optuna.db").write_text("not a database")
+    for extra in (["--dry-run"], ["hydra/launcher=basic"]):
+        code, out, err = sv("train", "-m", *TINY, *SPACE, "hydra.sweep.dir=s", *extra)
+        assert code == 2 and "cannot open the study's storage" in err and "optuna.db" in err, (extra, err)
+        assert "Traceback" not in err
+    assert (tmp_path / "s" / "optuna.db").read_text() == "not a database"
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["optuna.db"]
+
+
 @pytest.mark.slow
 def test_a_seeded_search_gives_the_same_trials_twice(sv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

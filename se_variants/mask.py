@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.fx
 
-__all__ = ["lengths_to_mask"]
+__all__ = ["lengths_to_mask", "padding_detached", "zero_padding"]
 
 
 def lengths_to_mask(lengths: torch.Tensor, size: int) -> torch.Tensor:
@@ -46,3 +46,15 @@ def padding_detached(s: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
 
 
 torch.fx.wrap("padding_detached")
+
+
+def zero_padding(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """x (N, C, *spatial) with padded positions (``mask`` (N, *spatial) False) set to 0 by selection (torch.where),
+    so that NaN or ±inf padding reaches no sum or product, forward or backward; x itself without a mask. A leaf for
+    torch.fx (call it as ``masks.zero_padding``, see :func:`padding_detached`)."""
+    if mask is None:
+        return x
+    return torch.where(mask.unsqueeze(1), x, 0.0)
+
+
+torch.fx.wrap("zero_padding")

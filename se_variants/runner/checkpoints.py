@@ -14,9 +14,10 @@ from typing import Any
 import torch
 
 from .identity import config_hashes, identity_config
+from .tables import one_line
 
-__all__ = ["CheckpointError", "LAST_CKPT", "RUN_STATE_KEY", "load_checkpoint", "check_checkpoint", "config_diff",
-           "history", "epochs_done"]
+__all__ = ["CheckpointError", "LAST_CKPT", "RUN_STATE_KEY", "load_checkpoint", "check_checkpoint", "given_checkpoint",
+           "config_diff", "history", "epochs_done"]
 
 #: a job's checkpoint, relative to its folder (written at epoch ends -- see checkpoint_every_s -- atomically)
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
@@ -34,8 +35,8 @@ def load_checkpoint(path: Path | str) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, not a torch file, a pickle asking for code, a folder ...
-        msg = " ".join(str(err).split())[:300]
-        raise CheckpointError(f"{path} cannot be read as a checkpoint ({type(err).__name__}: {msg})") from None
+        raise CheckpointError(f"{path} cannot be read as a checkpoint ({type(err).__name__}: "
+                              f"{one_line(err, 300)})") from None
     cfg = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not isinstance(cfg, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise CheckpointError(f"{path} is not a se-variants job checkpoint (no state_dict and config).")
@@ -69,6 +70,18 @@ def check_checkpoint(path: Path | str, cfg: dict[str, Any]) -> dict[str, Any]:
             f"checkpoint of its own config, so that its result is the result of that config; start this job from "
             f"scratch (drop ckpt_path) or run the checkpoint's own config.")
     return ckpt
+
+
+def given_checkpoint(cfg: dict[str, Any]) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint a config names with ``ckpt_path`` (None when it names none), checked to be a file of this
+    config (:func:`check_checkpoint`): (its path, the checkpoint). Raises :class:`CheckpointError`."""
+    if not cfg.get("ckpt_path"):
+        return None
+    path = Path(cfg["ckpt_path"]).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path: {cfg['ckpt_path']!r} is not a file; pass a checkpoint such as "
+                              f"<job folder>/{LAST_CKPT}.")
+    return path, check_checkpoint(path, cfg)
 
 
 def history(ckpt: dict[str, Any]) -> list[dict[str, Any]]:

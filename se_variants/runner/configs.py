@@ -51,8 +51,12 @@ _register()
 def searchpath_override(config_dirs: Sequence[str], searchpath: Sequence[str] = ()) -> list[str]:
     """The one ``hydra.searchpath=[...]`` override for ``--config-dir`` folders and a command line's own
     ``hydra.searchpath`` entries (Hydra reads only the first such override, so they must be one)."""
-    entries = [*("file://" + str(Path(d).resolve()) for d in config_dirs), *searchpath]
+    entries = _searchpath_entries(config_dirs, searchpath)
     return [f"hydra.searchpath=[{','.join(entries)}]"] if entries else []
+
+
+def _searchpath_entries(config_dirs: Sequence[str], searchpath: Sequence[str]) -> list[str]:
+    return [*("file://" + str(Path(d).resolve()) for d in config_dirs), *searchpath]
 
 
 def message(err: BaseException) -> str:
@@ -87,8 +91,8 @@ class Composer:
         from hydra.core.global_hydra import GlobalHydra
 
         self.config_name = config_name
+        self._entries = _searchpath_entries(config_dirs, searchpath)
         self.extra = searchpath_override(config_dirs, searchpath)
-        self._entries = [*("file://" + str(Path(d).resolve()) for d in config_dirs), *searchpath]
         self._context = initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3", job_name=CONFIG_NAME)
         self._context.__enter__()
         self._loader = GlobalHydra.instance().config_loader()
@@ -164,13 +168,8 @@ class Composer:
         return self._sources
 
     def node(self, group: str, option: str) -> DictConfig | None:
-        """The content of option ``group/option`` as its file holds it, when it is a plain option file (no
+        """The content of option ``group/option`` as its file holds it, when it is a leaf (a plain option file: no
         defaults list, packaged at its group); None otherwise. Do not change it."""
-        return self._leaf(group, option)
-
-    def _leaf(self, group: str, option: str) -> DictConfig | None:
-        """The content of option ``group/option`` when it is a leaf (no defaults list, packaged at its group),
-        else None."""
         key = f"{group}/{option}"
         if key not in self._loaded:
             found = None
@@ -211,7 +210,7 @@ class Composer:
         batches: dict[tuple[tuple[str, str], ...], list[int]] = {}
         for i, sp in enumerate(split):
             if sp is not None:
-                fixed = tuple(sorted((g, o) for g, o in sp[0].items() if self._typed(g) or self._leaf(g, o) is None))
+                fixed = tuple(sorted((g, o) for g, o in sp[0].items() if self._typed(g) or self.node(g, o) is None))
                 batches.setdefault(fixed, []).append(i)
         for members in batches.values():
             try:
@@ -258,7 +257,7 @@ class Composer:
             choices = self.compose([*base, *hydra_overrides], hydra_node=True).hydra.runtime.choices
             defaults = {g: choices.get(g) for g in varying}
             used = {(g, choices_.get(g, defaults[g])) for choices_, _ in splits for g in varying}
-            if any(o is None or self._leaf(g, o) is None for g, o in used):
+            if any(o is None or self.node(g, o) is None for g, o in used):
                 return [None] * len(splits)
         if any(self._typed(g) for g in varying):
             return [None] * len(splits)
@@ -269,7 +268,7 @@ class Composer:
             cfg = copy.deepcopy(template)
             try:
                 for g in varying:
-                    option = self._leaf(g, choices.get(g, defaults[g]))
+                    option = self.node(g, choices.get(g, defaults[g]))
                     overlay = overlays[g]
                     cfg[g] = OmegaConf.merge(option, overlay) if overlay is not None else copy.deepcopy(option)
                 apply_overrides(cfg, keys)

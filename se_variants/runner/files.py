@@ -14,11 +14,13 @@ import math
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_atomic", "write_json", "replace_into", "parse_json", "read_json", "MAX_JSON_BYTES", "FileProblem"]
+__all__ = ["write_atomic", "write_json", "replace_into", "parse_json", "read_json", "unwritable", "stamp",
+           "MAX_JSON_BYTES", "FileProblem"]
 
 #: the runner's JSON files (records, plans, claims) are a few kB; anything far larger is not one of ours
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -112,3 +114,24 @@ def read_json(path: Path | str, max_bytes: int = MAX_JSON_BYTES) -> dict[str, An
     """The JSON object at ``path``, or None when it is missing, unreadable or not an object."""
     obj, _ = parse_json(path, max_bytes)
     return obj if isinstance(obj, dict) else None
+
+
+def unwritable(folder: Path | str) -> str | None:
+    """Why files cannot be written into ``folder`` (created when missing), said of the folder -- "is a file", "is
+    below <path>, which is a file", "is below <path>, which is not writable" -- or None when they can. Creates
+    nothing."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None:
+        return None
+    where = "" if existing == folder else f"is below {existing}, which "
+    if not existing.is_dir():
+        return f"{where}is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{where}is not writable"
+    return None
+
+
+def stamp() -> str:
+    """The local time as a file-name suffix: ``20261203-214500``."""
+    return time.strftime("%Y%m%d-%H%M%S")

@@ -47,7 +47,7 @@ from .checkpoints import LAST_CKPT, CheckpointError, config_diff, epochs_done, l
 from .data import DATA, DataError
 from .excitation_plots import plot_by_class, plot_by_instance
 from .excitations import SATURATED_HIGH, SATURATED_LOW, Profile, class_mean_rows, excitation_stats, profiles
-from .files import FileProblem, replace_into, write_atomic
+from .files import FileProblem, replace_into, unwritable, write_atomic
 from .identity import config_hashes
 from .models import MODEL
 from .registries import OPTIM, SCHEDULE
@@ -515,12 +515,12 @@ def inspect_job(job_dir: Path | str, *, split: str = "test", classes: Sequence[i
 
 
 def _check_out(folder: Path) -> None:
-    """Refuse an output folder that is a file, or below one, before anything is computed."""
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        where = f"is below {existing}, which is a file" if existing != folder else "is a file"
-        raise InspectError(f"--out {folder} {where}; --out is the folder inspect writes its files into: name a "
-                           f"folder, or one that does not exist yet.")
+    """Refuse an output folder that cannot be written (a file, below a file, read-only) before anything is
+    computed."""
+    why = unwritable(folder)
+    if why:
+        raise InspectError(f"--out {folder} {why}; --out is the folder inspect writes its files into: name a "
+                           f"folder you can write to, or one that does not exist yet.")
 
 
 def _write(folder: Path, result: Inspection, profs: dict[str, Profile], class_list: list[int], plot: bool,

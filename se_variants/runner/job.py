@@ -37,14 +37,15 @@ import torch
 import yaml
 
 from ..registry import spec_to_dict
-from .checkpoints import LAST_CKPT, CheckpointError, check_checkpoint, epochs_done, history, load_checkpoint
+from .checkpoints import (LAST_CKPT, CheckpointError, check_checkpoint, epochs_done, given_checkpoint, history,
+                          load_checkpoint)
 from .claims import Claim, Owner, acquire
-from .files import write_atomic, write_json
+from .files import stamp, write_atomic, write_json
 from .identity import config_hashes, variant_columns
 from .measure import count_flops, count_params, measure_latency
 from .pruning import Pruned, TrialReporter
-from .trackers import finish_job, job_loggers
 from .results import RESULT_FILE, load_record
+from .trackers import finish_job, job_loggers
 from .validate import block_spec, import_user_modules
 
 __all__ = ["run_job", "JobConflict", "versions", "finish_lost", "SCHEMA_VERSION"]
@@ -80,13 +81,9 @@ def _now(ts: float | None = None) -> str:
         timespec="milliseconds")
 
 
-def _stamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")
-
-
 def _set_aside(path: Path, why: str) -> Path:
     """Move ``path`` to ``<path>.<why>-<time>`` (kept for inspection, never deleted)."""
-    target = path.with_name(f"{path.name}.{why}-{_stamp()}")
+    target = path.with_name(f"{path.name}.{why}-{stamp()}")
     os.replace(path, target)
     return target
 
@@ -96,12 +93,9 @@ def _resume_from(cfg: dict[str, Any], job_dir: Path, previous: dict[str, Any] | 
     """(checkpoint to resume from, its epoch) -- or (None, None) to start from scratch. Explicit ``ckpt_path``
     must be of this config (raises CheckpointError); the job's own last.ckpt is used when it is of this config,
     moved aside (and noted) when it is corrupt or of another config."""
-    if cfg.get("ckpt_path"):
-        path = Path(cfg["ckpt_path"]).expanduser()
-        if not path.is_file():
-            raise CheckpointError(f"ckpt_path={cfg['ckpt_path']!r} is not a file; pass a checkpoint such as "
-                                  f"<job folder>/{LAST_CKPT}.")
-        return str(path), epochs_done(check_checkpoint(path, cfg))
+    given = given_checkpoint(cfg)
+    if given is not None:
+        return str(given[0]), epochs_done(given[1])
     last = job_dir / LAST_CKPT
     if not last.is_file():
         return None, None
@@ -300,7 +294,8 @@ def _run_claimed(cfg: dict[str, Any], job_dir: Path, overrides: list[str], hashe
     attempt: dict[str, Any] = {"started": _now(), "ended": None, "outcome": "running", "wall_time_s": None,
                                "host": socket.gethostname(), "pid": os.getpid(), "resumed_from": None,
                                "from_epoch": None, "notes": notes}
-    if cfg.get("rerun") and previous is not None and previous["status"] == "ok":
+    rerun = bool(cfg.get("rerun")) and previous is not None and previous["status"] == "ok"
+    if rerun:
         notes.append("rerun=true: trained again; the earlier result is replaced")
     attempts.append(attempt)
     record: dict[str, Any] = {
@@ -335,7 +330,6 @@ def _run_claimed(cfg: dict[str, Any], job_dir: Path, overrides: list[str], hashe
         threads = torch.get_num_threads()
         try:
             with _quiet(not cfg.get("verbose")):
-                rerun = bool(cfg.get("rerun")) and previous is not None and previous["status"] == "ok"
                 loggers = job_loggers(cfg, job_dir, record, new_runs=rerun)
                 _train(cfg, record, job_dir, ckpt, devices, loggers)
         finally:
@@ -370,9 +364,14 @@ def _to_trackers(loggers: list[Any], cfg: dict[str, Any], job_dir: Path, record:
               f"({type(err).__name__}: {err})", file=sys.stderr)
 
 
+def _total_time(attempts: list[dict[str, Any]]) -> float:
+    """A job's wall time: the sum of its attempts' (killed ones up to their last sign of life)."""
+    return round(sum(a.get("wall_time_s") or 0.0 for a in attempts), 3)
+
+
 def _finish(record: dict[str, Any], attempt: dict[str, Any], path: Path, start: float, outcome: str) -> None:
     attempt.update(outcome=outcome, ended=_now(), wall_time_s=round(time.perf_counter() - start, 3))
-    record["wall_time_s"] = round(sum(a.get("wall_time_s") or 0.0 for a in record["attempts"]), 3)
+    record["wall_time_s"] = _total_time(record["attempts"])
     record["finished"] = attempt["ended"]
     write_json(path, record)
 
@@ -400,7 +399,7 @@ def finish_lost(job_dir: Path | str, why: str) -> dict[str, Any] | None:
             notes = attempts[-1].setdefault("notes", [])
             notes.append(why)
         record.update(status="failed", attempts=attempts, error={"type": "Killed", "message": why},
-                      wall_time_s=round(sum(a.get("wall_time_s") or 0.0 for a in attempts), 3),
+                      wall_time_s=_total_time(attempts),
                       finished=attempts[-1].get("ended") if attempts else None)
         write_json(path, record)
         return record

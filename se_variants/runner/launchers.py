@@ -26,6 +26,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+from .tables import one_line
 from .task import Job, execute, lost
 
 __all__ = ["Launcher", "Basic", "Workers", "Submitit", "open_launcher"]
@@ -293,9 +294,9 @@ class Submitit(Launcher):
                 try:
                     yield job, future.result()
                 except Exception as err:  # the job's process failed or was killed: close its record
-                    why = " ".join(str(err).split())[:400]
                     yield job, lost(job, f"submitit job {future.job_id} ended without a result ({type(err).__name__}: "
-                                         f"{why}); run the command again to resume it; its log: {self.folder}")
+                                         f"{one_line(err, 400)}); run the command again to resume it; its log: "
+                                         f"{self.folder}")
 
     def close(self, interrupted: bool = False) -> str | None:
         live = [f for f in self.submitted if not f.done()]

@@ -28,8 +28,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ..registry import spec_to_dict, suggest
-from .checkpoints import CheckpointError, check_checkpoint
+from .checkpoints import CheckpointError, given_checkpoint
 from .configs import CONFIG_DIR, CONFIG_NAME, Composer, apply_overrides, message
+from .files import unwritable
 from .gen import register_missing
 from .identity import config_hashes, is_run_knob, job_name, safe_name
 from .schema import TrainConfig
@@ -168,7 +169,7 @@ def expand(arguments: Sequence[str], params: Mapping[str, Any] | None = None, va
                                   f"(e.g. {key}=range(0,3)).")
             axes[key] = [f"{key}={v}" for v in values]
         else:
-            axes[key] = [o.input_line.lstrip("+~") if False else o.input_line]
+            axes[key] = [o.input_line]
     grid = [list(job) for job in itertools.product(*axes.values())]
     if not variants:
         return grid
@@ -176,6 +177,10 @@ def expand(arguments: Sequence[str], params: Mapping[str, Any] | None = None, va
 
 
 # ------------------------------------------------------------------------------------------------- checks
+
+
+#: Hydra's launcher plugins → the se-variants launcher that does their job
+_HYDRA_LAUNCHERS = {"joblib": "workers", "submitit_local": "processes", "submitit_slurm": "slurm"}
 
 
 def _check_choices(parsed: Sequence[Any], composer: Composer) -> None:
@@ -192,11 +197,11 @@ def _check_choices(parsed: Sequence[Any], composer: Composer) -> None:
         for value in values:
             if value == "all" and o.is_sweep_override():
                 continue  # choice(all): every option (a search; a grid refuses it in expand)
-            if group == "hydra/launcher" and value in ("joblib", "submitit_local", "submitit_slurm"):
-                new = {"joblib": "workers", "submitit_local": "processes", "submitit_slurm": "slurm"}[value]
-                options = "n_jobs" if new != "slurm" else "submitit's"
+            if group == "hydra/launcher" and value in _HYDRA_LAUNCHERS:
+                new = _HYDRA_LAUNCHERS[value]
+                knobs = "submitit's" if new == "slurm" else "n_jobs"
                 raise ConfigError(f"hydra/launcher={value}: se-variants runs its jobs itself; use "
-                                  f"hydra/launcher={new} (options: {options}).")
+                                  f"hydra/launcher={new} (options: {knobs}).")
             if value in options or value == "null":
                 continue
             short = group.rsplit("/", 1)[-1]
@@ -280,16 +285,9 @@ def _check_job_keys(jobs: list[list[str]], base: DictConfig, composer: Composer)
 
 def _check_output(folder: Path) -> None:
     """``folder`` can be created and written (nothing is created here: a dry run leaves no trace)."""
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    why = None
-    if probe.exists() and not probe.is_dir():
-        why = f"{probe} is a file"
-    elif not os.access(probe, os.W_OK | os.X_OK):
-        why = f"{probe} is not writable"
+    why = unwritable(folder)
     if why:
-        raise ConfigError(f"the output folder {folder} cannot be written ({why}); choose a writable one with "
+        raise ConfigError(f"the output folder {folder} cannot be written (it {why}); choose a writable one with "
                           f"hydra.sweep.dir=<folder> (sweeps) or hydra.run.dir=<folder> (one run). Nothing was "
                           f"trained.")
 
@@ -335,15 +333,10 @@ def _parallelism(launcher: dict[str, Any], cfg: dict[str, Any]) -> int | None:
 
 
 def _check_checkpoint(cfg: dict[str, Any]) -> None:
-    if cfg.get("ckpt_path"):
-        path = Path(cfg["ckpt_path"]).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"ckpt_path: {cfg['ckpt_path']!r} is not a file; pass a checkpoint such as "
-                              f"<job folder>/checkpoints/last.ckpt.")
-        try:
-            check_checkpoint(path, cfg)
-        except CheckpointError as err:
-            raise ConfigError(f"ckpt_path: {err}") from None
+    try:
+        given_checkpoint(cfg)
+    except CheckpointError as err:
+        raise ConfigError(str(err) if str(err).startswith("ckpt_path") else f"ckpt_path: {err}") from None
 
 
 def _sweep_dir(base: DictConfig, hydra_overrides: list[str], task_overrides: list[str], ablation: bool = False) -> Path:
@@ -499,8 +492,8 @@ def make_plan(args: Args, *, ablation: bool = False) -> Plan:
 
 class Planner:
     """Turns override lists into checked jobs (:class:`~.task.Job`) within one Hydra session: each variant
-    composed once (seeds derived) and checked once, each distinct network built once. A search plans its trials with it
-    one at a time; :meth:`close` ends the session."""
+    composed once (seeds derived) and checked once, each distinct network built once. A search plans its trials
+    with it one at a time; :meth:`close` ends the session."""
 
     def __init__(self, composer: Composer, hydra_overrides: list[str], launcher: dict[str, Any]):
         self.composer, self.hydra_overrides, self.launcher = composer, hydra_overrides, launcher
@@ -575,7 +568,7 @@ def _plan(args: Args, parsed: list[Any], composer: Composer, ablation: bool) -> 
                               "pip install 'se-variants[search]'.")
         from .search import plan_search
 
-        return plan_search(planner, base, parsed, _sweep_dir(base, hydra_overrides, task), _parallelism)
+        return plan_search(planner, base, parsed, _sweep_dir(base, hydra_overrides, task, ablation), _parallelism)
     ab = base.get("ablation") or {}
     if args.multirun:
         if ablation and not ab.get("variants"):
@@ -602,10 +595,14 @@ def _plan(args: Args, parsed: list[Any], composer: Composer, ablation: bool) -> 
     jobs, duplicates = _unique(planner.jobs(overrides, folders))
     _check_output(out_dir)
     first = jobs[0].config
-    report = first.get("report") or {}
     return Plan(jobs, out_dir, args.multirun, launcher, _parallelism(launcher, first) if args.multirun else None,
-                duplicates, (report.get("alpha", 0.05), bool(report.get("paired", False))),
-                spec_to_dict(ab) if ablation else None)
+                duplicates, report_of(first), spec_to_dict(ab) if ablation else None)
+
+
+def report_of(cfg: dict[str, Any]) -> tuple[float, bool]:
+    """(report.alpha, report.paired) of a job's config: how its sweep's report compares the variants."""
+    report = cfg.get("report") or {}
+    return report.get("alpha", 0.05), bool(report.get("paired", False))
 
 
 def _unique(jobs: list[Job]) -> tuple[list[Job], list[tuple[Job, Job]]]:

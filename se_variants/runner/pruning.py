@@ -14,7 +14,6 @@ def storage_of(url: str, attempts: int = 10) -> Any:
     (they wait for each other's writes), and a new database made by whichever process comes first (two that start
     at once both try to create its tables: the other one retries)."""
     import optuna
-
     from sqlalchemy.exc import IntegrityError, OperationalError
 
     options = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}

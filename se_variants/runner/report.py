@@ -16,11 +16,11 @@ from typing import Any
 
 from ..spec import PART_KEYS
 from . import stats
-from .identity import is_baseline, is_run_knob
 from .claims import owner_of
 from .files import FileProblem, write_atomic
+from .identity import is_baseline, is_run_knob
 from .results import RESULT_FILE, scan
-from .tables import csv_text, text_table
+from .tables import csv_text, one_line, text_table
 
 __all__ = ["collect", "summarize", "write_report", "report_lock", "format_table", "report_settings", "verdict",
            "baseline_hint", "REPORT_FILES", "LOCK_FILE", "ROW_COLUMNS", "DEFAULT_ALPHA"]
@@ -473,7 +473,7 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
         "variant beats a seed of the baseline. The intervals are not adjusted for multiple comparisons. "
         "Exploratory: the variants were not chosen in advance as confirmatory hypotheses, and seeds vary the "
         "training only (the test split is fixed), so a difference is one of this recipe on this test set. "
-        f"FLOPs: one {size} image, counted by torch.utils.flop_counter (a multiply-add is 2 FLOPs; elementwise ops "
+        f"FLOPs: one {size} image, counted with torch's flop formulas (a multiply-add is 2 FLOPs; elementwise ops "
         f"and pooling not counted). Latency: median of {_repeats(first)} "
         f"timed forward passes of batch {first.get('latency_batch', '?')} on the training machine "
         f"({(first.get('host') or {}).get('platform', '?')}).",
@@ -498,7 +498,7 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
             err = r.get("error") or {}
             msg = f"{err.get('type', '')}: {err.get('message', '')}" if err else _unfinished(Path(r["job_dir"]))
             cells = [f"`{Path(r['job_dir']).name}`", str(r.get("status")), " ".join(r.get("overrides") or []),
-                     " ".join(msg.split())[:300]]
+                     one_line(msg, 300)]
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
     if broken:
         lines += ["", "## Broken records", "",
@@ -531,7 +531,7 @@ def _unfinished(job_dir: Path) -> str:
 
 def _md_cell(text: str) -> str:
     """``text`` on one line, safe inside a markdown table cell."""
-    return " ".join(text.split()).replace("|", "\\|")
+    return one_line(text).replace("|", "\\|")
 
 
 def _job_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

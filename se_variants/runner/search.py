@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import itertools
 import sys
 import time
 from dataclasses import dataclass
@@ -93,9 +92,10 @@ def _space(parsed: list[Any], params: dict[str, Any]) -> tuple[dict[str, Any], l
     ``hydra.sweeper.params`` (the command line wins for a key in both)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    parser = OverridesParser.create()
     space: dict[str, Any] = {}
-    for line in [*(f"{k}={v}" for k, v in params.items())]:
-        o = OverridesParser.create().parse_override(line)
+    for key, value in params.items():
+        o = parser.parse_override(f"{key}={value}")
         space[o.get_key_element()] = _distribution(o.get_key_element(), o.value())
     task = []
     for o in parsed:
@@ -147,7 +147,7 @@ def _settings(node: DictConfig, out_dir: Path, parallel: int | None) -> dict[str
 def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path, parallelism: Any) -> Any:
     """The plan of a search: the space and settings checked, and one sample config of the space planned and
     checked like a job (so that a bad key or option stops the command before any trial runs)."""
-    from .plan import Plan, _check_choices, _check_keys, _check_output, _parse
+    from .plan import Plan, _check_choices, _check_keys, _check_output, _parse, report_of
 
     params = base.hydra.sweeper.get("params")
     params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else {}
@@ -178,11 +178,9 @@ def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path
             size *= len(values)
         settings["n_trials"] = min(settings["n_trials"], size)
     _check_output(out_dir)
-    report = job.config.get("report") or {}
     search = Search(planner, task, space, settings, out_dir, int(job.config.get("seed") or 0),
                     job.config.get("threads"))
-    return Plan([], out_dir, True, planner.launcher, settings["n_jobs"], [],
-                (report.get("alpha", 0.05), bool(report.get("paired", False))), None, search)
+    return Plan([], out_dir, True, planner.launcher, settings["n_jobs"], [], report_of(job.config), None, search)
 
 
 def _first(dist: Any) -> Any:
@@ -273,12 +271,11 @@ def _ask_lock(search: Search) -> Iterator[None]:
     """Held while a command counts the study's trials and asks for a new one (flock on a file beside a SQLite
     study; a server database across machines has no such lock: there two commands may each start the last
     trial, as with Optuna's own stopping rules)."""
-    url = search.settings["storage"]
-    if not url.startswith("sqlite:///"):
+    database = sqlite_file(search.settings["storage"])
+    if database is None:
         yield
         return
-    path = Path(url[len("sqlite:///"):]).with_suffix(".lock")
-    with open(path, "a") as f:
+    with open(Path(database).with_suffix(".lock"), "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -378,11 +375,12 @@ def run_search(plan: Any, prog: str, confirm: int | None = None) -> int:
     try:
         for job, summary in launcher.run(jobs()):
             trial = trials.pop(id(job))
-            if summary.get("status") == "busy":  # a cooperating command trains this very job: its result is ours
-                while owner_of(job.folder) is not None:
-                    time.sleep(1.0)
-                summary = {**summary, "status": (load_record(job.folder / RESULT_FILE)[0] or {}).get("status")}
+            busy = summary.get("status") == "busy"  # a cooperating command trains this very job: its result is ours
+            while busy and owner_of(job.folder) is not None:
+                time.sleep(1.0)
             record, _ = load_record(job.folder / RESULT_FILE)
+            if busy:
+                summary = {**summary, "status": (record or {}).get("status")}
             value = _objective(record, s["metric"]) if summary.get("status") == "ok" else None
             state = (TrialState.COMPLETE if value is not None else
                      TrialState.PRUNED if summary.get("status") == "pruned" else TrialState.FAIL)
@@ -405,7 +403,7 @@ def run_search(plan: Any, prog: str, confirm: int | None = None) -> int:
     else:
         launcher.close()
     try:
-        files = write_search_report(search, study)
+        files = write_search_report(search, study, plan.report)
         print(f"\nSearch report: {', '.join(str(f) for f in files)} ({time.perf_counter() - start:.0f} s)")
         if interrupted:
             print(f"\nInterrupted. Run the same command again to go on: the study in {s['storage']} keeps every "
@@ -430,9 +428,10 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def write_search_report(search: Search, study: Any) -> list[Path]:
+def write_search_report(search: Search, study: Any, report: tuple[float, bool] = (0.05, False)) -> list[Path]:
     """``search.md`` (the trials, the best one), ``search.csv``, and Optuna's optimization history and parameter
-    importances as PNGs, next to the sweep's report; the sweep's own report of the trial jobs too."""
+    importances as PNGs, next to the sweep's report; the sweep's own report of the trial jobs too, with the
+    jobs' ``report`` settings (alpha, paired)."""
     from optuna.trial import TrialState
 
     from .report import write_report
@@ -441,7 +440,7 @@ def write_search_report(search: Search, study: Any) -> list[Path]:
     s = search.settings
     out = search.out_dir
     rows = trial_rows(study)
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     lines = [f"# Search: {s['study_name']}", "",
              f"Objective: {s['metric']} ({s['direction']}), on the validation split: the test accuracy of each trial "
              f"is in its metrics.json and report.md, never optimized. Sampler {s['sampler']['name']}"
@@ -462,8 +461,7 @@ def write_search_report(search: Search, study: Any) -> list[Path]:
     files = [out / "search.md", out / "search.csv"]
     files += _plots(study, out)
     try:
-        alpha, paired = 0.05, False
-        write_report(out, plot=None, alpha=alpha, paired=paired)
+        write_report(out, plot=None, alpha=report[0], paired=report[1])
         files.append(out / "report.md")
     except (OSError, ValueError) as err:
         print(f"se-variants: the report was not written: {err}", file=sys.stderr)
@@ -514,7 +512,7 @@ def confirm_overrides(search: Search, best: dict[str, Any], k: int) -> tuple[lis
     from ..spec import PART_KEYS
 
     params = [f"{key}={_value(v)}" for key, v in best.items()]
-    seeds = list(itertools.islice((s for s in itertools.count(search.base_seed + 1)), k))
+    seeds = list(range(search.base_seed + 1, search.base_seed + 1 + k))
     block_keys = ("block", *PART_KEYS)
     other = [o for o in search.task + params if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] not in block_keys
              and not o.startswith("seed=")]
@@ -527,7 +525,7 @@ def run_confirm(search: Search, study: Any, k: int, prog: str) -> int:
     """Train the best trial's config and the baseline with k fresh seeds into ``<sweep>/confirm`` and report."""
     from optuna.trial import TrialState
 
-    from .plan import Plan, _parallelism
+    from .plan import Plan, _parallelism, report_of
     from .sweep import run_plan
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -539,7 +537,6 @@ def run_confirm(search: Search, study: Any, k: int, prog: str) -> int:
     jobs = search.planner.jobs(overrides, [folder / job_name(o) for o in overrides])
     print(f"\nConfirm: the best trial ({' '.join(f'{key}={_value(v)}' for key, v in best.items())}) and the "
           f"block=none baseline, seeds {', '.join(map(str, seeds))} → {folder}", flush=True)
-    report = jobs[0].config.get("report") or {}
     plan = Plan(jobs, folder, True, search.planner.launcher, _parallelism(search.planner.launcher, jobs[0].config),
-                [], (report.get("alpha", 0.05), bool(report.get("paired", False))))
+                [], report_of(jobs[0].config))
     return run_plan(plan, prog, [])

@@ -108,9 +108,13 @@ def _triage(plan: Plan) -> tuple[dict[int, dict[str, Any]], list[int], int]:
     return outcomes, todo, broken
 
 
-def _header(plan: Plan, todo: int, skipped: int) -> str:
+def _where(plan: Plan) -> str:
     name = plan.launcher["name"]
-    where = f"{plan.parallel} at a time ({name})" if plan.parallel else f"launcher {name}"
+    return f"{plan.parallel} at a time ({name})" if plan.parallel else f"launcher {name}"
+
+
+def _header(plan: Plan, todo: int, skipped: int) -> str:
+    where = _where(plan)
     cfg = plan.jobs[0].config
     if plan.ablation:
         ab, model = plan.ablation, cfg["model"]
@@ -204,9 +208,9 @@ def dry_run(plan: Plan) -> int:
         print(f"[{mark}] {job.label}  →  {job.folder}{why}")
     for dropped, kept in plan.duplicates:
         print(f"[same] {dropped.label}: the config of {kept.label}, run once")
-    where = f"{plan.parallel} at a time ({plan.launcher['name']})" if plan.parallel else plan.launcher["name"]
     extra = f"; {broken} broken record(s) there" if broken else ""
-    print(f"\nDry run: {len(plan.jobs)} job(s), {len(todo)} to run, {len(plan.jobs) - len(todo)} not ({where}) → "
+    skipped = len(plan.jobs) - len(todo)
+    print(f"\nDry run: {len(plan.jobs)} job(s), {len(todo)} to run, {skipped} not ({_where(plan)}) → "
           f"{plan.out_dir}{extra}. Nothing was trained.")
     return 0
 

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from .files import read_json, write_json
+from .files import read_json, stamp, write_json
 
 __all__ = ["LOGGERS", "EXTRAS", "RUNS_FILE", "missing_library", "default_tracking_uri", "job_loggers",
            "finish_job", "log_report"]
@@ -52,10 +51,6 @@ def default_tracking_uri() -> str:
     return "sqlite:///" + str((Path("outputs") / "mlflow.db").resolve())
 
 
-def _stamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")
-
-
 def _params(record: dict[str, Any]) -> dict[str, Any]:
     """What identifies a job in a tracker: its variant columns, seed and hashes."""
     keys = ("block", "squeeze", "excite", "gate", "seed", "config_hash", "variant_hash")
@@ -74,7 +69,7 @@ def job_loggers(cfg: dict[str, Any], job_dir: Path, record: dict[str, Any], new_
     options = cfg.get("logger") or {}
     # a later attempt (resumed, restarted, re-run) logs beside the earlier ones' (Lightning would delete them)
     earlier = any((job_dir / d).is_dir() and any((job_dir / d).iterdir()) for d in ("logs", "tensorboard"))
-    version = f"attempt-{_stamp()}" if earlier else ""
+    version = f"attempt-{stamp()}" if earlier else ""
     tags = {"se_variants.job": job_dir.name, "se_variants.sweep": job_dir.parent.name,
             **({"se_variants.rerun": "true"} if cfg.get("rerun") else {})}
     out = []

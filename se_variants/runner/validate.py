@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import os
 import sys
 from typing import Any
@@ -15,7 +16,9 @@ from torch import nn
 
 from ..registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, spec_to_dict, suggest
 from ..spec import PART_KEYS, PARTS, from_config, split_block
-from . import data as _data, models as _models, optim as _optim  # noqa: F401  (fill the registries)
+from . import data as _data  # noqa: F401  (importing these fills the registries)
+from . import models as _models  # noqa: F401
+from . import optim as _optim  # noqa: F401
 from .data import DataError, data_meta
 from .identity import is_baseline
 from .models.placement import make_block
@@ -208,7 +211,6 @@ def check_config(cfg: Any) -> dict[str, Any]:
         if name not in LOGGERS:
             raise ConfigError(f"trainer.loggers: unknown logger {name!r}.{suggest(name, list(LOGGERS))} "
                               f"Available: {', '.join(LOGGERS)}.")
-    for name in trainer.get("loggers") or ():
         problem = missing_library(name)
         if problem:
             raise ConfigError(problem)
@@ -220,11 +222,9 @@ def check_config(cfg: Any) -> dict[str, Any]:
 
 
 def model_key(cfg: dict[str, Any]) -> str:
-    """What :func:`check_model` depends on: jobs with equal keys build the same network."""
-    import json
-
-    return json.dumps([cfg.get("model"), block_spec(cfg), cfg.get("data"), cfg.get("optim"), cfg.get("schedule"),
-                       (cfg.get("trainer") or {}).get("max_epochs")], sort_keys=True, default=str)
+    """What :func:`check_model` depends on (the model, its block, the data's shape): jobs with equal keys build the
+    same network, checked once."""
+    return json.dumps([cfg.get("model"), block_spec(cfg), cfg.get("data")], sort_keys=True, default=str)
 
 
 def _forward(model: nn.Module, x: torch.Tensor, num_classes: int, where: str, shape: str) -> None:

@@ -12,6 +12,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
+from .. import mask as masks
 from ..descriptor import SPATIAL_AXES, Descriptor, pooled_axes
 from ..norm import batch_norm
 from ..registry import SQUEEZE, SpecError
@@ -110,18 +111,6 @@ class LinearPool(Squeeze):
         return f"{self.channels}, grid={self.grid}, dim={self.proj.out_features}" + self._dims_repr()
 
 
-def zero_padding(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """x (N, C, *spatial) with padded positions (``mask`` (N, *spatial) False) set to 0 by selection (torch.where),
-    so that NaN or ±inf padding reaches no sum or product, forward or backward; x itself without a mask. A leaf for
-    torch.fx."""
-    if mask is None:
-        return x
-    return torch.where(mask.unsqueeze(1), x, 0.0)
-
-
-torch.fx.wrap("zero_padding")
-
-
 def mask_logits(a: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Logits a (N, K, *spatial) with padded positions (``mask`` (N, *spatial) False) set to the dtype's lowest
     value, so that a softmax gives them weight 0 (and a sample without valid positions uniform weights, not NaN).
@@ -167,7 +156,7 @@ class AttnPool(Squeeze):
         self.descriptor = Descriptor.from_axes(channels, 1, axes, self.dims)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = zero_padding(x, mask)
+        x = masks.zero_padding(x, mask)
         a = mask_logits(self.logit(x), mask)
         n, c = x.shape[0], x.shape[1]
         if self.all_spatial:
@@ -216,7 +205,7 @@ class ClusterPool(Squeeze):
         self.descriptor = Descriptor(channels, clusters, ("c",), dims=self.dims)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = zero_padding(x, mask)
+        x = masks.zero_padding(x, mask)
         n, c, k, p = x.shape[0], x.shape[1], self.assign.out_channels, _positions(x, self.dims)
         a = self.assign(x).reshape(n, k, p).softmax(1)  # (N, K, P)
         a = _valid_only(a, mask)
@@ -260,7 +249,7 @@ class ChannelProjection(Squeeze):
         self.descriptor = Descriptor(channels, 1, SPATIAL_AXES[self.dims], dims=self.dims)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.conv(zero_padding(x, mask)).unsqueeze(1)
+        return self.conv(masks.zero_padding(x, mask)).unsqueeze(1)
 
     def extra_repr(self) -> str:
         return f"{self.channels}, bias={self.conv.bias is not None}" + self._dims_repr()

@@ -11,6 +11,7 @@ from typing import Literal
 import torch
 import torch.fx
 
+from .. import mask as masks
 from ..descriptor import Descriptor, pooled_axes
 from ..registry import SQUEEZE, SpecError
 from .base import Squeeze, x_dims
@@ -76,7 +77,7 @@ def pool_stat(name: str, x: torch.Tensor, dims: tuple[int, ...], mask: torch.Ten
     if mask is None:
         return _plain(name, x, dims).unsqueeze(1)
     if all(d < 2 for d in dims):
-        return _plain(name, torch.where(mask.unsqueeze(1), x, 0.0), dims).unsqueeze(1)
+        return _plain(name, masks.zero_padding(x, mask), dims).unsqueeze(1)
     return _masked(name, x, dims, mask).unsqueeze(1)
 
 

@@ -147,6 +147,20 @@ def test_optimizer_checks_refuse_what_torch_refuses(optim, options):
     assert ours == torch_refuses, (optim, options)
 
 
+def test_each_distinct_network_is_built_once(capsys, cwd, monkeypatch):
+    """A sweep over what does not change the network (seeds, learning rates, epochs) builds and checks it once;
+    each other block is built once more."""
+    from se_variants.runner import plan
+
+    built = []
+    monkeypatch.setattr(plan, "check_model", lambda cfg: built.append(cfg["block"]))
+    argv = ["-m", "optim.lr=0.1,0.01", "trainer.max_epochs=2,3", "seed=0,1", "trainer=smoke", "--dry-run"]
+    assert main(argv) == 0 and "Dry run: 8 job(s)" in capsys.readouterr().out
+    assert len(built) == 1
+    assert main([*argv, "squeeze=avg,max"]) == 0 and "Dry run: 16 job(s)" in capsys.readouterr().out
+    assert len(built) == 3
+
+
 def test_the_dry_run_lists_every_job_and_trains_nothing(capsys, cwd):
     """Planned and checked exactly as a run would be (same errors), one line a job, the count and the folder;
     no folder, no record. Overrides that would fold into one folder name get folders of their own."""

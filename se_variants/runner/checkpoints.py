@@ -16,13 +16,15 @@ import torch
 from .identity import config_hashes, identity_config
 from .tables import one_line
 
-__all__ = ["CheckpointError", "LAST_CKPT", "RUN_STATE_KEY", "load_checkpoint", "check_checkpoint", "given_checkpoint",
-           "config_diff", "history", "epochs_done"]
+__all__ = ["CheckpointError", "LAST_CKPT", "RUN_STATE_KEY", "PLATEAU_KEY", "load_checkpoint", "check_checkpoint",
+           "given_checkpoint", "config_diff", "history", "epochs_done", "selected"]
 
 #: a job's checkpoint, relative to its folder (written at epoch ends -- see checkpoint_every_s -- atomically)
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
 #: the key of the runner's loop state (per-epoch metrics) among a checkpoint's callback states
 RUN_STATE_KEY = "se_variants.RunState"
+#: the key of a plateau schedule's state (stepped by the module, not by Lightning: see lit.py)
+PLATEAU_KEY = "se_variants.plateau"
 
 
 class CheckpointError(ValueError):
@@ -88,6 +90,14 @@ def history(ckpt: dict[str, Any]) -> list[dict[str, Any]]:
     """The per-epoch metrics a checkpoint keeps (the runner's loop state)."""
     state = (ckpt.get("callbacks") or {}).get(RUN_STATE_KEY, {})
     return list(state.get("history", [])) if isinstance(state, dict) else []
+
+
+def selected(ckpt: dict[str, Any]) -> dict[str, Any] | None:
+    """The weights ``trainer.select=min_train_loss`` selected so far, as the runner's loop state keeps them:
+    ``{"epoch", "train/loss", "state"}``, or None."""
+    state = (ckpt.get("callbacks") or {}).get(RUN_STATE_KEY, {})
+    chosen = state.get("selected") if isinstance(state, dict) else None
+    return chosen if isinstance(chosen, dict) else None
 
 
 def epochs_done(ckpt: dict[str, Any]) -> int:

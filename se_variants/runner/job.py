@@ -38,13 +38,14 @@ import yaml
 
 from ..registry import spec_to_dict
 from .checkpoints import (LAST_CKPT, CheckpointError, check_checkpoint, epochs_done, given_checkpoint, history,
-                          load_checkpoint)
+                          load_checkpoint, selected)
 from .claims import Claim, Owner, acquire
 from .files import stamp, write_atomic, write_json
 from .identity import config_hashes, variant_columns
 from .measure import count_flops, count_params, measure_latency
 from .pruning import Pruned, TrialReporter
 from .results import RESULT_FILE, load_record
+from .schema import RUNNER_TRAINER_KEYS
 from .trackers import finish_job, job_loggers
 from .validate import block_spec, import_user_modules
 
@@ -71,9 +72,19 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def _cpu_model() -> str | None:
+    """The processor's model name (Linux: /proc/cpuinfo; elsewhere what the platform module says, or None)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or None
+
+
 @functools.lru_cache(maxsize=1)
 def _host() -> dict[str, Any]:
-    return {"name": socket.gethostname(), "platform": platform.platform(), "cpus": os.cpu_count()}
+    return {"name": socket.gethostname(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "cpu_model": _cpu_model()}
 
 
 def _now(ts: float | None = None) -> str:
@@ -146,7 +157,7 @@ def _quiet(enabled: bool) -> Iterator[None]:
 def _trainer(cfg: dict[str, Any], job_dir: Path, loggers: list[Any], callbacks: list[Any], **override: Any):
     import lightning as L
 
-    t = {k: v for k, v in dict(cfg["trainer"]).items() if k != "loggers" and v is not None}
+    t = {k: v for k, v in dict(cfg["trainer"]).items() if k not in RUNNER_TRAINER_KEYS and v is not None}
     t.update(override)
     # "warn": torch's deterministic algorithms, warning (not failing) on the few CUDA kernels that have none
     # (adaptive pooling and nearest-resize backward, used by some squeezes); on CPU every op is deterministic
@@ -182,9 +193,12 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     last.parent.mkdir(parents=True, exist_ok=True)
     search = cfg.get("search") or {}
     reporter = TrialReporter(search) if search.get("prune") else None  # a search's pruner, fed after every epoch
+    select = cfg["trainer"].get("select", "last")
     state = RunState(cfg["seed"], last, record["config_hash"], every_s=cfg.get("checkpoint_every_s") or 0.0,
-                     reporter=reporter)
-    trainer = _trainer(cfg, job_dir, loggers or [], [state], **({"devices": devices} if devices else {}))
+                     reporter=reporter, select=select)
+    # no validation split (val_fraction=0): no validation loop, and no val metrics recorded (not zeros)
+    no_val = {} if len(splits.val) else {"limit_val_batches": 0}
+    trainer = _trainer(cfg, job_dir, loggers or [], [state], **({"devices": devices} if devices else {}), **no_val)
     phases["build_s"], clock = time.perf_counter() - clock, time.perf_counter()
 
     data = ImageData(splits, cfg["seed"])
@@ -195,16 +209,19 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     if not last.is_file() and ckpt is not None:  # resumed from a finished checkpoint elsewhere: nothing trained
         shutil.copyfile(ckpt, last)
     # under DDP the ranks' callbacks are not this process's: the history comes back through last.ckpt
-    epochs = state.history if trainer.world_size == 1 else history(load_checkpoint(last)[0])
+    ckpt_state = None if trainer.world_size == 1 else load_checkpoint(last)[0]
+    epochs = state.history if ckpt_state is None else history(ckpt_state)
     record["history"] = epochs
     record["epochs"] = len(epochs)
     metrics = state.final_metrics(epochs)
+    record["selected"] = _select_weights(lit, select, state.selected if ckpt_state is None else selected(ckpt_state),
+                                         len(epochs))
     phases["fit_s"], clock = time.perf_counter() - clock, time.perf_counter()
 
     # the test split on one device, every sample exactly once: after DDP, a one-device trainer of this process
     # (without loggers: the ranks wrote the logs, and a logger of this process would start them anew)
     tester = trainer if trainer.world_size == 1 else \
-        _trainer(cfg, job_dir, [], [], devices=devices[:1] if devices else 1, strategy="auto", num_nodes=1)
+        _trainer(cfg, job_dir, [], [], devices=devices[:1] if devices else 1, strategy="auto", num_nodes=1, **no_val)
     test = tester.test(lit, datamodule=data, verbose=False)[0]
     metrics["test"] = {k.partition("/")[2]: float(v) for k, v in test.items() if k.startswith("test/")}
     record["metrics"] = metrics
@@ -217,6 +234,18 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     record["latency_batch"] = m.get("latency_batch", 1)
     phases["measure_s"] = time.perf_counter() - clock
     record["time_s"] = {k: round(v, 3) for k, v in phases.items()}
+
+
+def _select_weights(lit: Any, select: str, chosen: dict[str, Any] | None, epochs: int) -> dict[str, Any]:
+    """Load the weights ``trainer.select`` chose into the model (the final ones stay for ``last``); what was
+    chosen, for metrics.json: ``{"by", "epoch"}`` (0-based; with ``train/loss`` for min_train_loss)."""
+    if select != "min_train_loss":
+        return {"by": select, "epoch": epochs - 1}
+    if chosen is None:  # no epoch had a finite training loss: the final weights are tested, and the record says so
+        return {"by": select, "epoch": None, "note": "no epoch had a finite training loss; the final weights were "
+                                                     "tested"}
+    lit.model.load_state_dict(chosen["state"])
+    return {"by": select, "epoch": chosen["epoch"], "train/loss": chosen["train/loss"]}
 
 
 # ------------------------------------------------------------------------------------------------- the job

@@ -9,9 +9,13 @@ bit) rests on three things:
   (``data.base.EpochSampler``), so nothing depends on how many random numbers earlier epochs drew;
 * ``checkpoints/last.ckpt`` is written at the end of an epoch -- after validation and after the epoch-interval
   LR schedule stepped, when model, optimizer, schedule and loop state all describe one finished epoch --
-  atomically (temporary file and ``os.replace``), so a kill never leaves half a file;
+  atomically (temporary file and ``os.replace``), so a kill never leaves half a file. A plateau schedule
+  (``ReduceLROnPlateau``, fed the epoch's training loss) is stepped by :class:`Classifier` itself in its epoch-end
+  hook, which Lightning runs before the checkpoint's: Lightning would step it after the checkpoint was written,
+  and a resumed job would then miss that step. Its state is saved in the checkpoint by the module;
 * the per-epoch metrics live in the checkpoint too, so a job killed after its last epoch (before its record was
-  final) still reports the train and validation metrics of that epoch.
+  final) still reports the train and validation metrics of that epoch; so do the weights of the epoch with the
+  lowest training loss (``trainer.select=min_train_loss``), which the job tests once at the end.
 
 Metrics are three running sums per stage (loss × samples, correct predictions, samples) in one tensor, summed
 over DDP ranks once per epoch: a step costs one tensor addition, and every sample counts once.
@@ -19,6 +23,7 @@ over DDP ranks once per epoch: a step costs one tensor addition, and every sampl
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import random
@@ -34,13 +39,14 @@ from lightning.pytorch.callbacks import Checkpoint
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .checkpoints import RUN_STATE_KEY
+from .checkpoints import PLATEAU_KEY, RUN_STATE_KEY
 from .data.base import EpochSampler, SeededItems, ShardSampler, Splits, derive_seed
 from .optim import OPTIM, SCHEDULE
 
 __all__ = ["Classifier", "ImageData", "RunState", "STAGES", "per_class"]
 
 STAGES = ("train", "val", "test")
+_Plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
 
 
 class Classifier(L.LightningModule):
@@ -66,6 +72,8 @@ class Classifier(L.LightningModule):
         self.epochs = epochs
         self.save_hyperparameters(hparams or {})
         self.test_confusion: torch.Tensor | None = None
+        self.plateau: _Plateau | None = None  # a plateau schedule, stepped here with the epoch's training loss
+        self._plateau_state: dict[str, Any] | None = None  # its state from a checkpoint, until it is built
         self._reset_sums()
 
     def _reset_sums(self) -> None:
@@ -102,10 +110,10 @@ class Classifier(L.LightningModule):
                 self._confusion = self._confusion.to(y.device) + torch.bincount(y * k + pred, minlength=k * k)
         return loss
 
-    def _log_epoch(self, stage: str) -> None:
+    def _log_epoch(self, stage: str) -> dict[str, float]:
         """``<stage>/loss`` (mean over the epoch's samples), ``<stage>/acc`` and ``<stage>/n`` (samples), summed over
         DDP ranks before dividing, logged once an epoch (a log call per step costs as much as a step of a small
-        model)."""
+        model); returns them."""
         sums = self.trainer.strategy.reduce(self._sums[stage], reduce_op="sum") if self.trainer.world_size > 1 \
             else self._sums[stage]
         loss, correct, n = sums.tolist()
@@ -113,9 +121,12 @@ class Classifier(L.LightningModule):
         for name, value in values.items():
             self.log(f"{stage}/{name}", value, prog_bar=name != "n", sync_dist=False)
         self._sums[stage] = torch.zeros_like(self._sums[stage])
+        return values
 
     def on_train_epoch_end(self) -> None:
-        self._log_epoch("train")
+        loss = self._log_epoch("train")["loss"]
+        if self.plateau is not None:  # before RunState writes last.ckpt (see the module doc); every rank alike
+            self.plateau.step(loss)
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")
@@ -138,7 +149,22 @@ class Classifier(L.LightningModule):
     def configure_optimizers(self) -> Any:
         optimizer = OPTIM.build(self.optim_spec, self.parameters())
         scheduler = SCHEDULE.build(self.schedule_spec, optimizer, self.epochs)
+        if isinstance(scheduler, _Plateau):  # stepped by on_train_epoch_end, not by Lightning
+            self.plateau = scheduler
+            if self._plateau_state is not None:
+                scheduler.load_state_dict(self._plateau_state)
+            return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.plateau is not None:
+            checkpoint[PLATEAU_KEY] = self.plateau.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # (Lightning restores the module before configure_optimizers builds the schedule: kept until then)
+        self._plateau_state = checkpoint.get(PLATEAU_KEY)
+        if self.plateau is not None and self._plateau_state is not None:
+            self.plateau.load_state_dict(self._plateau_state)
 
 
 def per_class(confusion: torch.Tensor) -> dict[str, Any]:
@@ -186,7 +212,9 @@ class ImageData(L.LightningDataModule):
 
 
 class RunState(Checkpoint):
-    """Reseeds every epoch, writes ``last.ckpt`` at the end of an epoch, and keeps the per-epoch metric history.
+    """Reseeds every epoch, writes ``last.ckpt`` at the end of an epoch, and keeps the per-epoch metric history
+    (with the learning rate each epoch trained with) and, with ``select="min_train_loss"``, the weights of the epoch
+    with the lowest training loss.
 
     Args:
         seed: the run's seed.
@@ -198,6 +226,10 @@ class RunState(Checkpoint):
             from the last checkpoint written, with the same final numbers; only the work since is lost.
         reporter: called with (epoch, that epoch's metrics) after each epoch (a search's pruner: it may raise
             :class:`.pruning.Pruned` to stop the job).
+        select: ``last`` or ``min_train_loss``: keep a copy of the model's state (parameters and buffers) from the
+            end of every epoch whose training loss is lower than every earlier one (strictly: the first of equal
+            minima; a non-finite loss never counts), as Keras' ``ModelCheckpoint(monitor='loss',
+            save_best_only=True)`` does (Ismail Fawaz et al. 2019). It is saved in last.ckpt with the history.
 
     A :class:`~lightning.pytorch.callbacks.Checkpoint` (it writes the checkpoint), so Lightning calls its epoch-end
     hook after the LightningModule's, whose logged values (the epoch's sample counts) it records. Under DDP this
@@ -205,13 +237,17 @@ class RunState(Checkpoint):
     """
 
     def __init__(self, seed: int, ckpt_path: Path, config_hash: str, every_s: float = 0.0,
-                 reporter: Any = None):
+                 reporter: Any = None, select: str = "last"):
         self.seed = seed
         self.ckpt_path = Path(ckpt_path)
         self.config_hash = config_hash
         self.every_s = every_s
         self.reporter = reporter
+        self.select = select
         self.history: list[dict[str, float]] = []
+        #: the selected epoch: {"epoch", "train/loss", "state": the model's state_dict on the CPU} (min_train_loss)
+        self.selected: dict[str, Any] | None = None
+        self._lr: float | None = None
         self._last_write = time.monotonic()
 
     @property
@@ -219,22 +255,34 @@ class RunState(Checkpoint):
         return RUN_STATE_KEY
 
     def state_dict(self) -> dict[str, Any]:
-        return {"config_hash": self.config_hash, "history": self.history}
+        return {"config_hash": self.config_hash, "history": self.history, "selected": self.selected}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history = list(state.get("history", []))
+        self.selected = state.get("selected")
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         seed = derive_seed(self.seed, trainer.current_epoch, trainer.global_rank, 0xE90C)
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
+        self._lr = float(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None
+
+    def _select(self, epoch: int, loss: float | None, pl_module: L.LightningModule) -> None:
+        if loss is None or not math.isfinite(loss):
+            return
+        if self.selected is None or loss < self.selected["train/loss"]:
+            state = {k: v.detach().to("cpu", copy=True) for k, v in pl_module.model.state_dict().items()}
+            self.selected = {"epoch": epoch, "train/loss": loss, "state": state}
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # validation has run and the epoch-interval LR schedule has stepped (Lightning steps it after the last
-        # batch): this is the state an uninterrupted run carries into the next epoch
+        # validation has run, the epoch-interval LR schedule has stepped (Lightning steps it after the last batch)
+        # and so has a plateau schedule (the module's epoch-end hook ran before this one): this is the state an
+        # uninterrupted run carries into the next epoch
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.split("/")[0] in ("train", "val")}
-        self.history.append({"epoch": trainer.current_epoch, **metrics})
+        self.history.append({"epoch": trainer.current_epoch, "lr": self._lr, **metrics})
+        if self.select == "min_train_loss":
+            self._select(trainer.current_epoch, metrics.get("train/loss"), pl_module)
         last = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
         # (ranks decide alike: under DDP every epoch is written, since writing is collective)
         if last or trainer.world_size > 1 or time.monotonic() - self._last_write >= self.every_s:

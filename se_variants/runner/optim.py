@@ -55,7 +55,26 @@ def adamw(params: Iterable[Any], *, lr: float = 1e-3, weight_decay: float = 0.05
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas))
 
 
-sgd.check, adamw.check = _check_sgd, _check_adamw
+def _check_adam(*, lr: float = 1e-3, betas: tuple[float, ...] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    _at_least("adam", "lr", lr)
+    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+        raise SpecError(f"adam: betas must be two numbers in [0, 1), e.g. [0.9, 0.999], got {list(betas)}.")
+    if not eps > 0:
+        raise SpecError(f"adam: eps must be > 0 (Keras: 1e-7, torch: 1e-8), got {eps}.")
+
+
+@OPTIM.register("adam")
+def adam(params: Iterable[Any], *, lr: float = 1e-3, betas: tuple[float, ...] = (0.9, 0.999),
+         eps: float = 1e-8) -> torch.optim.Optimizer:
+    """Adam (Kingma & Ba 2015) without weight decay; Keras' defaults are lr 1e-3, betas (0.9, 0.999), eps 1e-7
+    (Ismail Fawaz et al. 2019's recipe; configs/optim/adam.yaml). Keras adds eps to √v before the bias correction,
+    torch after it, so the same eps weighs up to 1/√(1 − β₂ᵗ) times more in torch's first steps (×1.0 after a few
+    thousand steps)."""
+    _check_adam(lr=lr, betas=betas, eps=eps)
+    return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps)
+
+
+sgd.check, adamw.check, adam.check = _check_sgd, _check_adamw, _check_adam
 
 
 def _check_warmup(name: str, warmup_epochs: int) -> None:
@@ -125,4 +144,30 @@ def constant(optimizer: torch.optim.Optimizer, epochs: int, *,
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: _warm(e, warmup_epochs))
 
 
+def _check_plateau(epochs: int, *, factor: float = 0.5, patience: int = 50, min_lr: float = 1e-4,
+                   min_delta: float = 1e-4) -> None:
+    if not 0.0 < factor < 1.0:
+        raise SpecError(f"plateau: factor multiplies the lr at a plateau and must be in (0, 1), got {factor}.")
+    if patience < 1:
+        raise SpecError(f"plateau: patience is the epochs without improvement before the lr is cut, >= 1, got "
+                        f"{patience}.")
+    _at_least("plateau", "min_lr", min_lr)
+    _at_least("plateau", "min_delta", min_delta)
+
+
+@SCHEDULE.register("plateau")
+def plateau(optimizer: torch.optim.Optimizer, epochs: int, *, factor: float = 0.5, patience: int = 50,
+            min_lr: float = 1e-4, min_delta: float = 1e-4) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
+    """Reduce the lr on a plateau of the TRAINING loss, as Keras' ``ReduceLROnPlateau(monitor='loss', factor=0.5,
+    patience=50, min_lr=1e-4)`` in Ismail Fawaz et al. 2019: after ``patience`` epochs in a row whose training loss
+    is not below the best so far minus ``min_delta`` (Keras' default 1e-4, absolute), lr ← max(lr · factor,
+    min_lr), and the count starts again. It is torch's ReduceLROnPlateau with ``patience - 1`` (torch cuts after
+    more than ``patience`` bad epochs, Keras after ``patience``) and an absolute threshold. The runner's module
+    steps it with each epoch's mean training loss, before the epoch's checkpoint (lit.py)."""
+    _check_plateau(epochs, factor=factor, patience=patience, min_lr=min_lr, min_delta=min_delta)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=factor, patience=patience - 1,
+                                                      threshold=min_delta, threshold_mode="abs", min_lr=min_lr)
+
+
 cosine.check, multistep.check, constant.check = _check_cosine, _check_multistep, _check_constant
+plateau.check = _check_plateau

@@ -1,7 +1,8 @@
 """The results report of a sweep folder: jobs grouped by variant, test accuracy over seeds with its 95 %
 t-interval, the difference to the matched baseline with a Welch (or paired) t-test and Holm's adjustment, cost
-columns, failed jobs with their errors. Written as ``report.csv`` (one row per variant), ``jobs.csv`` (one row
-per job), ``report.md`` and ``report.png``; the statistics are in :mod:`se_variants.runner.stats`."""
+columns, failed jobs with their errors, and the reproduction check against published runs (:mod:`.reproduction`).
+Written as ``report.csv`` (one row per variant), ``jobs.csv`` (one row per job), ``report.md``, ``report.png``
+and ``reproduction.csv``; the statistics are in :mod:`se_variants.runner.stats`."""
 
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ from . import stats
 from .claims import owner_of
 from .files import FileProblem, write_atomic
 from .identity import is_baseline, is_run_knob
+from .reproduction import (REPRODUCTION_COLUMNS, REPRODUCTION_FILE, check_published, format_reproduction,
+                           markdown_reproduction, recorded_published, reproduce)
 from .results import RESULT_FILE, scan
 from .tables import csv_text, one_line, text_table
 
 __all__ = ["collect", "summarize", "write_report", "report_lock", "format_table", "report_settings", "verdict",
            "baseline_hint", "REPORT_FILES", "LOCK_FILE", "ROW_COLUMNS", "DEFAULT_ALPHA"]
 
-REPORT_FILES = ("report.md", "report.csv", "jobs.csv", "report.png")
+REPORT_FILES = ("report.md", "report.csv", "jobs.csv", "report.png", REPRODUCTION_FILE)
 #: the lock a report writer holds (hidden: it holds nothing)
 LOCK_FILE = ".report.lock"
 #: significance level when neither the call nor the records' ``config.report.alpha`` say otherwise
@@ -400,6 +403,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         lines += ["", "Verdict (exploratory): " + verdict(rows, alpha, _paired(rows), markdown=False)]
         if any(_advice(r) for r in rows):  # how many seeds: one line here, per variant in report.md and report.csv
             lines.append(_planning(rows, alpha, markdown=False))
+    checks = [e for r in rows for e in r.get("reproduction") or ()]
+    if checks:  # references matched to rows by reproduction.reproduce (report.published)
+        lines += ["", format_reproduction(checks)]
     return "\n".join(lines)
 
 
@@ -449,7 +455,8 @@ def baseline_hint(records: Sequence[dict[str, Any]], rows: Sequence[dict[str, An
 
 def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[str, Any]], common: list[str],
               broken: Sequence[dict[str, Any]] = (), superseded: Sequence[dict[str, Any]] = (),
-              alpha: float = DEFAULT_ALPHA, paired: bool = False) -> str:
+              alpha: float = DEFAULT_ALPHA, paired: bool = False,
+              reproduction: Sequence[dict[str, Any]] = ()) -> str:
     ok = sum(r.get("status") == "ok" for r in records)
     bad = [r for r in records if r.get("status") != "ok"]
     header, body = _display(rows, wide=True)
@@ -492,6 +499,8 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
         lines += [""] + notes
     if any(not r["baseline"] for r in rows):
         lines += ["", _planning(rows, alpha)]
+    if reproduction:
+        lines += ["", *markdown_reproduction(reproduction)]
     if bad:
         lines += ["", "## Failed or unfinished jobs", "", "| job | status | overrides | error |", "|---|---|---|---|"]
         for r in bad:
@@ -569,9 +578,9 @@ def report_lock(sweep_dir: Path) -> Iterator[None]:
 
 
 def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: float | None = None,
-                 paired: bool | None = None) -> dict[str, Any]:
-    """Write report.md, report.csv, jobs.csv and report.png into ``sweep_dir``, each atomically, one writer at a
-    time (:func:`report_lock`).
+                 paired: bool | None = None, published: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Write report.md, report.csv, jobs.csv, report.png and (when there are published runs to compare with)
+    reproduction.csv into ``sweep_dir``, each atomically, one writer at a time (:func:`report_lock`).
 
     Args:
         sweep_dir: a folder with job folders (metrics.json) at any depth.
@@ -580,9 +589,13 @@ def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: floa
         alpha: significance level of the Holm-adjusted tests; default: ``config.report.alpha`` of the newest
             record (0.05).
         paired: pair jobs by seed (paired t-test) instead of Welch's test; default: ``config.report.paired``.
+        published: published runs to compare variants with (``report.published``: see :mod:`.reproduction`);
+            default: ``config.report.published`` of the newest record.
 
-    Returns ``{"rows", "records", "common", "broken", "superseded", "files", "alpha", "paired"}`` (see
-    :func:`collect`, :func:`summarize`); with no metrics.json under ``sweep_dir`` nothing is written and
+    Returns ``{"rows", "records", "common", "broken", "superseded", "files", "alpha", "paired",
+    "reproduction"}`` (see :func:`collect`, :func:`summarize`, :func:`.reproduction.reproduce`); rows matched by
+    a reference carry its comparisons under ``reproduction``. With no metrics.json under ``sweep_dir`` nothing is
+    written and
     ``files`` is empty. Raises ValueError for report settings that are not valid, :class:`.files.FileProblem`
     when a report file's place is taken by a folder.
     """
@@ -590,18 +603,26 @@ def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: floa
     with report_lock(sweep_dir):
         records, broken, superseded = collect(sweep_dir)
         alpha, paired = report_settings(records, alpha, paired)
+        published = recorded_published(records) if published is None else check_published(published)
         rows, common = summarize(records, alpha=alpha, paired=paired)
+        checks = reproduce(records, rows, published)
         out: dict[str, Any] = {"rows": rows, "records": records, "common": common, "broken": broken,
-                               "superseded": superseded, "files": [], "alpha": alpha, "paired": paired}
+                               "superseded": superseded, "files": [], "alpha": alpha, "paired": paired,
+                               "reproduction": checks}
         if not records and not broken:
             return out
         write_atomic(sweep_dir / "report.md", _markdown(sweep_dir, records, rows, common, broken, superseded,
-                                                        alpha, paired))
+                                                        alpha, paired, checks))
         write_atomic(sweep_dir / "report.csv", csv_text(rows, ROW_COLUMNS))
         job_rows = _job_rows(records) + [{"job": Path(b["path"]).parent.name, "status": "broken",
                                           "error": b["problem"]} for b in broken]
         write_atomic(sweep_dir / "jobs.csv", csv_text(job_rows, JOB_COLUMNS))
         out["files"] = [sweep_dir / f for f in ("report.md", "report.csv", "jobs.csv")]
+        if checks:
+            write_atomic(sweep_dir / REPRODUCTION_FILE, csv_text(checks, REPRODUCTION_COLUMNS))
+            out["files"].append(sweep_dir / REPRODUCTION_FILE)
+        elif (sweep_dir / REPRODUCTION_FILE).is_file():  # the references were removed since: no stale file
+            (sweep_dir / REPRODUCTION_FILE).unlink()
         png = sweep_dir / "report.png"
         if plot is None:
             newest = max((Path(r["job_dir"]) / RESULT_FILE).stat().st_mtime for r in records) if records else 0.0

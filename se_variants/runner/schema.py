@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Union
 
-__all__ = ["TrainConfig", "TrainerConfig", "MeasureConfig", "AblationConfig", "ReportConfig", "PathsConfig",
-           "register_schema",
-           "LOGGERS", "NON_IDENTITY_KEYS"]
+__all__ = ["TrainConfig", "TrainerConfig", "MeasureConfig", "AblationConfig", "ReportConfig", "PublishedRuns",
+           "PathsConfig", "register_schema", "LOGGERS", "SELECTIONS", "RUNNER_TRAINER_KEYS", "NON_IDENTITY_KEYS"]
 
 #: loggers the ``trainer.loggers`` list may name (se_variants.runner.trackers)
 LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
+#: ``trainer.select``: which weights a job tests -- the final ones, or those of the epoch with the lowest training
+#: loss (Ismail Fawaz et al. 2019: Keras' ModelCheckpoint(monitor='loss', save_best_only=True))
+SELECTIONS = ("last", "min_train_loss")
+#: keys of the trainer node that the runner reads itself (the others are Lightning Trainer arguments)
+RUNNER_TRAINER_KEYS = ("loggers", "select")
 
 #: keys that do not change what a job computes: two configs that differ only here are the same job (a sweep
 #: re-run skips it), and they are left out of the config hash
@@ -42,6 +46,9 @@ class TrainerConfig:
     check_val_every_n_epoch: int = 1
     log_every_n_steps: int = 10
     gradient_clip_val: Optional[float] = None
+    #: which weights are tested, once, at the end: "last" (the final epoch's) or "min_train_loss" (the epoch with
+    #: the lowest training loss; kept in the checkpoint, so a resumed job selects the same)
+    select: str = "last"
     enable_progress_bar: bool = True
     enable_model_summary: bool = True
     #: Lightning loggers besides metrics.json (which holds every epoch's metrics): any of "csv" (logs/metrics.csv),
@@ -68,6 +75,20 @@ class AblationConfig:
 
 
 @dataclass
+class PublishedRuns:
+    """Published per-run test accuracies of one variant, which the report compares with ours (its reproduction
+    check, docs/statistics.md)."""
+
+    #: the variant, as an override string of ablation.variants ("data.name=ItalyPowerDemand block=none"): it
+    #: matches every variant of the report whose jobs have all these overrides
+    variant: str = "???"
+    #: where the numbers come from: paper, table or file
+    source: str = "???"
+    #: test accuracy of each published run, in %
+    values: List[float] = field(default_factory=list)
+
+
+@dataclass
 class ReportConfig:
     """How reports compare variants with their baseline (see se_variants/runner/report.py)."""
 
@@ -75,6 +96,8 @@ class ReportConfig:
     alpha: float = 0.05
     #: paired test over seeds (valid only when variant and baseline jobs share their seeds and data order)
     paired: bool = False
+    #: published runs to compare variants with (the reproduction check of the report)
+    published: List[PublishedRuns] = field(default_factory=list)
 
 
 @dataclass

@@ -148,6 +148,7 @@ def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path
     """The plan of a search: the space and settings checked, and one sample config of the space planned and
     checked like a job (so that a bad key or option stops the command before any trial runs)."""
     from .plan import Plan, _check_choices, _check_keys, _check_output, _parse, report_of
+    from .validate import check_objective
 
     params = base.hydra.sweeper.get("params")
     params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else {}
@@ -172,6 +173,7 @@ def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path
     (job,) = planner.jobs([first], [out_dir / job_name(first)])
     parallel = parallelism(planner.launcher, job.config)
     settings = _settings(base.hydra.sweeper, out_dir, parallel)
+    check_objective(job.config, settings["metric"])  # a val/* objective needs a validation split
     if settings["sampler"]["name"] == "grid":  # a grid has as many trials as points, each tried once
         size = 1
         for values in _grid(space).values():

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 
 __all__ = ["MIN_SEEDS", "INSUFFICIENT", "INSUFFICIENT_PAIRED", "NO_VARIATION", "NO_PAIRED_VARIATION",
-           "NO_SHARED_SEEDS", "Summary", "Comparison", "summarize", "welch", "paired", "holm", "prob_improvement",
-           "cohens_d", "seeds_needed"]
+           "NO_SHARED_SEEDS", "Summary", "Comparison", "Reproduction", "summarize", "welch", "paired", "holm",
+           "prob_improvement", "cohens_d", "seeds_needed", "detectable_effect", "reproduction"]
 
 #: fewest seeds per arm for a p-value: below it the std is a guess and no normality check is possible
 MIN_SEEDS = 3
@@ -275,3 +275,48 @@ def seeds_needed(d: float, alpha: float = 0.05, power: float = 0.8, max_n: int =
         else:
             lo = mid + 1
     return hi if hi <= max_n else None
+
+
+def detectable_effect(n: int, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """The smallest true difference, in seed standard deviations (Cohen's d), that a two-sided two-sample t-test
+    with ``n`` seeds per arm detects with probability ``power`` at level ``alpha`` (the inverse of
+    :func:`seeds_needed`; bisection on the noncentral-t power to 1e-6). None for n < 2."""
+    if n < 2:
+        return None
+    if not 0.0 < alpha < 1.0 or not 0.0 < power < 1.0:
+        raise ValueError(f"alpha and power must be in (0, 1); got alpha={alpha!r}, power={power!r}.")
+    lo, hi = 0.0, 1.0
+    while _power(n, hi, alpha) < power:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1e-6:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _power(n, mid, alpha) < power else (lo, mid)
+    return hi
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """Our runs of a variant (a) against published runs of it (b): both summaries, whether their mean lies in our
+    t-interval, Welch's test of the two means and the ratio of the standard deviations (ours / theirs)."""
+
+    ours: Summary
+    theirs: Summary
+    inside: bool | None  # b's mean within a's interval (None without an interval)
+    delta: float | None  # mean(a) − mean(b)
+    p_value: float | None  # Welch's two-sided p (None: see note)
+    sd_ratio: float | None  # std(a) / std(b) (None when either is undefined or std(b) = 0)
+    note: str | None = None
+
+
+def reproduction(ours: Sequence[float], theirs: Sequence[float], confidence: float = 0.95,
+                 min_n: int = MIN_SEEDS) -> Reproduction:
+    """Does ``ours`` reproduce ``theirs``? Our mean's t-interval (:func:`summarize`) and whether their mean x̄_b
+    lies in it; Welch's test of mean(a) = mean(b) (:func:`welch`, with its notes); s_a / s_b.
+
+    Their mean inside our interval is what a reader checks first, but it ignores their own uncertainty; Welch's
+    p takes both into account. Neither says the two are equal: a large p at few seeds is weak evidence."""
+    a, b = summarize(ours, confidence), summarize(theirs, confidence)
+    w = welch(ours, theirs, confidence, min_n)
+    inside = None if a.ci_low is None or b.mean is None else bool(a.ci_low <= b.mean <= a.ci_high)
+    ratio = a.std / b.std if a.std is not None and b.std else None
+    return Reproduction(a, b, inside, w.delta, w.p_value, ratio, w.note)

@@ -19,16 +19,17 @@ from ..spec import PART_KEYS, PARTS, from_config, split_block
 from . import data as _data  # noqa: F401  (importing these fills the registries)
 from . import models as _models  # noqa: F401
 from . import optim as _optim  # noqa: F401
-from .data import DataError, data_meta
+from .data import DataError, data_meta, data_padded, has_validation
 from .identity import is_baseline
 from .models.placement import make_block
+from .reproduction import check_published
 from .registries import DATA, MODEL, OPTIM, SCHEDULE
-from .schema import LOGGERS
+from .schema import LOGGERS, SELECTIONS
 from .trackers import missing_library
 
 __all__ = ["ConfigError", "block_spec", "check_config", "check_model", "model_key", "check_devices", "check_seed",
-           "check_strategy", "start_method", "check_part_overrides", "import_user_modules", "PRECISIONS",
-           "ACCELERATORS"]
+           "check_strategy", "start_method", "check_part_overrides", "import_user_modules", "check_objective",
+           "PRECISIONS", "ACCELERATORS"]
 
 
 class ConfigError(ValueError):
@@ -116,6 +117,11 @@ def _check_trainer(trainer: dict[str, Any]) -> None:
             raise ConfigError(f"trainer.limit_{stage}_batches: {limit} would {'train' if stage == 'train' else 'test'} "
                               f"on no batch, and the job's result is its test accuracy; give a positive number of "
                               f"batches or a fraction in (0, 1], or null for all.")
+    select = trainer.get("select", "last")
+    if select not in SELECTIONS:
+        raise ConfigError(f"trainer.select: unknown selection {select!r}.{suggest(str(select), list(SELECTIONS))} "
+                          f"Available: last (the final weights are tested), min_train_loss (the weights of the epoch "
+                          f"with the lowest training loss, as Ismail Fawaz et al. 2019).")
     precision = str(trainer.get("precision", "32-true"))
     if precision not in PRECISIONS:
         raise ConfigError(f"trainer.precision: unknown precision {precision!r}.{suggest(precision, list(PRECISIONS))} "
@@ -201,6 +207,10 @@ def check_config(cfg: Any) -> dict[str, Any]:
     for key, reg in (("model", MODEL), ("data", DATA), ("optim", OPTIM), ("schedule", SCHEDULE)):
         _check(key, reg.resolve, cfg.get(key))
     check_optim_options(cfg)
+    try:
+        check_published((cfg.get("report") or {}).get("published"))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     check_seed(cfg.get("seed"))
     threads = cfg.get("threads")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
@@ -249,13 +259,16 @@ def check_model(cfg: dict[str, Any]) -> None:
     except DataError as err:
         raise ConfigError(f"data: {err}") from None
     spec = block_spec(cfg)
-    dims = MODEL.resolve(cfg["model"])[1].get("dims", 2)  # models without a dims option take (N, C, H, W)
+    entry, options = MODEL.resolve(cfg["model"])
+    # a dims option, or the dims the factory declares; the others take (N, C, H, W)
+    dims = options.get("dims", getattr(entry.factory, "dims", 2))
     shape = ", ".join(str(s) for s in (2, in_channels, *size))
     if len(size) != dims:
         raise ConfigError(
             f"model: {cfg['model'].get('name')} takes {dims}-D inputs (dims={dims}), but data="
             f"{cfg['data'].get('name')} gives {len(size)}-D ones ({shape}). Pick a model for {len(size)}-D inputs"
-            + (" (model=resnet1d)" if len(size) == 1 else f" (model.dims={len(size)} for cifar_resnet)") + "."
+            + (" (model=fcn, resnet_tsc or resnet1d)" if len(size) == 1 else
+               f" (model.dims={len(size)} for cifar_resnet)") + "."
         )
     block_name = split_block(cfg["block"])[0]
     if spec is not None:
@@ -263,6 +276,38 @@ def check_model(cfg: dict[str, Any]) -> None:
     where = "block" if spec is not None else "model"
     model = _check("model", MODEL.build, cfg["model"], in_channels, num_classes, spec)
     _forward(model, torch.randn(2, in_channels, *size), num_classes, where, shape)
+    if len(size) == 1 and data_padded(cfg["data"]):
+        _check_padded(model, (in_channels, size[0]), num_classes, cfg, where)
+
+
+def _check_padded(model: nn.Module, item: tuple[int, int], num_classes: int, cfg: dict[str, Any], where: str) -> None:
+    """A model fed NaN-padded series (data.variable_length=pad) must turn the padding into a mask: a batch whose
+    second series ends halfway must run (its blocks must take the mask) and give finite logits in train and eval
+    mode."""
+    x = torch.randn(2, *item)
+    x[1, :, max(1, item[1] // 2):] = float("nan")
+    _forward(model, x, num_classes, where, f"2, {item[0]}, {item[1]}, the second NaN-padded")
+    for train in (True, False):
+        model.train(train)
+        with torch.no_grad():
+            finite = bool(torch.isfinite(model(x)).all())
+        if not finite:
+            raise ConfigError(
+                f"model: {cfg['model'].get('name')} does not take NaN-padded series (data.variable_length=pad: "
+                f"{cfg['data'].get('name')} has cases of different lengths); its outputs are NaN. Use a model that "
+                f"masks the padding (model=fcn or model=resnet_tsc), or resample: data.variable_length=cubic or "
+                f"linear.")
+
+
+def check_objective(cfg: dict[str, Any], metric: str) -> None:
+    """A search's objective must be a metric the job records: a ``val/*`` objective needs a validation split,
+    and a data node without one (``val_fraction=0``) records no val metrics. ConfigError naming both fixes."""
+    if str(metric).startswith("val/") and not has_validation(cfg["data"]):
+        name = (cfg.get("data") or {}).get("name")
+        raise ConfigError(f"hydra.sweeper.metric: {metric} is a validation metric, but data {name!r} holds out no "
+                          f"validation split (data.val_fraction=0), so no job records it. Hold one out "
+                          f"(data.val_fraction=0.1) or search on another metric; a test metric is never an "
+                          f"objective.")
 
 
 def check_optim_options(cfg: dict[str, Any]) -> None:

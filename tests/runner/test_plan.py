@@ -271,7 +271,7 @@ def test_batch_limits_that_would_train_or_test_nothing(limit, cwd, capsys):
 @pytest.mark.parametrize("override,expected", [
     ("data.batch_size=0", "batch_size must be >= 1"),
     ("data.num_workers=-1", "num_workers must be >= 0"),
-    ("data.val_fraction=1.5", "val_fraction must be in (0, 1)"),
+    ("data.val_fraction=1.5", "val_fraction must be in [0, 1)"),
     ("data.test_fraction=0.9", "leaves no training images"),
     ("optim.lr=-1", "lr must be >= 0"),
     ("optim.momentum=-0.5", "momentum"),

@@ -11,7 +11,16 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 __all__ = ["DataError", "Splits", "TensorImages", "EpochSampler", "SeededItems", "ShardSampler", "stratified_split",
-           "derive_seed", "mix_seed"]
+           "derive_seed", "mix_seed", "auto_batch_size", "AUTO_BATCH_MAX"]
+
+#: Ismail Fawaz et al. 2019 (dl-4-tsc, FCN): mini-batches of int(min(N_train / 10, 16)) cases
+AUTO_BATCH_MAX = 16
+
+
+def auto_batch_size(n_train: int) -> int:
+    """``batch_size=auto``: Ismail Fawaz et al. 2019's rule int(min(N_train / 10, 16)), at least 1 (their rule gives
+    0 below 10 training cases)."""
+    return max(1, int(min(n_train / 10, AUTO_BATCH_MAX)))
 
 
 class DataError(RuntimeError):
@@ -28,8 +37,12 @@ class Splits:
     num_classes: int
     in_channels: int
     image_size: tuple[int, ...]  # spatial size of an item: (H, W) images, (L,) sequences, (D, H, W) volumes
-    batch_size: int
+    batch_size: int  # "auto" is resolved here from the training split's size (auto_batch_size)
     num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch_size == "auto":
+            self.batch_size = auto_batch_size(len(self.train))
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
@@ -61,7 +74,8 @@ class TensorImages(Dataset):
 
 def stratified_split(labels: Sequence[int], fractions: Sequence[float], seed: int) -> list[np.ndarray]:
     """Indices of ``len(fractions) + 1`` disjoint, class-stratified parts: the rest first, then one part per
-    fraction (of the whole). The same labels and seed give the same split on every machine."""
+    fraction (of the whole; 0 gives an empty part). The same labels and seed give the same split on every
+    machine."""
     from sklearn.model_selection import train_test_split
 
     labels = np.asarray(labels)
@@ -69,6 +83,9 @@ def stratified_split(labels: Sequence[int], fractions: Sequence[float], seed: in
     parts: list[np.ndarray] = []
     remaining = 1.0
     for frac in fractions:
+        if frac == 0.0:
+            parts.append(np.zeros(0, dtype=np.int64))
+            continue
         if not 0.0 < frac < remaining:
             raise ValueError(f"split fractions {list(fractions)} must be > 0 and sum to < 1.")
         rest, part = train_test_split(rest, test_size=frac / remaining, random_state=seed, stratify=labels[rest])

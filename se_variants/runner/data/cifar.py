@@ -13,6 +13,7 @@ import hashlib
 import io
 import pickle
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -146,9 +147,9 @@ def load_cifar(which: str, root: str, download: bool) -> tuple[tuple[np.ndarray,
 def _splits(which: str, root: str, download: bool, batch_size: int, val_size: int, split_seed: int,
             augment: bool, num_workers: int) -> Splits:
     (x, y), (xt, yt) = load_cifar(which, root, download)
-    if not 0 < val_size < len(y):
-        raise DataError(f"{which}: val_size must be in 1..{len(y) - 1} (held out of the {len(y)} training images), "
-                        f"got {val_size}.")
+    if not 0 <= val_size < len(y):
+        raise DataError(f"{which}: val_size must be in 0..{len(y) - 1} (held out of the {len(y)} training images; "
+                        f"0: no validation split), got {val_size}.")
     train, val = stratified_split(y, (val_size / len(y),), split_seed)
     images, labels = torch.from_numpy(x), torch.from_numpy(y)
     stats = CIFAR_MEAN[which], CIFAR_STD[which]
@@ -163,16 +164,16 @@ def _splits(which: str, root: str, download: bool, batch_size: int, val_size: in
 
 
 @DATA.register("cifar10")
-def cifar10(*, root: str = "data", download: bool = True, batch_size: int = 128, val_size: int = 5000,
-            split_seed: int = 0, augment: bool = True, num_workers: int = 2) -> Splits:
+def cifar10(*, root: str = "data", download: bool = True, batch_size: int | Literal["auto"] = 128,
+            val_size: int = 5000, split_seed: int = 0, augment: bool = True, num_workers: int = 2) -> Splits:
     """CIFAR-10: 50 000 training and 10 000 test 32×32 colour images, 10 classes.
 
     Args:
         root: folder holding ``cifar-10-batches-py/``.
         download: fetch the release when it is not there (needs network).
         batch_size: images per step (He et al. 2016: 128).
-        val_size: training images held out for validation (stratified, seeded by ``split_seed``); the official
-            test set is the test split.
+        val_size: training images held out for validation (stratified, seeded by ``split_seed``; 0: none); the
+            official test set is the test split.
         augment: pad-4 random crop + horizontal flip on training images.
         num_workers: DataLoader workers.
 
@@ -182,8 +183,8 @@ def cifar10(*, root: str = "data", download: bool = True, batch_size: int = 128,
 
 
 @DATA.register("cifar100")
-def cifar100(*, root: str = "data", download: bool = True, batch_size: int = 128, val_size: int = 5000,
-             split_seed: int = 0, augment: bool = True, num_workers: int = 2) -> Splits:
+def cifar100(*, root: str = "data", download: bool = True, batch_size: int | Literal["auto"] = 128,
+             val_size: int = 5000, split_seed: int = 0, augment: bool = True, num_workers: int = 2) -> Splits:
     """CIFAR-100: as CIFAR-10 with 100 (fine) classes; ``root`` holds ``cifar-100-python/``.
 
     Shapes: an item is ((3, 32, 32) float32, label in 0..99).

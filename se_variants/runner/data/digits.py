@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
@@ -21,7 +23,7 @@ def random_shift(x: torch.Tensor, pad: int = 1) -> torch.Tensor:
 @DATA.register("digits")
 def digits(
     *,
-    batch_size: int = 128,
+    batch_size: int | Literal["auto"] = 128,
     val_fraction: float = 0.15,
     test_fraction: float = 0.25,
     split_seed: int = 0,
@@ -31,8 +33,9 @@ def digits(
     """scikit-learn ``load_digits``: 1797 grey 8×8 images (values 0..16) of the digits 0-9.
 
     Args:
-        batch_size: images per step.
-        val_fraction, test_fraction: stratified shares of the 1797 images (defaults: 1077 / 270 / 450);
+        batch_size: images per step (auto: Ismail Fawaz et al. 2019's int(min(N_train / 10, 16))).
+        val_fraction, test_fraction: stratified shares of the 1797 images (defaults: 1077 / 270 / 450;
+            val_fraction=0: no validation split);
             the split depends on ``split_seed`` only, never on the run's seed.
         augment: shift training images by up to one pixel.
         num_workers: DataLoader workers (0: load in the main process, fastest for this size).

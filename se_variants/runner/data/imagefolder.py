@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pathlib import Path
 
 from torch.utils.data import Subset
@@ -60,7 +62,7 @@ def imagefolder(
     test_fraction: float = 0.2,
     split_seed: int = 0,
     augment: bool = True,
-    batch_size: int = 64,
+    batch_size: int | Literal["auto"] = 64,
     num_workers: int = 2,
 ) -> Splits:
     """Class-per-folder images, RGB, resized to ``image_size``.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import functools
 import random
 
@@ -43,7 +45,7 @@ def generate() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 @DATA.register("mnist1d")
 def mnist1d(
     *,
-    batch_size: int = 128,
+    batch_size: int | Literal["auto"] = 128,
     val_fraction: float = 0.1,
     split_seed: int = 0,
     num_workers: int = 0,
@@ -53,9 +55,10 @@ def mnist1d(
     regression 32 %, MLP 68 %, CNN 94 %, GRU 91 %, human 96 %.
 
     Args:
-        batch_size: signals per step.
-        val_fraction: stratified share of the 4000 training signals held out for validation (default 400); the
-            split depends on ``split_seed`` only, never on the run's seed. The test set is the published 1000.
+        batch_size: signals per step (auto: Ismail Fawaz et al. 2019's int(min(N_train / 10, 16))).
+        val_fraction: stratified share of the 4000 training signals held out for validation (default 400; 0:
+            none); the split depends on ``split_seed`` only, never on the run's seed. The test set is the
+            published 1000.
         num_workers: DataLoader workers (0: load in the main process, fastest for this size).
 
     The signals are standardised over the whole set by ``make_dataset`` itself (as published).

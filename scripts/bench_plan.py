@@ -5,6 +5,8 @@ machine's drift hits all alike, and prints each median and its ratio to the torc
 
 * ``se-variants ablate --dry-run``: the default ablation planned and every job checked, nothing trained;
 * ``se-variants train -m squeeze=<10> excite=<5> 'seed=range(0,10)' --dry-run``: a 500-job sweep;
+* ``se-variants ablate experiment=ucr_fcn --dry-run``: the real-data experiment (45 jobs; it reads and
+  resamples its three datasets of the UCR/UEA archive);
 * ``se-variants list`` and ``se-variants show squeeze=max excite=conv1d``: the library's own commands.
 
 Usage: python scripts/bench_plan.py [--rounds 5]
@@ -27,6 +29,7 @@ COMMANDS = {
     "ablate --dry-run (default ablation)": [*CLI, "ablate", "--dry-run"],
     "train -m ... --dry-run (500 jobs)": [*CLI, "train", "-m", f"squeeze={SQUEEZES}", f"excite={EXCITES}",
                                           "seed=range(0,10)", "--dry-run"],
+    "ablate experiment=ucr_fcn --dry-run": [*CLI, "ablate", "experiment=ucr_fcn", "--dry-run"],
     "list": [*CLI, "list"],
     "show squeeze=max excite=conv1d": [*CLI, "show", "squeeze=max", "excite=conv1d"],
 }

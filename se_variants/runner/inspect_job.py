@@ -43,7 +43,7 @@ from ..compose import Fusion, Parallel, SEBlock, Serial
 from ..gate import Gate
 from ..registry import COMPOSE, EXCITE, GATE, NONE, PRESET, SQUEEZE, Registry, SpecError, suggest
 from ..spec import PART_KEYS, split_block
-from .checkpoints import LAST_CKPT, CheckpointError, config_diff, epochs_done, load_checkpoint
+from .checkpoints import LAST_CKPT, CheckpointError, config_diff, epochs_done, load_checkpoint, selected
 from .data import DATA, DataError
 from .excitation_plots import plot_by_class, plot_by_instance
 from .excitations import SATURATED_HIGH, SATURATED_LOW, Profile, class_mean_rows, excitation_stats, profiles
@@ -139,7 +139,8 @@ def load_job(job_dir: Path | str, checkpoint: Path | str | None = None, *,
             checkpoint lists are never imported (a folder must not choose what code runs).
 
     The checkpoint is read with ``torch.load(..., weights_only=True)`` (nothing in it can run code); only its
-    ``state_dict`` (keys ``model.<name>``) and ``hyper_parameters`` (the job's resolved config) are used. It must
+    ``state_dict`` (keys ``model.<name>``) and ``hyper_parameters`` (the job's resolved config) are used -- or,
+    for a job with ``trainer.select=min_train_loss``, the weights it selected (the ones it tested). It must
     be of the job's own config (same config hash as the ``config`` of the job's metrics.json, or, when that is
     missing or broken, of the job's own last.ckpt). Raises :class:`InspectError`: for a checkpoint of another
     config (naming the keys that differ), for an op of the job's config that is not registered in this process
@@ -190,7 +191,9 @@ def load_job(job_dir: Path | str, checkpoint: Path | str | None = None, *,
     except (SpecError, TypeError, ValueError) as err:
         raise InspectError(f"cannot build the network of {job_dir} from its config (was an op changed since it "
                            f"was trained?): {type(err).__name__}: {one_line(err, 600)}") from None
-    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    chosen = selected(ckpt) if (config.get("trainer") or {}).get("select") == "min_train_loss" else None
+    state = chosen["state"] if chosen is not None else \
+        {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -144,6 +144,10 @@ def test_plateau_selection_and_no_validation_survive_a_kill(tmp_path, user_ops):
         check_config(cfg)  # (imports the op again)
         assert _selected_test_accuracy(cfg, state["state"]) == pytest.approx(reference["metrics"]["test"]["acc"],
                                                                              abs=1e-6)
+        from se_variants.runner.inspect_job import load_job
+
+        inspected = load_job(tmp_path / "reference", imports=["sv_test_ops"]).model.state_dict()
+        assert all(torch.equal(inspected[k], v) for k, v in state["state"].items())  # inspect sees what was tested
     assert set(reference["metrics"]) == {"train", "test"} and not any("val/" in k for h in history for k in h)
 
     args = ["train", *RECIPE, f"hydra.run.dir={tmp_path / 'job'}"]
@@ -198,6 +202,13 @@ def test_fcn_recipe_on_ucr_resumes_exactly_after_a_failure_in_any_epoch(tmp_path
         chosen = reference["selected"]["epoch"]
         assert len({h["lr"] for h in reference["history"]}) > 1
         assert chosen is not None and chosen + 1 < epochs - 1, reference["history"]  # kills after it are tested
+        from se_variants.runner.checkpoints import load_checkpoint, selected
+        from se_variants.runner.inspect_job import load_job
+
+        ckpt = load_checkpoint(tmp_path / "reference" / "checkpoints" / "last.ckpt")[0]
+        inspected = load_job(tmp_path / "reference").model.state_dict()  # se-variants inspect: the tested weights
+        assert all(torch.equal(inspected[k], v) for k, v in selected(ckpt)["state"].items())
+        assert not all(torch.equal(inspected[k[len("model."):]], v) for k, v in ckpt["state_dict"].items())
         per_epoch = 12 * 2  # 67 cases in batches of 6 × blocks after conv blocks 1 and 2
         for k in sorted({1, chosen + 1, epochs - 1}):  # before the selected epoch, right after it, the last
             calls.update(n=0, fail_at=per_epoch * k + 1)

@@ -143,12 +143,14 @@ def test_variable_length_pad_keeps_the_values_and_marks_the_padding():
     assert lengths.tolist() == test.lengths.tolist()
 
 
-def test_cubic_needs_four_points(monkeypatch):
+def test_cubic_needs_four_points():
     short = [np.arange(3.0)[None], np.arange(5.0)[None]]
     with pytest.raises(DataError, match="too short for a cubic spline"):
         ucr_data._check_resample("Toy", np.array([s.shape[1] for s in short]), "cubic")
     out = ucr_data.equal_length(short, 5, "linear")
     np.testing.assert_allclose(out[0, 0], [0, 0.5, 1, 1.5, 2])
+    np.testing.assert_allclose(ucr_data.equal_length([np.array([[7.0]]), np.arange(3.0)[None]], 3, "linear")[0, 0],
+                               [7.0, 7.0, 7.0])  # a one-point case: constant
 
 
 def test_batch_size_auto_is_fawaz_rule():

@@ -192,6 +192,8 @@ def _resample(cases: np.ndarray, length: int, kind: str) -> np.ndarray:
     n = cases.shape[2]
     if n == length:
         return cases
+    if n == 1:  # a single point: a constant series
+        return np.repeat(cases, length, axis=2)
     at = np.linspace(0.0, n - 1.0, length)  # the first and last points stay where they are
     if kind == "linear":
         below = np.minimum(np.floor(at).astype(np.int64), n - 2)

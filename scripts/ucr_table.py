@@ -127,18 +127,18 @@ def _sd(x: dict[str, Any]) -> str:
 
 
 def _verdict(name: str, d: dict[str, Any]) -> str:
+    """Where their mean lies against our interval, by how much, and how wide the interval is (a wide one says
+    little either way)."""
     if d["published"] is None:
         return f"- **{name}**: no published runs to compare with."
-    low, high = d["ours"]["ci95"]
-    theirs = d["published"]["mean"]
-    if d["inside"]:
-        return (f"- **{name}**: reproduced -- their mean {theirs:.2f} % lies inside our 95 % interval "
-                f"[{low:.2f}, {high:.2f}] (Δ {d['delta_pp']:+.2f} pp, {_welch(d['p_welch'])}).")
     if d["inside"] is None:
         return f"- **{name}**: no interval (fewer than 2 seeds)."
-    miss = theirs - high if theirs > high else low - theirs
-    return (f"- **{name}**: not reproduced -- their mean {theirs:.2f} % lies {miss:.2f} pp outside our 95 % interval "
-            f"[{low:.2f}, {high:.2f}] (Δ {d['delta_pp']:+.2f} pp, {_welch(d['p_welch'])}).")
+    low, high = d["ours"]["ci95"]
+    theirs = d["published"]["mean"]
+    where = "inside" if d["inside"] else f"{(theirs - high if theirs > high else low - theirs):.2f} pp outside"
+    return (f"- **{name}**: their mean {theirs:.2f} % lies {where} our 95 % interval [{low:.2f}, {high:.2f}] "
+            f"({high - low:.2f} pp wide; Δ {d['delta_pp']:+.2f} pp, {_welch(d['p_welch'])}, sd ratio "
+            f"{_f(d['sd_ratio'])}).")
 
 
 def render(fig: dict[str, Any]) -> str:

@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_job import plain_loop  # noqa: E402
 
-from se_variants.runner.plan import make_plan, parse_args  # noqa: E402
+from se_variants.runner.args import parse_args  # noqa: E402
+from se_variants.runner.plan import make_plan  # noqa: E402
 
 
 def _tree_rss(root: int) -> tuple[int, int]:

@@ -8,6 +8,8 @@ import sys
 import threading
 from typing import Any
 
+from .registry import suggest
+
 USAGE = """usage: se-variants <command> [args]
 
 commands:
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command in ("list", "show"):
-        from . import library_cli
+        from . import library_cli  # (the library's commands: torch, no runner)
 
         return library_cli.main(command, rest)
     if command in ("train", "report", "ablate", "inspect"):
@@ -58,8 +60,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"pip install 'se-variants[train]'", file=sys.stderr)
             return 2
         return _interruptible(command, rest)
-    from .registry import suggest
-
     commands = ["list", "show", "train", "report", "ablate", "inspect"]
     print(f"se-variants: unknown command {command!r}.{suggest(command, commands)}"
           f"\n\n{USAGE}", file=sys.stderr)
@@ -74,7 +74,7 @@ def _interruptible(command: str, argv: list[str]) -> int:
     """Run a runner command with SIGTERM (kill, timeout, a scheduler ending the command) treated as Ctrl-C: a
     sweep stops its workers, keeps what finished, writes its report and exits 130 (:mod:`.runner.sweep`); an
     interrupt anywhere else exits 130 at once."""
-    from .runner import commands
+    from .runner import commands  # (the runner: needs the train extra, checked before)
 
     main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None

@@ -32,8 +32,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from .descriptor import SPATIAL_AXES
+from .factory import build_block
 from .flops import FLOPS_COUNTED, child_flops, counted_run
+from .gate import Gate
 from .overrides import format_value, parse_overrides
+from .registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, describe_type, suggest
+from .spec import PART_KEYS, PARTS, block_name, from_config, split_block
+from .squeeze import Squeeze
 
 __all__ = ["main", "list_lines", "spec_from_overrides"]
 
@@ -46,14 +52,10 @@ DEFAULT_SPATIAL = {1: (64,), 2: (32, 32), 3: (8, 16, 16)}
 
 
 def _registries() -> list[Any]:
-    from .registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE
-
     return [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET]
 
 
 def _options_text(entry: Any) -> str:
-    from .registry import describe_type
-
     types_ = entry.option_types()
     parts = [f"{name}={format_value(default)} ({describe_type(types_[name])})"
              for name, default in entry.default_options().items()]
@@ -71,8 +73,6 @@ def list_lines(kinds: Sequence[str] = ()) -> list[str]:
 
 
 def _cmd_list(args: list[str]) -> int:
-    from .registry import SpecError, suggest
-
     kinds = [reg.kind for reg in _registries()]
     parser = argparse.ArgumentParser(
         prog="se-variants list",
@@ -94,9 +94,6 @@ def _cmd_list(args: list[str]) -> int:
 def _fill_part_names(spec: dict[str, Any]) -> dict[str, Any]:
     """Give a part set only by its options (``excite.reduction=8``) the composition's default name (``fc``), as a
     Hydra override edits the part the config already has."""
-    from .registry import COMPOSE
-    from .spec import split_block
-
     name, options = split_block(spec)
     if name not in COMPOSE:
         return spec  # presets have no parts to fill; a bad name is reported by build_block
@@ -113,9 +110,6 @@ def spec_from_overrides(tokens: Sequence[str]) -> Any:
     Either the spec's own keys (``cbam reduction=8``, ``name=cbam``, ``squeeze=max``), or the runner's layout,
     where ``block=...`` holds the block node and ``squeeze``/``excite``/``gate`` the parts of ``block=parts``.
     """
-    from .registry import COMPOSE, SpecError
-    from .spec import PART_KEYS, PARTS, block_name, from_config
-
     keys = {"name", "block", *COMPOSE.entry(PARTS).options}
     for token in tokens:
         if "=" not in token and token.lstrip("+") in keys:
@@ -150,9 +144,6 @@ def _fmt_shape(shape: Sequence[int]) -> str:
 def _record_shapes(block: nn.Module) -> tuple[list[tuple], list[tuple], list]:
     """Forward hooks that record the output of every squeeze op ((path, shape, Descriptor)) and every gate
     ((path, shape)); returns both lists and the hook handles."""
-    from .gate import Gate
-    from .squeeze import Squeeze
-
     descriptors: list[tuple[str, Any]] = []
     scales: list[tuple[str, Any]] = []
     handles = []
@@ -166,10 +157,6 @@ def _record_shapes(block: nn.Module) -> tuple[list[tuple], list[tuple], list]:
 
 
 def _cmd_show(args: list[str]) -> int:
-    from .descriptor import SPATIAL_AXES
-    from .factory import build_block
-    from .registry import SpecError
-
     parser = argparse.ArgumentParser(
         prog="se-variants show",
         description="Build a block from overrides and print its structure, parameters, FLOPs and shapes.",
@@ -245,8 +232,6 @@ def _cmd_show(args: list[str]) -> int:
 
 def main(command: str, args: list[str]) -> int:
     """Run ``se-variants list|show args``; returns the exit code (2 for a bad spec or arguments)."""
-    from .registry import SpecError
-
     try:
         if command == "list":
             return _cmd_list(list(args))

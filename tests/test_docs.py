@@ -360,13 +360,14 @@ MAP_TOKEN = re.compile(r"(?<![\w./-])([\w-]+(?:/[\w.-]+)*\.(?:py|md|yaml|toml)|[
 DESCRIPTION_COLUMN = 20
 
 
-def test_the_map_of_the_code_names_real_paths():
-    """Each entry of README's map exists where its indentation puts it, and so does each file or folder its
-    description names (relative to the entry's folder, or to the repository)."""
+def _map() -> tuple[set[Path], list[str]]:
+    """(every path README's map names -- its entries and the files and folders their descriptions name --,
+    the names that do not exist where the map puts them)."""
     heading = _readme().splitlines().index("## The map of the code") + 1
     block = next(b for b in blocks(README) if b.line > heading)
     stack: list[tuple[int, Path]] = []
     base = ROOT
+    named: set[Path] = set()
     missing = []
     for line in block.lines:
         if not line.strip():
@@ -380,6 +381,7 @@ def test_the_map_of_the_code_names_real_paths():
                 stack.pop()
             parent = stack[-1][1] if stack else ROOT
             path = parent / name.rstrip("/")
+            named.add(path)
             if not path.exists():
                 missing.append(str(path.relative_to(ROOT)))
             if name.endswith("/"):
@@ -388,6 +390,39 @@ def test_the_map_of_the_code_names_real_paths():
             else:
                 base = parent
         for token in MAP_TOKEN.findall(description):
-            if not ((base / token).exists() or (ROOT / token).exists()):
+            found = [p for p in (base / token, ROOT / token) if p.exists()]
+            named.update(p.resolve() if p.is_symlink() else p for p in found)
+            if not found:
                 missing.append(f"{token} (in the description of {base.relative_to(ROOT) or '.'})")
+    return named, missing
+
+
+def test_the_map_of_the_code_names_real_paths():
+    """Each entry of README's map exists where its indentation puts it, and so does each file or folder its
+    description names (relative to the entry's folder, or to the repository)."""
+    _, missing = _map()
     assert not missing, f"README's map of the code names what does not exist: {missing}"
+
+
+def _runner_rooms() -> list[Path]:
+    """The runner's modules and packages, and the config groups (``configs/<group>/``, ``configs/hydra/<group>/``)."""
+    runner = ROOT / "se_variants" / "runner"
+    rooms = [p for p in runner.iterdir() if (p.suffix == ".py" and p.name != "__init__.py")
+             or (p.is_dir() and (p / "__init__.py").is_file())]
+    groups = [p for p in (ROOT / "configs").iterdir() if p.is_dir() and p.name != "hydra"]
+    groups += [p for p in (ROOT / "configs" / "hydra").iterdir() if p.is_dir()]
+    return sorted(rooms) + sorted(groups)
+
+
+def test_the_maps_name_every_runner_module_and_config_group():
+    """A module of the runner or a config group that README's map (or the runner package's own map, its
+    docstring) does not name is a room a reader cannot find: both maps must be complete, not only real."""
+    named, _ = _map()
+    off_readme = [str(p.relative_to(ROOT)) for p in _runner_rooms() if p not in named]
+    assert not off_readme, f"README's map of the code does not name: {off_readme}"
+    import se_variants.runner as runner
+
+    doc = runner.__doc__ or ""
+    modules = [p for p in _runner_rooms() if "se_variants" in p.parts]
+    off_package = [p.name for p in modules if not re.search(rf"(?<![\w.]){re.escape(p.name)}", doc)]
+    assert not off_package, f"se_variants/runner/__init__.py's map does not name: {off_package}"

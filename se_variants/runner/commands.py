@@ -7,11 +7,22 @@ others' results and the report stay); 2 a bad command line or config (nothing tr
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..registry import suggest
-from .plan import Args, UsageError, make_plan, parse_args
+from .args import Args, UsageError, parse_args
+from .excitations import SATURATED_HIGH, SATURATED_LOW
+from .inspect_job import SPLITS, InspectError, inspect_job
+from .plan import open_planner
+from .plans import Plan, SearchPlan
+from .report import format_table, write_report
+from .search import dry_run_search, plan_search, run_search
+from .sweep import dry_run, run_plan
+from .tables import text_table
 from .validate import ConfigError
 
 __all__ = ["main", "train_main", "ablate_main", "report_main", "COMMANDS"]
@@ -107,8 +118,6 @@ def _parse_report_args(argv: list[str]) -> tuple[Path, float | None, bool | None
 
 def report_main(argv: list[str]) -> int:
     """``se-variants report``: 0, 1 when a record is broken, 2 for a bad command line or folder."""
-    from .report import format_table, write_report
-
     if not argv or argv[0] in ("-h", "--help"):
         print(REPORT_USAGE)
         return 0 if argv else 2
@@ -140,41 +149,47 @@ def report_main(argv: list[str]) -> int:
 
 
 def _run(argv: list[str], prog: str, usage: str, ablation: bool) -> int:
-    from .hydra_app import launch
-
     try:
         args = parse_args(argv)
     except UsageError as err:
         print(f"{prog}: error: {err}\n\n{usage}", file=sys.stderr)
         return 2
     if args.passthrough:  # --help, --cfg job, ...: Hydra prints it
+        from .hydra_app import launch  # (Hydra's app: only for its own flags)
+
         extra = ["experiment=ablate_digits"] if ablation and not any(
             a.startswith("experiment=") for a in argv) else []
         return launch([*extra, *argv], prog=prog)
-    return _plan_and_run(args, argv, prog, ablation)
-
-
-def _plan_and_run(args: Args, argv: list[str], prog: str, ablation: bool) -> int:
-    from .sweep import dry_run, run_plan
-
     try:
-        plan = make_plan(args, ablation=ablation)
+        plan = _plan(args, ablation)
     except ConfigError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
-    if plan.search is not None:
-        from .search import dry_run_search, run_search
-
-        if args.dry_run:
-            return dry_run_search(plan)
-        return run_search(plan, prog, args.confirm)
+    if isinstance(plan, SearchPlan):
+        return dry_run_search(plan) if args.dry_run else run_search(plan, prog, args.confirm)
     if args.confirm:
-        plan_usage = "--confirm confirms the best trial of a search: add hydra/sweeper=optuna and a space."
-        print(f"{prog}: error: {plan_usage}", file=sys.stderr)
+        print(f"{prog}: error: --confirm confirms the best trial of a search: add hydra/sweeper=optuna and a space.",
+              file=sys.stderr)
         return 2
-    if args.dry_run:
-        return dry_run(plan)
-    return run_plan(plan, prog, argv)
+    return dry_run(plan) if args.dry_run else run_plan(plan, prog, argv)
+
+
+def _plan(args: Args, ablation: bool) -> Plan | SearchPlan:
+    """A grid or a search, as the command line asks: the one place that chooses. A search plan keeps the planner
+    open (it plans each trial); the search closes it."""
+    planner = open_planner(args, ablation=ablation)
+    try:
+        if planner.searching:
+            if importlib.util.find_spec("optuna") is None:
+                raise ConfigError("hydra/sweeper=optuna needs optuna, which is not installed. Install it with: "
+                                  "pip install 'se-variants[search]'.")
+            return plan_search(planner)
+        plan = planner.grid()
+    except BaseException:
+        planner.close()
+        raise
+    planner.close()
+    return plan
 
 
 def train_main(argv: list[str]) -> int:
@@ -195,6 +210,90 @@ def ablate_main(argv: list[str]) -> int:
     return _run(argv, "se-variants ablate", ABLATE_USAGE, ablation=True)
 
 
+# ------------------------------------------------------------------------------------------------- inspect
+
+
+INSPECT_USAGE = """se-variants inspect <job folder> [options]
+
+Runs a split through a trained job's network and records every chosen attention block's gate output (the scale,
+before it multiplies x); writes <job>/inspect/: excitations.npz, excitation_stats.csv, excitations_by_class.csv,
+excitations_by_class.png (SENet Fig. 6), excitations_by_instance.png (Fig. 7), inspect.json."""
+
+
+class _InspectParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with usage, through InspectError (no traceback)
+        raise InspectError(message)
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class indices such as 0,3,7; got {text!r}")
+
+
+def _modules(text: str) -> list[str]:
+    names = [t for t in text.replace(" ", "").split(",") if t]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated module names such as my_ops,pkg.ops; got {text!r}")
+    return names
+
+
+def _inspect_parser() -> _InspectParser:
+    p = _InspectParser(prog="se-variants inspect", usage=INSPECT_USAGE.split("\n")[0], description=INSPECT_USAGE.split("\n", 2)[2],
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("job", help="a job folder (with metrics.json and checkpoints/last.ckpt)")
+    p.add_argument("--split", default="test", choices=SPLITS, help="split to run (default: test)")
+    p.add_argument("--classes", type=_ints, default=None, help="class indices, e.g. 0,3,7 (default: all)")
+    p.add_argument("--per-class", type=int, default=None, metavar="N",
+                   help="samples per class, drawn with --seed (default: every sample of the split)")
+    p.add_argument("--channels", type=int, default=50, metavar="K",
+                   help="channels drawn per block in the figures, a fixed seeded subset (default: 50)")
+    p.add_argument("--blocks", default=None,
+                   help="comma-separated block names, or 'all' (default: the last block of each stage and every "
+                        "block of the last stage, as SENet Fig. 6)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample and channel subsets (default: 0)")
+    p.add_argument("--ckpt", default=None, help="checkpoint (default: <job>/checkpoints/last.ckpt)")
+    p.add_argument("--out", default=None, help="output folder (default: <job>/inspect)")
+    p.add_argument("--imports", type=_modules, default=None, metavar="MOD1,MOD2",
+                   help="modules to import first, where the job's own ops are registered (the job's imports: "
+                        "list; inspect never imports what a job folder names)")
+    return p
+
+
+def inspect_main(argv: list[str]) -> int:
+    """``se-variants inspect``: 0 on success, 2 for a bad command line or a job that cannot be inspected."""
+    parser = _inspect_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:  # --help printed its text
+            return int(done.code or 0)
+        blocks = None if args.blocks is None else [b for b in args.blocks.split(",") if b]
+        result = inspect_job(args.job, split=args.split, classes=args.classes, per_class=args.per_class,
+                             channels=args.channels, blocks=blocks, seed=args.seed, checkpoint=args.ckpt,
+                             out=args.out, imports=args.imports)
+    except InspectError as err:
+        print(f"se-variants inspect: error: {err}\n\nusage: {INSPECT_USAGE.splitlines()[0]} (--help for the options)",
+              file=sys.stderr)
+        return 2
+    if result.job.warning:
+        print(result.job.warning, file=sys.stderr)
+    print(_format_inspect_stats(result.stats))
+    print(f"\n{len(result.labels)} {result.split} samples, {len(result.scales)} blocks. Wrote: "
+          + ", ".join(str(p) for p in result.files))
+    return 0
+
+
+def _format_inspect_stats(rows: list[dict[str, Any]]) -> str:
+    header = ["block", "gate", "shape", "mean", "std", f"> {SATURATED_HIGH}", f"< {SATURATED_LOW}",
+              "class specificity"]
+    body = [[r["block"], r["gate"], r["shape"], f"{r['mean']:.3f}", f"{r['std']:.3f}",
+             f"{r[f'frac_above_{SATURATED_HIGH}']:.1%}", f"{r[f'frac_below_{SATURATED_LOW}']:.1%}",
+             "–" if r["class_specificity"] is None else f"{r['class_specificity']:.3f}"] for r in rows]
+    return text_table(header, body, left=(0, 1, 2))
+
+
 def main(command: str, argv: list[str]) -> int:
     """Run ``command`` (train, report, ablate or inspect) with its arguments; returns the exit code."""
     if command == "train":
@@ -204,7 +303,5 @@ def main(command: str, argv: list[str]) -> int:
     if command == "ablate":
         return ablate_main(argv)
     if command == "inspect":
-        from .inspect_job import main as inspect_main
-
         return inspect_main(argv)
     raise ValueError(f"unknown runner command {command!r}; expected one of {', '.join(COMMANDS)}.")

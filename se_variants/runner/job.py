@@ -40,9 +40,11 @@ from ..registry import spec_to_dict
 from .checkpoints import (LAST_CKPT, CheckpointError, check_checkpoint, epochs_done, given_checkpoint, history,
                           load_checkpoint)
 from .claims import Claim, Owner, acquire
+from .data import DATA
 from .files import stamp, write_atomic, write_json
 from .identity import config_hashes, variant_columns
 from .measure import count_flops, count_params, measure_latency
+from .models import MODEL
 from .pruning import Pruned, TrialReporter
 from .results import RESULT_FILE, load_record
 from .trackers import finish_job, job_loggers
@@ -161,9 +163,7 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     """Build, measure, fit, test; fills ``record`` in place as it goes."""
     import lightning as L
 
-    from .data import DATA
-    from .lit import Classifier, ImageData, RunState, per_class
-    from .models import MODEL
+    from .lit import Classifier, ImageData, RunState, per_class  # (Lightning: only where a job trains)
 
     clock = time.perf_counter()
     phases: dict[str, float] = {}

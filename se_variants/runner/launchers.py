@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from .tables import one_line
-from .task import Job, execute, lost
+from .plans import Job
+from .task import execute, lost
 
 __all__ = ["Launcher", "Basic", "Workers", "Submitit", "open_launcher"]
 
@@ -227,13 +228,15 @@ _GENERIC = ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "gpus_per
             "stderr_to_stdout")
 #: options submitit's SlurmExecutor takes when it is created, not through ``update_parameters``
 _AT_CREATION = ("max_num_timeout",)
+#: the launcher node's own keys: which launcher (and which Hydra launcher it stands for), not sbatch options
+_OURS = ("name", "alias", "n_jobs")
 
 
 def slurm_parameters(options: dict[str, Any]) -> dict[str, Any]:
     """The launcher node of ``hydra/launcher=slurm`` as submitit's ``update_parameters`` keywords."""
     out: dict[str, Any] = {}
     for key, value in options.items():
-        if key == "name" or key in _AT_CREATION or value is None or value == {} or value == []:
+        if key in _OURS or key in _AT_CREATION or value is None or value == {} or value == []:
             continue
         out[key if key in _GENERIC else f"slurm_{key}"] = value
     out.setdefault("name", "se-variants")

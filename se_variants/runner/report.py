@@ -608,7 +608,7 @@ def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: floa
             plot = not png.is_file() or png.stat().st_mtime < newest
         try:
             if plot:
-                from .report_plot import plot_report
+                from .report_plot import plot_report  # (matplotlib: imported when a plot is drawn)
 
                 plot_report(rows, png, f"{sweep_dir.name}: test accuracy by variant", alpha, paired)
         except Exception as err:  # a plot must never cost the tables

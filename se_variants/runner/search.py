@@ -27,24 +27,28 @@ import contextlib
 import fcntl
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
 from ..registry import suggest
+from ..spec import PART_KEYS
 from .claims import owner_of
-from .files import write_atomic
+from .configs import override_parser, parse_overrides
 from .identity import job_name
 from .launchers import open_launcher
+from .plan import Planner
+from .plans import Job, Plan, SearchPlan, report_settings_of
 from .pruning import make_pruner, sqlite_file, storage_of
 from .results import RESULT_FILE, load_record
-from .tables import one_line, text_table
-from .task import Job
+from .search_report import override_value, write_search_report
+from .sweep import run_plan
+from .tables import one_line
+from .task import summary as job_summary
 from .validate import ConfigError
 
-__all__ = ["Search", "plan_search", "run_search", "SEARCH_DB", "SAMPLERS", "PRUNERS", "METRICS"]
+__all__ = ["plan_search", "run_search", "dry_run_search", "SEARCH_DB", "SAMPLERS", "PRUNERS", "METRICS"]
 
 #: the study's SQLite file in the sweep folder (the default storage)
 SEARCH_DB = "optuna.db"
@@ -52,19 +56,6 @@ SAMPLERS = ("tpe", "random", "cmaes", "grid")
 PRUNERS = ("none", "median", "hyperband")
 #: objectives a search may optimize: validation and training metrics, never the test split's
 METRICS = ("val/acc", "val/loss", "train/acc", "train/loss")
-
-
-@dataclass
-class Search:
-    """A planned search: its space, settings and the open planner that checks each trial."""
-
-    planner: Any  # .plan.Planner, open until the search ends
-    task: list[str]  # the command line's task overrides that are not searched
-    space: dict[str, Any]  # key → optuna distribution
-    settings: dict[str, Any]  # the sweeper node: direction, metric, study_name, storage, n_trials, sampler, ...
-    out_dir: Path
-    base_seed: int = 0
-    threads: int | None = None
 
 
 def _distribution(key: str, sweep: Any) -> Any:
@@ -90,9 +81,7 @@ def _distribution(key: str, sweep: Any) -> Any:
 def _space(parsed: list[Any], params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """(key → distribution, the task overrides that are not searched) from the command line and
     ``hydra.sweeper.params`` (the command line wins for a key in both)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
+    parser = override_parser()
     space: dict[str, Any] = {}
     for key, value in params.items():
         o = parser.parse_override(f"{key}={value}")
@@ -144,14 +133,15 @@ def _settings(node: DictConfig, out_dir: Path, parallel: int | None) -> dict[str
     return s
 
 
-def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path, parallelism: Any) -> Any:
+def plan_search(planner: Planner) -> SearchPlan:
     """The plan of a search: the space and settings checked, and one sample config of the space planned and
-    checked like a job (so that a bad key or option stops the command before any trial runs)."""
-    from .plan import Plan, _check_choices, _check_keys, _check_output, _parse, report_of
-
+    checked like a job (so that a bad key or option stops the command before any trial runs). The planner stays
+    open in the plan (each trial is planned with it); the caller closes it."""
+    base = planner.base
+    out_dir = planner.sweep_dir()
     params = base.hydra.sweeper.get("params")
     params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else {}
-    space, task = _space(parsed, params)
+    space, task = _space(planner.parsed, params)
     for key, dist in list(space.items()):  # choice(all): every option of a config group (the registry's ops)
         if tuple(getattr(dist, "choices", ())) == ("all",):
             from optuna.distributions import CategoricalDistribution
@@ -165,37 +155,25 @@ def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path
         raise ConfigError("hydra/sweeper=optuna: nothing to search; give a space, e.g. 'squeeze=choice(avg,max,dct)' "
                           "'optim.lr=tag(log,interval(1e-4,1e-1))' (or hydra.sweeper.params).")
     for key, dist in space.items():
-        sample = [f"{key}={v}" for v in getattr(dist, "choices", [])] or [f"{key}={_value(dist.low)}"]
-        _check_choices(_parse(sample), planner.composer)
-        _check_keys(_parse(sample), base, planner.composer)
-    first = [*task, *(f"{k}={_value(_first(d))}" for k, d in space.items())]
+        sample = [f"{key}={override_value(v)}" for v in getattr(dist, "choices", [])] or \
+            [f"{key}={override_value(dist.low)}"]
+        planner.check_choices(parse_overrides(sample))
+        planner.check_keys(parse_overrides(sample))
+    first = [*task, *(f"{k}={override_value(_first(d))}" for k, d in space.items())]
     (job,) = planner.jobs([first], [out_dir / job_name(first)])
-    parallel = parallelism(planner.launcher, job.config)
-    settings = _settings(base.hydra.sweeper, out_dir, parallel)
+    settings = _settings(base.hydra.sweeper, out_dir, planner.parallelism(job.config))
     if settings["sampler"]["name"] == "grid":  # a grid has as many trials as points, each tried once
         size = 1
         for values in _grid(space).values():
             size *= len(values)
         settings["n_trials"] = min(settings["n_trials"], size)
-    _check_output(out_dir)
-    search = Search(planner, task, space, settings, out_dir, int(job.config.get("seed") or 0),
-                    job.config.get("threads"))
-    return Plan([], out_dir, True, planner.launcher, settings["n_jobs"], [], report_of(job.config), None, search)
+    planner.check_output(out_dir)
+    return SearchPlan(planner, task, space, settings, out_dir, planner.launcher, settings["n_jobs"],
+                      report_settings_of(job.config), int(job.config.get("seed") or 0), job.config.get("threads"))
 
 
 def _first(dist: Any) -> Any:
     return dist.choices[0] if hasattr(dist, "choices") else dist.low
-
-
-def _value(value: Any) -> str:
-    """A sampled value as a Hydra override value."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return repr(value)
-    if value is None:
-        return "null"
-    return str(value)
 
 
 def _grid(space: dict[str, Any]) -> dict[str, list[Any]]:
@@ -229,10 +207,19 @@ def _sampler(settings: dict[str, Any], space: dict[str, Any]) -> Any:
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def _objective(record: dict[str, Any] | None, metric: str) -> float | None:
+def _objective(summary: dict[str, Any], metric: str) -> float | None:
+    """The objective ``metric`` (``val/acc``, ...) of a finished job, from its summary."""
     stage, _, key = metric.partition("/")
-    value = ((record or {}).get("metrics") or {}).get(stage, {}).get(key)
+    value = (summary.get("metrics") or {}).get(stage, {}).get(key)
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def _when_done(job: Job) -> dict[str, Any]:
+    """The summary of a job another command trains, once that command is done with it (read from its record)."""
+    while owner_of(job.folder) is not None:
+        time.sleep(1.0)
+    record, problem = load_record(job.folder / RESULT_FILE)
+    return job_summary(record or {"status": "failed", "error": {"type": "NotFinished", "message": str(problem)}}, job)
 
 
 def _storage_error(storage: str, err: Exception) -> str:
@@ -240,7 +227,7 @@ def _storage_error(storage: str, err: Exception) -> str:
             f"another storage with hydra.sweeper.storage=...")
 
 
-def open_study(search: Search) -> Any:
+def open_study(search: SearchPlan) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -256,7 +243,7 @@ def open_study(search: Search) -> Any:
     raise RuntimeError(f"could not open the study {s['study_name']!r} in {s['storage']}")
 
 
-def _job(search: Search, trial: Any, overrides: list[str]) -> Job:
+def _job(search: SearchPlan, trial: Any, overrides: list[str]) -> Job:
     (job,) = search.planner.jobs([overrides], [search.out_dir / job_name(overrides)])
     s = search.settings
     pruner = dict(s.get("pruner") or {"name": "none"})
@@ -267,7 +254,7 @@ def _job(search: Search, trial: Any, overrides: list[str]) -> Job:
 
 
 @contextlib.contextmanager
-def _ask_lock(search: Search) -> Iterator[None]:
+def _ask_lock(search: SearchPlan) -> Iterator[None]:
     """Held while a command counts the study's trials and asks for a new one (flock on a file beside a SQLite
     study; a server database across machines has no such lock: there two commands may each start the last
     trial, as with Optuna's own stopping rules)."""
@@ -283,7 +270,7 @@ def _ask_lock(search: Search) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _trials(search: Search, study: Any, told: dict[int, Any]) -> Iterator[tuple[Job, Any]]:
+def _trials(search: SearchPlan, study: Any, told: dict[int, Any]) -> Iterator[tuple[Job, Any]]:
     """Jobs of the trials to run, asked lazily (when a launcher slot is free): first the trials left running by
     a command that died, then new ones until ``n_trials`` trials have finished or are running."""
     import optuna
@@ -302,7 +289,7 @@ def _trials(search: Search, study: Any, told: dict[int, Any]) -> Iterator[tuple[
             if len(study.get_trials(deepcopy=False, states=states)) >= search.settings["n_trials"]:
                 return
             trial = study.ask(search.space)
-        overrides = [*search.task, *(f"{k}={_value(v)}" for k, v in trial.params.items())]
+        overrides = [*search.task, *(f"{k}={override_value(v)}" for k, v in trial.params.items())]
         trial.set_user_attr("overrides", overrides)
         try:
             job = _job(search, trial, overrides)
@@ -316,9 +303,8 @@ def _trials(search: Search, study: Any, told: dict[int, Any]) -> Iterator[tuple[
         yield job, trial
 
 
-def dry_run_search(plan: Any) -> int:
+def dry_run_search(search: SearchPlan) -> int:
     """What a search would do: its space and settings, the trials already in the study. Trains nothing."""
-    search: Search = plan.search
     s = search.settings
     finished: list[Any] = []
     database = sqlite_file(s["storage"])
@@ -339,16 +325,15 @@ def dry_run_search(plan: Any) -> int:
     for key, dist in search.space.items():
         print(f"[space] {key}: {dist}")
     print(f"\nDry run: a search of {s['n_trials']} trials ({len(finished)} finished before) optimizing {s['metric']} "
-          f"({s['direction']}), sampler {s['sampler']['name']}, {plan.parallel} at a time ({plan.launcher['name']}); "
-          f"study '{s['study_name']}' in {s['storage']} → {search.out_dir}. Nothing was trained.")
+          f"({s['direction']}), sampler {s['sampler']['name']}, {search.parallel} at a time "
+          f"({search.launcher['name']}); study '{s['study_name']}' in {s['storage']} → {search.out_dir}. Nothing was trained.")
     return 0
 
 
-def run_search(plan: Any, prog: str, confirm: int | None = None) -> int:
-    """Run the search of ``plan`` (see the module doc); returns the exit code."""
+def run_search(search: SearchPlan, prog: str, confirm: int | None = None) -> int:
+    """Run ``search`` (see the module doc); returns the exit code."""
     from optuna.trial import TrialState
 
-    search: Search = plan.search
     s = search.settings
     search.out_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -360,7 +345,7 @@ def run_search(plan: Any, prog: str, confirm: int | None = None) -> int:
     done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     print(f"Search '{s['study_name']}': {s['n_trials']} trials ({len(done)} finished before) of "
           f"{', '.join(search.space)}; objective {s['metric']} ({s['direction']}), sampler {s['sampler']['name']}, "
-          f"{plan.parallel} at a time ({plan.launcher['name']}); study in {s['storage']} → {search.out_dir}",
+          f"{search.parallel} at a time ({search.launcher['name']}); study in {s['storage']} → {search.out_dir}",
           flush=True)
     told: dict[int, Any] = {}
     trials: dict[int, Any] = {}
@@ -370,18 +355,15 @@ def run_search(plan: Any, prog: str, confirm: int | None = None) -> int:
             trials[id(job)] = trial
             yield job
 
-    launcher = open_launcher(plan.launcher["name"], plan.launcher, search.out_dir, plan.parallel, search.threads)
+    launcher = open_launcher(search.launcher["name"], search.launcher, search.out_dir, search.parallel,
+                             search.threads)
     start, interrupted = time.perf_counter(), False
     try:
         for job, summary in launcher.run(jobs()):
             trial = trials.pop(id(job))
-            busy = summary.get("status") == "busy"  # a cooperating command trains this very job: its result is ours
-            while busy and owner_of(job.folder) is not None:
-                time.sleep(1.0)
-            record, _ = load_record(job.folder / RESULT_FILE)
-            if busy:
-                summary = {**summary, "status": (record or {}).get("status")}
-            value = _objective(record, s["metric"]) if summary.get("status") == "ok" else None
+            if summary.get("status") == "busy":  # a cooperating command trains this very job: its result is ours
+                summary = _when_done(job)
+            value = _objective(summary, s["metric"]) if summary.get("status") == "ok" else None
             state = (TrialState.COMPLETE if value is not None else
                      TrialState.PRUNED if summary.get("status") == "pruned" else TrialState.FAIL)
             if state == TrialState.FAIL and summary.get("error"):
@@ -403,7 +385,7 @@ def run_search(plan: Any, prog: str, confirm: int | None = None) -> int:
     else:
         launcher.close()
     try:
-        files = write_search_report(search, study, plan.report)
+        files = write_search_report(search, study)
         print(f"\nSearch report: {', '.join(str(f) for f in files)} ({time.perf_counter() - start:.0f} s)")
         if interrupted:
             print(f"\nInterrupted. Run the same command again to go on: the study in {s['storage']} keeps every "
@@ -414,104 +396,13 @@ def run_search(plan: Any, prog: str, confirm: int | None = None) -> int:
         search.planner.close()
 
 
-# ------------------------------------------------------------------------------------------------- the report
-
-
-def trial_rows(study: Any) -> list[dict[str, Any]]:
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        rows.append({"trial": t.number, "state": t.state.name.lower(),
-                     "objective": t.value if t.value is not None else None,
-                     "params": " ".join(f"{k}={_value(v)}" for k, v in t.params.items()),
-                     "job": Path(t.user_attrs.get("job_dir", "")).name,
-                     "note": t.user_attrs.get("refused") or t.user_attrs.get("error") or ""})
-    return rows
-
-
-def write_search_report(search: Search, study: Any, report: tuple[float, bool] = (0.05, False)) -> list[Path]:
-    """``search.md`` (the trials, the best one), ``search.csv``, and Optuna's optimization history and parameter
-    importances as PNGs, next to the sweep's report; the sweep's own report of the trial jobs too, with the
-    jobs' ``report`` settings (alpha, paired)."""
-    from optuna.trial import TrialState
-
-    from .report import write_report
-    from .tables import csv_text
-
-    s = search.settings
-    out = search.out_dir
-    rows = trial_rows(study)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    lines = [f"# Search: {s['study_name']}", "",
-             f"Objective: {s['metric']} ({s['direction']}), on the validation split: the test accuracy of each trial "
-             f"is in its metrics.json and report.md, never optimized. Sampler {s['sampler']['name']}"
-             f"{' (seed ' + str(s['sampler'].get('seed')) + ')' if s['sampler'].get('seed') is not None else ''}, "
-             f"pruner {(s.get('pruner') or {}).get('name', 'none')}; study in `{s['storage']}`.", ""]
-    if complete:
-        best = study.best_trial
-        lines += [f"**Best trial {best.number}**: {s['metric']} = {best.value:.4f} with "
-                  + " ".join(f"`{k}={_value(v)}`" for k, v in best.params.items())
-                  + f" (job `{Path(best.user_attrs.get('job_dir', '')).name}`). A best-of-{len(complete)} "
-                  f"validation score is biased upward: confirm it with fresh seeds (`--confirm 3`).", ""]
-    header = ["trial", "state", s["metric"], "params", "note"]
-    body = [[str(r["trial"]), r["state"], "–" if r["objective"] is None else f"{r['objective']:.4f}", r["params"],
-             one_line(r["note"], 120)] for r in rows]
-    lines += ["```text", text_table(header, body, left={0, 1, 3, 4}), "```", ""]
-    write_atomic(out / "search.md", "\n".join(lines) + "\n")
-    write_atomic(out / "search.csv", csv_text(rows, ["trial", "state", "objective", "params", "job", "note"]))
-    files = [out / "search.md", out / "search.csv"]
-    files += _plots(study, out)
-    try:
-        write_report(out, plot=None, alpha=report[0], paired=report[1])
-        files.append(out / "report.md")
-    except (OSError, ValueError) as err:
-        print(f"se-variants: the report was not written: {err}", file=sys.stderr)
-    return files
-
-
-def _plots(study: Any, out: Path) -> list[Path]:
-    """Optuna's optimization history and parameter importances (its matplotlib backend) as PNGs."""
-    import warnings
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.trial import TrialState
-    from optuna.visualization import matplotlib as ovm
-
-    from .files import replace_into
-
-    files = []
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    plots = [("search_history.png", ovm.plot_optimization_history, 1),
-             ("search_importances.png", ovm.plot_param_importances, 2)]
-    for name, plot, needed in plots:
-        if len(complete) < needed or (plot is ovm.plot_param_importances and len(study.best_trial.params) < 1):
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental
-                ax = plot(study)
-            fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
-            fig.set_size_inches(7, 4.5)
-            fig.tight_layout()
-            replace_into(out / name, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-            plt.close(fig)
-            files.append(out / name)
-        except Exception as err:  # a plot never costs the tables
-            print(f"se-variants: {name} not written ({type(err).__name__}: {err})", file=sys.stderr)
-    return files
-
-
 # ------------------------------------------------------------------------------------------------- confirm
 
 
-def confirm_overrides(search: Search, best: dict[str, Any], k: int) -> tuple[list[list[str]], list[int]]:
+def confirm_overrides(search: SearchPlan, best: dict[str, Any], k: int) -> tuple[list[list[str]], list[int]]:
     """The jobs of a confirmation: the best trial's config and the ``block=none`` baseline with the same other
     settings, each with k seeds the search did not use."""
-    from ..spec import PART_KEYS
-
-    params = [f"{key}={_value(v)}" for key, v in best.items()]
+    params = [f"{key}={override_value(v)}" for key, v in best.items()]
     seeds = list(range(search.base_seed + 1, search.base_seed + 1 + k))
     block_keys = ("block", *PART_KEYS)
     other = [o for o in search.task + params if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] not in block_keys
@@ -521,12 +412,9 @@ def confirm_overrides(search: Search, best: dict[str, Any], k: int) -> tuple[lis
     return jobs, seeds
 
 
-def run_confirm(search: Search, study: Any, k: int, prog: str) -> int:
+def run_confirm(search: SearchPlan, study: Any, k: int, prog: str) -> int:
     """Train the best trial's config and the baseline with k fresh seeds into ``<sweep>/confirm`` and report."""
     from optuna.trial import TrialState
-
-    from .plan import Plan, _parallelism, report_of
-    from .sweep import run_plan
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         print(f"{prog}: no trial finished, so there is nothing to confirm.", file=sys.stderr)
@@ -535,8 +423,8 @@ def run_confirm(search: Search, study: Any, k: int, prog: str) -> int:
     overrides, seeds = confirm_overrides(search, best, k)
     folder = search.out_dir / "confirm"
     jobs = search.planner.jobs(overrides, [folder / job_name(o) for o in overrides])
-    print(f"\nConfirm: the best trial ({' '.join(f'{key}={_value(v)}' for key, v in best.items())}) and the "
+    print(f"\nConfirm: the best trial ({' '.join(f'{key}={override_value(v)}' for key, v in best.items())}) and the "
           f"block=none baseline, seeds {', '.join(map(str, seeds))} → {folder}", flush=True)
-    plan = Plan(jobs, folder, True, search.planner.launcher, _parallelism(search.planner.launcher, jobs[0].config),
-                [], report_of(jobs[0].config))
+    plan = Plan(jobs, folder, True, search.launcher, search.planner.parallelism(jobs[0].config), [],
+                search.report)
     return run_plan(plan, prog, [])

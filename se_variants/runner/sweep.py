@@ -1,4 +1,4 @@
-"""Running a checked :class:`~.plan.Plan`: the one place where a command's jobs are started, counted, waited for,
+"""Running a checked :class:`~.plans.Plan`: the one place where a command's jobs are started, counted, waited for,
 reported and turned into an exit code -- and where an interrupt is handled.
 
 1. A sweep writes ``sweep.json`` (every planned job: folder, overrides, config hash) and reads its folder once:
@@ -22,11 +22,11 @@ from .checkpoints import config_diff
 from .claims import owner_of
 from .files import FileProblem, write_json
 from .launchers import open_launcher
-from .plan import Plan
+from .plans import Job, Plan
 from .report import LOCK_FILE, REPORT_FILES, baseline_hint, format_table, write_report
 from .results import RESULT_FILE, load_record, scan
 from .tables import one_line
-from .task import Job, failed, summary
+from .task import failed, summary
 from .trackers import log_report
 
 __all__ = ["run_plan", "dry_run", "progress_line", "PLAN_FILE"]

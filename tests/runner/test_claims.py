@@ -134,7 +134,7 @@ def test_gpus_are_handed_out_one_job_each(tmp_path, monkeypatch):
 def test_local_parallelism(monkeypatch):
     import torch
 
-    from se_variants.runner.plan import local_jobs
+    from se_variants.runner.launcher_choice import local_jobs
 
     cores = len(os.sched_getaffinity(0))
     assert local_jobs(1, "cpu", 1) == cores and local_jobs(None, "cpu", 1) == 1

@@ -246,7 +246,8 @@ def test_slurm_as_far_as_it_goes_without_a_cluster(tmp_path, monkeypatch):
     import submitit
 
     from se_variants.runner.launchers import Submitit, open_launcher, slurm_parameters
-    from se_variants.runner.plan import make_plan, parse_args
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan
 
     monkeypatch.chdir(tmp_path)
     argv = ["-m", "seed=0,1", "trainer=gpu", "trainer.max_epochs=1", "hydra/launcher=slurm",

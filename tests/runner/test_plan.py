@@ -75,8 +75,6 @@ OVERRIDES = [
     (["trainer.strategy=fsdp"], ["re-running the command line"]),
     (["trainer.strategy=dpp_spawn"], ["unknown strategy", "Did you mean 'ddp_spawn'"]),
     (["trainer.devices=2", "trainer.accelerator=cpu"], ["trainer.strategy", "'auto'", "ddp_fork"]),
-    (["-m", "seed=0,1", "hydra/launcher=joblib"], ["hydra/launcher=workers"]),
-    (["-m", "seed=0,1", "hydra/launcher=submitit_slurm"], ["hydra/launcher=slurm"]),
     (["-m", "seed=0,1", "hydra.launcher.n_jobs=0"], ["hydra.launcher.n_jobs", ">= 1"]),
     (["-m", "seed=0,1", "hydra.sweep.subdir=../../escape"], ["hydra.sweep.subdir", "outside the sweep folder"]),
     (["-m", "seed=0,1", "hydra.sweep.subdir=same"], ["would share the folder", "hydra.sweep.subdir"]),
@@ -159,6 +157,29 @@ def test_each_distinct_network_is_built_once(capsys, cwd, monkeypatch):
     assert len(built) == 1
     assert main([*argv, "squeeze=avg,max"]) == 0 and "Dry run: 16 job(s)" in capsys.readouterr().out
     assert len(built) == 3
+
+
+@pytest.mark.parametrize("alias,ours", [("joblib", "workers"), ("submitit_local", "processes"),
+                                        ("submitit_slurm", "slurm")])
+def test_hydras_launcher_names_are_aliases_of_ours(alias, ours, tmp_path):
+    """A Hydra user's launcher choice works unchanged: it runs as the se-variants launcher that does its job, with
+    the Hydra plugin's option names (joblib's n_jobs=-1 is every core; submitit_slurm's sbatch keys reach
+    submitit)."""
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.launchers import slurm_parameters
+    from se_variants.runner.plan import make_plan
+
+    extra = {"joblib": ["hydra.launcher.n_jobs=-1"], "submitit_local": ["hydra.launcher.n_jobs=1"],
+             "submitit_slurm": ["hydra.launcher.gres=gpu:a100:1", "hydra.launcher.mem_per_cpu=4G"]}[alias]
+    plan = make_plan(parse_args(["-m", "seed=0,1", f"hydra/launcher={alias}", *extra, "trainer=smoke",
+                                 f"hydra.sweep.dir={tmp_path / 's'}"]))
+    assert plan.launcher["name"] == ours and plan.launcher["alias"] == alias, plan.launcher
+    if ours == "slurm":
+        params = slurm_parameters(plan.launcher)
+        assert params["slurm_gres"] == "gpu:a100:1" and params["slurm_mem_per_cpu"] == "4G", params
+        assert not any("alias" in k or "n_jobs" in k for k in params), params
+    else:
+        assert plan.parallel == (1 if ours == "processes" else len(os.sched_getaffinity(0))), plan.parallel
 
 
 def test_the_dry_run_lists_every_job_and_trains_nothing(capsys, cwd):

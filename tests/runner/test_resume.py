@@ -169,7 +169,8 @@ def test_a_broken_record_never_blocks_a_job(text, tmp_path, monkeypatch, sv):
     """A broken metrics.json in the sweep folder (another job's, or this job's own) neither crashes nor blocks the
     sweep: the job's own is moved aside (named in the new record), another's is left alone and named as not
     counted."""
-    from se_variants.runner.plan import make_plan, parse_args
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan
 
     monkeypatch.chdir(tmp_path)
     argv = ["-m", "seed=0", "trainer=smoke", "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 's'}"]

@@ -162,7 +162,8 @@ def test_values_that_would_share_a_folder_name_get_two_folders(tmp_path, monkeyp
 def test_an_error_outside_the_job_runner_is_reported_with_its_reason(tmp_path, monkeypatch, sv):
     """A job folder whose claim.json is a folder cannot be claimed: that job fails (in its worker) with the reason
     naming the file, the other job finishes, exit 1."""
-    from se_variants.runner.plan import make_plan, parse_args
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan
 
     monkeypatch.chdir(tmp_path)
     argv = ["-m", "seed=0,1", "trainer=smoke", "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={tmp_path / 's'}"]
@@ -183,7 +184,8 @@ def test_an_error_outside_the_job_runner_is_reported_with_its_reason(tmp_path, m
 
 def test_sweep_folder_is_named_without_run_knobs_or_launcher(tmp_path, monkeypatch):
     """Re-running a sweep with rerun=true, resume=false or another launcher goes on in the same folder."""
-    from se_variants.runner.plan import make_plan, parse_args
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan
 
     monkeypatch.chdir(tmp_path)
     plain = make_plan(parse_args(["-m", "squeeze=avg,max", "trainer.max_epochs=1"])).out_dir
@@ -196,7 +198,8 @@ def test_sweep_folder_is_named_without_run_knobs_or_launcher(tmp_path, monkeypat
 def test_job_folders_do_not_depend_on_the_launcher(tmp_path, monkeypatch):
     """A sweep re-run with another launcher finds its jobs in their folders (a killed job resumes from its
     checkpoint there), as Hydra named them: launcher choices are not task overrides, nor part of a job's label."""
-    from se_variants.runner.plan import make_plan, parse_args
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan
 
     monkeypatch.chdir(tmp_path)
     argv = ["-m", "squeeze=avg,max", "trainer.max_epochs=1"]
@@ -209,7 +212,8 @@ def test_job_folders_do_not_depend_on_the_launcher(tmp_path, monkeypatch):
 
 def test_sweep_declared_in_an_experiment_expands_before_running(tmp_path, monkeypatch):
     """hydra.sweeper.params in experiment YAML: the plan holds every job the sweep will run."""
-    from se_variants.runner.plan import make_plan, parse_args
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan
 
     monkeypatch.chdir(tmp_path)
     plan = make_plan(parse_args(["-m", "experiment=placement_digits"]))

@@ -1,0 +1,73 @@
+"""Which launcher a command uses and how many jobs it runs at once, decided at planning time (no launcher is
+started here, nothing is imported that a launcher needs).
+
+``hydra/launcher=<name>`` picks one of :data:`LAUNCHERS`. Hydra's own launcher plugins are aliases
+(:data:`HYDRA_ALIASES`): ``joblib`` runs as ``workers``, ``submitit_local`` as ``processes``, ``submitit_slurm`` as
+``slurm``, with their option names, so that a Hydra user's command line works unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from .devices import gpu_count, wants_gpus
+from .validate import ConfigError
+
+__all__ = ["LAUNCHERS", "REMOTE_LAUNCHERS", "HYDRA_ALIASES", "launcher_options", "parallelism", "local_jobs"]
+
+#: the launchers (``hydra/launcher=<name>``) → the module they need and the se-variants extra that installs it
+LAUNCHERS = {"basic": None, "workers": None, "processes": ("submitit", "cluster"), "slurm": ("submitit", "cluster")}
+#: launchers whose jobs run on other machines (a cluster): the devices there are not this machine's
+REMOTE_LAUNCHERS = ("slurm",)
+#: Hydra's launcher plugins → the se-variants launcher that does their job
+HYDRA_ALIASES = {"joblib": "workers", "submitit_local": "processes", "submitit_slurm": "slurm"}
+
+
+def launcher_options(hydra: DictConfig) -> dict[str, Any]:
+    """The launcher node of a composed config's ``hydra`` node as plain options, with the se-variants ``name``
+    (an alias is resolved: its ``alias`` says which was asked for). ConfigError for a launcher se-variants does
+    not run, or one whose library is missing."""
+    node = OmegaConf.to_container(hydra.launcher, resolve=True)
+    name = node.get("name") or ("basic" if str(node.get("_target_", "")).endswith("BasicLauncher") else None)
+    if name in HYDRA_ALIASES:
+        node = {**node, "alias": name}
+        name = HYDRA_ALIASES[name]
+        if name == "workers" and node.get("n_jobs") == -1:  # joblib's "every core"
+            node["n_jobs"] = None
+    if name not in LAUNCHERS:
+        raise ConfigError(f"hydra/launcher: {node.get('_target_') or name!r} is not a launcher se-variants runs; "
+                          f"use hydra/launcher=workers (the default), basic, processes or slurm.")
+    need = LAUNCHERS[name]
+    if need is not None and importlib.util.find_spec(need[0]) is None:
+        raise ConfigError(f"hydra/launcher={node.get('alias') or name} needs {need[0]}, which is not installed. "
+                          f"Install it with: pip install 'se-variants[{need[1]}]'.")
+    return {**node, "name": name}
+
+
+def parallelism(launcher: dict[str, Any], cfg: dict[str, Any]) -> int | None:
+    """Jobs at once for the local launchers (``workers``, ``processes``): ``n_jobs``, or as many as fit
+    (:func:`local_jobs`); None for the others."""
+    if launcher["name"] not in ("workers", "processes"):
+        return None
+    given = launcher.get("n_jobs")
+    if given is not None:
+        if isinstance(given, bool) or not isinstance(given, int) or given < 1:
+            raise ConfigError(f"hydra.launcher.n_jobs: {given!r} jobs at once; give a number >= 1, or null for as "
+                              f"many as fit.")
+        return given
+    t = cfg["trainer"]
+    return local_jobs(cfg.get("threads"), t.get("accelerator"), t.get("devices"))
+
+
+def local_jobs(threads: Any = None, accelerator: Any = "auto", devices: Any = "auto") -> int:
+    """How many jobs fit on this machine at once: one per GPU (``devices`` GPUs per job) when jobs train on GPUs,
+    else the usable CPU cores ÷ ``threads`` per job (``threads`` None: torch uses every core, so one job)."""
+    per_job = wants_gpus({"accelerator": accelerator, "devices": devices})
+    if per_job:
+        return max(1, gpu_count() // per_job)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // int(threads)) if threads else 1

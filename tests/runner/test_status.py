@@ -28,7 +28,7 @@ from se_variants.runner.results import PROGRESS_FILE, RESULT_FILE
 from se_variants.runner.submissions import (DRIVERS, PLAN_FILE, Driver, Submission, add_submission, read_plan,
                                             submissions_of, utc_now, write_plan)
 
-from .conftest import CALLS_PER_EPOCH, SWEEP, in_process, run_cli, start_cli, sweep_results
+from .conftest import CALLS_PER_EPOCH, SWEEP, in_process, ops_in_process, run_cli, start_cli, sweep_results
 from .slurm_fakes import FakeSlurm
 
 #: a guard against a broken test hanging forever (never a synchronisation: every wait below polls a file)
@@ -401,8 +401,9 @@ def test_no_wait_with_processes_returns_while_its_jobs_train(tmp_path, user_ops,
     assert sum(line.startswith("training|") and "epoch 1/3 (val acc" in line for line in lines) == 2, out
     assert sum(line.startswith("queued|") and f":{driver_pid})" in line for line in lines) == 1, out
 
-    again = _submit(args, tmp_path, pythonpath=[user_ops]).stdout
-    assert "Nothing to submit" in again and again.count("left to it") == 3, again
+    with ops_in_process(user_ops):  # (in this process: nothing is started)
+        code, again, err = in_process(args)
+    assert code == 0 and "Nothing to submit" in again and again.count("left to it") == 3, again + err
     assert len(list((sweep / DRIVERS).iterdir())) == 1  # no second driver
 
     held = sorted(p for p in sweep.glob("*=*") if progress(p.name) == 1)
@@ -459,8 +460,8 @@ def test_no_wait_on_slurm_submits_one_array_and_never_twice(tmp_path, monkeypatc
     code, out, _ = in_process(["status", str(sweep)])
     assert code == 3 and out.count("[queued]") == 3 and "PENDING (Priority)" in out
     assert slurm.calls("squeue")
-    again = _submit(args, tmp_path, env=env).stdout
-    assert "Nothing to submit" in again and len(slurm.calls("sbatch")) == 1
+    code, again, _ = in_process(args)  # (the same command, in this process from now on: it is faster)
+    assert code == 0 and "Nothing to submit" in again and len(slurm.calls("sbatch")) == 1
     code, out, _ = in_process([*args[:-1], "--dry-run"])  # the dry run says so too
     assert code == 0 and out.count("[wait]") == 3 and "0 to run" in out, out
 
@@ -478,16 +479,16 @@ def test_no_wait_on_slurm_submits_one_array_and_never_twice(tmp_path, monkeypatc
     slurm.set_accounting("4100_0|COMPLETED", "4100_1|NODE_FAIL", "4100_2|CANCELLED by 0")
     code, out, _ = in_process(["status", str(sweep)])
     assert code == 1 and "2 lost" in out, out
-    again = _submit(args, tmp_path, env=env).stdout
-    assert "Submitted 2 job(s)" in again and "1 done before (skipped)" in again, again
+    code, again, err = in_process(args)
+    assert code == 0 and "Submitted 2 job(s)" in again and "1 done before (skipped)" in again, again + err
     assert len(slurm.calls("sbatch")) == 2 and "#SBATCH --array=0-1%2" in slurm.script(4101)
     latest = submissions_of(read_plan(sweep)[0])[0][-1]
     assert sorted(latest.jobs.values()) == ["4101_0", "4101_1"]
     assert sorted(latest.jobs) == ["seed=1,trainer=smoke", "seed=2,trainer=smoke"]
 
     slurm.set_queue("4101_0|PENDING|(Priority)", "4101_1|PENDING|(Resources)")
-    again = _submit(args, tmp_path, env=env).stdout
-    assert "Nothing to submit" in again and len(slurm.calls("sbatch")) == 2
+    code, again, _ = in_process(args)
+    assert code == 0 and "Nothing to submit" in again and len(slurm.calls("sbatch")) == 2
 
 
 @pytest.mark.slow

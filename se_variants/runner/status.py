@@ -117,6 +117,7 @@ def main(argv: list[str]) -> int:
     shown = shlex.quote(str(folder))
     clear = watch and sys.stdout.isatty()
     queues: Queues | None = None
+    code = 1
     try:
         while True:
             view = look(folder)
@@ -131,15 +132,18 @@ def main(argv: list[str]) -> int:
                 queues.submissions = view.submissions
                 queues.refresh()
             standings = stand(view, queues=queues)
+            code = exit_code(standings)
             text = render(view, standings, shown)
             if watch:
                 head = f"{time.strftime('%H:%M:%S')} se-variants status {shown} (every {interval:g} s; Ctrl-C stops)"
                 text = ("\033[H\033[2J" if clear else "\n") + f"{head}\n\n{text}"
             print(text, flush=True)
-            code = exit_code(standings)
             if not watch or code != 3:
                 return code
             _wait(interval)
     except KeyboardInterrupt:
         print("\nse-variants status: stopped.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader stopped reading (`| head`): say nothing more, exit as the sweep stands
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return code

@@ -525,6 +525,24 @@ def test_a_waiting_command_leaves_an_earlier_submission_its_jobs_and_waits_for_t
 
 
 @pytest.mark.slow
+def test_status_into_a_pipe_closed_early(tmp_path):
+    """`se-variants status <folder> | head -1` on a big sweep: the reader goes after one line; status stops
+    writing without a traceback and exits as the sweep stands."""
+    s = tmp_path / "s"
+    names = [f"{i:04d}" for i in range(1500)]  # more output than a pipe holds
+    _sweep(s, names)
+    for name in names:
+        _job(s, name, _record(name))
+    proc = subprocess.Popen([sys.executable, "-m", "se_variants.cli", "status", str(s)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("[ok]")
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=GUARD_S) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+@pytest.mark.slow
 def test_status_imports_neither_hydra_nor_lightning():
     """What keeps se-variants status fast: it reads JSON files and asks queues; nothing heavier is imported."""
     code = ("import sys; import se_variants.runner.status\n"

@@ -68,7 +68,8 @@ def wall(command: list[str], expect: int = 0) -> float:
     proc = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != expect:
-        sys.exit(f"{' '.join(command)} exited {proc.returncode}, not {expect}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        sys.exit(f"{' '.join(command)} exited {proc.returncode}, not {expect}:\n{proc.stdout[-2000:]}"
+                 f"{proc.stderr[-2000:]}")
     return seconds
 
 
@@ -104,7 +105,8 @@ def main() -> None:
         print(f"median wall time of {ns.rounds} rounds (each command a fresh process), and the ratio to import torch:")
         for name, values in times.items():
             median = statistics.median(values)
-            print(f"  {name:28s} {median:6.2f} s  {median / torch_s:5.2f}×  (min {min(values):.2f}, max {max(values):.2f})")
+            print(f"  {name:28s} {median:6.2f} s  {median / torch_s:5.2f}×  "
+                  f"(min {min(values):.2f}, max {max(values):.2f})")
         top = imports(commands["status (500 finished jobs)"])
         heavy = [name for _, name in top if name.split(".")[0] in ("hydra", "omegaconf", "lightning", "matplotlib")]
         print("largest top-level imports of status: " + ", ".join(f"{name} {s:.2f} s" for s, name in top[:6]))

@@ -1,9 +1,10 @@
 """Files the runner writes and reads: every write atomic, every read bounded.
 
-A writer replaces a file in one step (a temporary file in the same folder, then ``os.replace``), so a reader sees
-the old file or the new one, never half of one; records are synced to disk first, notes that the next write
-replaces anyway (a job's progress, a driver's list) are not. New files get the permissions any other new file of this process
-gets (``0o666`` minus the umask): colleagues sharing a file system can read results when the umask lets them.
+A writer replaces a file in one step (a temporary file in the same folder, then ``os.replace``), so a reader
+sees the old file or the new one, never half of one; records are synced to disk first, notes that the next write
+replaces anyway (a job's progress, a driver's list) are not. New files get the permissions any other new file of
+this process gets (``0o666`` minus the umask): colleagues sharing a file system can read results when the umask
+lets them.
 A reader trusts nothing: JSON is parsed with limits (size, nesting, encoding), and the caller gets the reason
 when a file cannot be read, so it can show the file as broken instead of crashing on it.
 """

@@ -95,6 +95,16 @@ def render(view: Look, standings: list[Standing], shown: str) -> str:
     return "\n".join(lines)
 
 
+def _print(text: str) -> bool:
+    """Print ``text``; False when the reader stopped reading (``| head``): not an error, the rest goes nowhere."""
+    try:
+        print(text, flush=True)
+        return True
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
+
+
 def _wait(seconds: float) -> None:
     """The pause between two looks of ``--watch``."""
     time.sleep(seconds)
@@ -103,7 +113,7 @@ def _wait(seconds: float) -> None:
 def main(argv: list[str]) -> int:
     """``se-variants status``; returns the exit code."""
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
+        _print(USAGE)
         return 0 if argv else 2
     try:
         folder, watch, interval = _parse(argv)
@@ -117,7 +127,6 @@ def main(argv: list[str]) -> int:
     shown = shlex.quote(str(folder))
     clear = watch and sys.stdout.isatty()
     queues: Queues | None = None
-    code = 1
     try:
         while True:
             view = look(folder)
@@ -137,13 +146,9 @@ def main(argv: list[str]) -> int:
             if watch:
                 head = f"{time.strftime('%H:%M:%S')} se-variants status {shown} (every {interval:g} s; Ctrl-C stops)"
                 text = ("\033[H\033[2J" if clear else "\n") + f"{head}\n\n{text}"
-            print(text, flush=True)
-            if not watch or code != 3:
+            if not _print(text) or not watch or code != 3:
                 return code
             _wait(interval)
     except KeyboardInterrupt:
         print("\nse-variants status: stopped.", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader stopped reading (`| head`): say nothing more, exit as the sweep stands
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return code

@@ -133,7 +133,7 @@ def test_every_standing_of_a_job(tmp_path, sv):
               "killed": ("lost", "Killed: the worker died of SIGKILL (had reached epoch 2/3)"),
               "pruned": ("pruned", "pruner"), "dead": ("lost", "without closing its record"),
               "mine": ("training", f"on {socket.gethostname()}:{os.getpid()}, epoch 1/3 (val acc 50.0%), heartbeat"),
-              "other_host": ("training", "on node-elsewhere:1, epoch 0, heartbeat 30 s ago"),
+              "other_host": ("training", "on node-elsewhere:1, epoch 0, heartbeat "),  # (its age: a busy machine's)
               "broken": ("broken", "metrics.json: not valid JSON"), "conflict": ("failed", "another config"),
               "never": ("not run", "never handed out")}
     for name, (state, detail) in expect.items():

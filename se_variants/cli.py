@@ -1,5 +1,5 @@
 """The ``se-variants`` command: ``list``, ``show`` (block library) and ``train``, ``report``, ``ablate``,
-``inspect`` (ablation runner, ``se_variants.runner``)."""
+``status``, ``inspect`` (ablation runner, ``se_variants.runner``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ commands:
   show      a block spec from the command line -> structure, parameters, FLOPs
   train     one training run, or a Hydra multirun sweep with -m (Hydra overrides)
   report    the results report of a sweep folder
+  status    where each job of a sweep stands: finished, training, queued or lost
   ablate    the default ablation on the embedded digits dataset (the main job)
   inspect   what a trained job's attention learned: gate outputs per class (SENet Fig. 6/7)
 """
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import library_cli  # (the library's commands: torch, no runner)
 
         return library_cli.main(command, rest)
+    if command == "status":
+        from .runner import status  # (reads the sweep's files: none of the train extra, so no check of it)
+
+        return status.main(rest)
     if command in ("train", "report", "ablate", "inspect"):
         missing = missing_train_extra()
         if missing:
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"pip install 'se-variants[train]'", file=sys.stderr)
             return 2
         return _interruptible(command, rest)
-    commands = ["list", "show", "train", "report", "ablate", "inspect"]
+    commands = ["list", "show", "train", "report", "ablate", "status", "inspect"]
     print(f"se-variants: unknown command {command!r}.{suggest(command, commands)}"
           f"\n\n{USAGE}", file=sys.stderr)
     return 2

@@ -7,6 +7,9 @@ sweep folder for finished jobs, ``sweep.json``, progress lines, the report at th
 that handles interrupts), or a :class:`~.plans.SearchPlan` run by :mod:`.search` (an Optuna study; each trial
 planned as a job) → :mod:`.launchers` (this process, worker processes, submitit/SLURM; chosen by
 :mod:`.launcher_choice`) → :mod:`.task` → :mod:`.job` (claim, resume, Lightning fit/test, ``metrics.json``).
+``se-variants status`` reads what that path wrote, on a path of its own: ``cli.py`` → :mod:`.status` →
+:mod:`.standing` (records, claims, progress notes) and :mod:`.submissions` (``sweep.json``'s submissions, their
+drivers and queues) -- no Hydra, no Lightning.
 
 Rooms:
     registries.py  the runner's registries (data, model, optim, schedule);  data/, models/, optim.py  their entries
@@ -15,13 +18,17 @@ Rooms:
     commands.py    the CLI of train / ablate / report / inspect;  args.py  flags;  hydra_app.py  Hydra's own flags
     plan.py        command line → checked jobs;  plans.py  Job, Plan, SearchPlan;  launcher_choice.py  which
                    launcher, how many jobs at once
-    sweep.py       a grid → results;  search.py  a search → results, search_report.py  its report;
-                   launchers.py  where jobs run
+    sweep.py       a grid → results (or, with --no-wait, submitted: driver.py  the detached driver of the
+                   processes launcher);  search.py  a search → results, search_report.py  its report;
+                   launchers.py  where jobs run;  submissions.py  sweep.json's submissions, their drivers and
+                   queues (SLURM's squeue, sacct)
     task.py        one planned job in any process;  job.py  one job → metrics.json (claims.py, devices.py,
                    checkpoints.py, lit.py: the Lightning pieces, measure.py, trackers.py: loggers besides
                    metrics.json, pruning.py: a search's pruner inside a job)
     files.py       atomic writes, bounded reads;  results.py  metrics.json records;  report.py, stats.py,
                    report_plot.py, tables.py  the report
+    status.py      ``se-variants status`` (no Hydra, no Lightning): standing.py  where each job stands, from records,
+                   claims, progress notes and queues
     inspect_job.py ``se-variants inspect``: inspect_load.py  a job rebuilt from its checkpoint;  excitations.py,
                    excitation_plots.py  statistics and figures
 """

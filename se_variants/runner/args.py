@@ -17,7 +17,7 @@ __all__ = ["Args", "UsageError", "parse_args", "PASSTHROUGH", "FLAGS"]
 # Hydra flags that only print something: no plan, straight to Hydra
 PASSTHROUGH = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i", "--shell-completion",
                 "-sc", "--package", "-p", "--resolve"}
-FLAGS = ["-m", "--multirun", "--dry-run", "--confirm", "-cd", "--config-dir", "-cn", "--config-name",
+FLAGS = ["-m", "--multirun", "--dry-run", "--no-wait", "--confirm", "-cd", "--config-dir", "-cn", "--config-name",
           *sorted(PASSTHROUGH)]
 
 
@@ -35,6 +35,7 @@ class Args:
     config_name: str = CONFIG_NAME
     passthrough: bool = False
     dry_run: bool = False
+    no_wait: bool = False  # submit the jobs (processes, slurm) and return; se-variants status says where they stand
     confirm: int | None = None  # a search: train the best configuration with this many fresh seeds afterwards
 
 
@@ -48,6 +49,8 @@ def parse_args(argv: Sequence[str]) -> Args:
             args.multirun = True
         elif a == "--dry-run":
             args.dry_run = True
+        elif a == "--no-wait":
+            args.no_wait = True
         elif flag == "--confirm":
             value = inline or next(it, None)
             if not value or not value.isdigit() or int(value) < 3:

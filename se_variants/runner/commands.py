@@ -1,7 +1,8 @@
 """``se-variants train | ablate | report | inspect``: dispatched here by ``se_variants.cli``.
 
 ``train`` and ``ablate`` plan and check every job (:func:`.plan.make_plan`), then run the plan
-(:func:`.sweep.run_plan`) -- or, with ``--dry-run``, print it. Exit codes: 0 every job ok; 1 a job failed (the
+(:func:`.sweep.run_plan`) -- or, with ``--dry-run``, print it; with ``--no-wait``, submit it and return
+(:func:`.sweep.submit_plan`). Exit codes: 0 every job ok; 1 a job failed (the
 others' results and the report stay); 2 a bad command line or config (nothing trained); 130 interrupted.
 """
 
@@ -17,11 +18,12 @@ from ..registry import suggest
 from .args import Args, UsageError, parse_args
 from .excitations import SATURATED_HIGH, SATURATED_LOW
 from .inspect_job import SPLITS, InspectError, inspect_job
+from .launcher_choice import check_no_wait
 from .plan import open_planner
 from .plans import Plan, SearchPlan
 from .report import format_table, write_report
 from .search import dry_run_search, plan_search, run_search
-from .sweep import dry_run, run_plan
+from .sweep import dry_run, run_plan, submit_plan
 from .tables import text_table
 from .validate import ConfigError
 
@@ -29,7 +31,7 @@ __all__ = ["main", "train_main", "ablate_main", "report_main", "COMMANDS"]
 
 COMMANDS = ("train", "report", "ablate", "inspect")
 
-TRAIN_USAGE = """usage: se-variants train [-m] [--dry-run] [--config-dir DIR] [overrides ...]
+TRAIN_USAGE = """usage: se-variants train [-m] [--dry-run] [--no-wait] [--config-dir DIR] [overrides ...]
 
 One training run, or with -m a sweep over every combination of the values given (squeeze=avg,max seed=0,1,2).
 Every job is planned and checked before any starts; a sweep runs its jobs in parallel on this machine
@@ -40,6 +42,8 @@ options:
   -m, --multirun        a sweep (one job per combination of the listed values), or a search with
                         hydra/sweeper=optuna and a space ('squeeze=choice(avg,max)' 'optim.lr=interval(0.01,0.1)')
   --dry-run             plan and check every job, print the job list, train nothing
+  --no-wait             with hydra/launcher=processes or slurm: submit the sweep's jobs and return;
+                        se-variants status <folder> says where they stand
   --confirm K           after a search: train the best configuration and the block=none baseline with K fresh
                         seeds and report the comparison
   -cd, --config-dir DIR a folder of your own config files, searched after the packaged ones
@@ -52,7 +56,7 @@ examples:
   se-variants train -m hydra/sweeper=optuna 'squeeze=choice(avg,max,dct)' hydra.sweeper.n_trials=20 --confirm 3
 """
 
-ABLATE_USAGE = """usage: se-variants ablate [--dry-run] [--config-dir DIR] [overrides ...]
+ABLATE_USAGE = """usage: se-variants ablate [--dry-run] [--no-wait] [--config-dir DIR] [overrides ...]
 
 Runs the ablation of an experiment config (default: experiment=ablate_digits): every variant in
 ablation.variants with every seed in ablation.seeds, as a sweep -- in parallel on this machine by default
@@ -63,6 +67,8 @@ outputs/ablate/<ablation.name>). Finished jobs there are skipped; rerun=true run
 
 options:
   --dry-run             plan and check every job, print the job list, train nothing
+  --no-wait             with hydra/launcher=processes or slurm: submit the jobs and return;
+                        se-variants status <folder> says where they stand
   -cd, --config-dir DIR a folder of your own config files (e.g. DIR/experiment/mine.yaml: experiment=mine)
 
 examples:
@@ -171,7 +177,9 @@ def _run(argv: list[str], prog: str, usage: str, ablation: bool) -> int:
         print(f"{prog}: error: --confirm confirms the best trial of a search: add hydra/sweeper=optuna and a space.",
               file=sys.stderr)
         return 2
-    return dry_run(plan) if args.dry_run else run_plan(plan, prog, argv)
+    if args.dry_run:
+        return dry_run(plan)
+    return submit_plan(plan, prog, argv) if args.no_wait else run_plan(plan, prog, argv)
 
 
 def _plan(args: Args, ablation: bool) -> Plan | SearchPlan:
@@ -179,6 +187,8 @@ def _plan(args: Args, ablation: bool) -> Plan | SearchPlan:
     open (it plans each trial); the search closes it."""
     planner = open_planner(args, ablation=ablation)
     try:
+        if args.no_wait:  # (before a search plans anything: it cannot be submitted)
+            check_no_wait(planner.launcher["name"], planner.multirun, planner.searching)
         if planner.searching:
             if importlib.util.find_spec("optuna") is None:
                 raise ConfigError("hydra/sweeper=optuna needs optuna, which is not installed. Install it with: "

@@ -46,7 +46,7 @@ from .identity import config_hashes, variant_columns
 from .measure import count_flops, count_params, measure_latency
 from .models import MODEL
 from .pruning import Pruned, TrialReporter
-from .results import RESULT_FILE, load_record
+from .results import PROGRESS_FILE, RESULT_FILE, load_record
 from .trackers import finish_job, job_loggers
 from .validate import block_spec, import_user_modules
 
@@ -183,7 +183,7 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     search = cfg.get("search") or {}
     reporter = TrialReporter(search) if search.get("prune") else None  # a search's pruner, fed after every epoch
     state = RunState(cfg["seed"], last, record["config_hash"], every_s=cfg.get("checkpoint_every_s") or 0.0,
-                     reporter=reporter)
+                     reporter=reporter, progress=job_dir / PROGRESS_FILE)
     trainer = _trainer(cfg, job_dir, loggers or [], [state], **({"devices": devices} if devices else {}))
     phases["build_s"], clock = time.perf_counter() - clock, time.perf_counter()
 

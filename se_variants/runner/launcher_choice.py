@@ -3,7 +3,8 @@ started here, nothing is imported that a launcher needs).
 
 ``hydra/launcher=<name>`` picks one of :data:`LAUNCHERS`. Hydra's own launcher plugins are aliases
 (:data:`HYDRA_ALIASES`): ``joblib`` runs as ``workers``, ``submitit_local`` as ``processes``, ``submitit_slurm`` as
-``slurm``, with their option names, so that a Hydra user's command line works unchanged.
+``slurm``, with their option names, so that a Hydra user's command line works unchanged. ``--no-wait`` needs a
+launcher whose jobs outlive the command (:data:`NO_WAIT_LAUNCHERS`, :func:`check_no_wait`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from .devices import gpu_count, wants_gpus
 from .validate import ConfigError
 
-__all__ = ["LAUNCHERS", "REMOTE_LAUNCHERS", "HYDRA_ALIASES", "launcher_options", "parallelism", "local_jobs"]
+__all__ = ["LAUNCHERS", "REMOTE_LAUNCHERS", "HYDRA_ALIASES", "NO_WAIT_LAUNCHERS", "launcher_options", "parallelism",
+           "local_jobs", "check_no_wait"]
 
 #: the launchers (``hydra/launcher=<name>``) → the module they need and the se-variants extra that installs it
 LAUNCHERS = {"basic": None, "workers": None, "processes": ("submitit", "cluster"), "slurm": ("submitit", "cluster")}
@@ -25,6 +27,8 @@ LAUNCHERS = {"basic": None, "workers": None, "processes": ("submitit", "cluster"
 REMOTE_LAUNCHERS = ("slurm",)
 #: Hydra's launcher plugins → the se-variants launcher that does their job
 HYDRA_ALIASES = {"joblib": "workers", "submitit_local": "processes", "submitit_slurm": "slurm"}
+#: launchers whose jobs outlive the command: a sweep can be submitted to them with ``--no-wait``
+NO_WAIT_LAUNCHERS = ("processes", "slurm")
 
 
 def launcher_options(hydra: DictConfig) -> dict[str, Any]:
@@ -71,3 +75,22 @@ def local_jobs(threads: Any = None, accelerator: Any = "auto", devices: Any = "a
         return max(1, gpu_count() // per_job)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, cores // int(threads)) if threads else 1
+
+
+def check_no_wait(launcher: str, multirun: bool, searching: bool) -> None:
+    """ConfigError unless ``--no-wait`` can hand a command's jobs over and return: a sweep (not a search) on a
+    launcher of :data:`NO_WAIT_LAUNCHERS`."""
+    if not multirun:
+        raise ConfigError("--no-wait submits the jobs of a sweep and returns: add -m (se-variants train -m ... "
+                          "hydra/launcher=processes --no-wait); a single run trains in the command.")
+    if searching:
+        raise ConfigError("--no-wait: a search cannot submit its future trials -- Optuna chooses each trial from the "
+                          "results of the finished ones, so something must stay up to ask for them. Drive the search "
+                          "from a node that may stay up (e.g. a SLURM job: sbatch --wrap \"se-variants train -m "
+                          "hydra/sweeper=optuna ...\"), or run it in rounds: each command runs hydra.sweeper.n_jobs "
+                          "trials at a time and goes on from the study where the last one stopped (raise "
+                          "hydra.sweeper.n_trials by n_jobs a round).")
+    if launcher not in NO_WAIT_LAUNCHERS:
+        raise ConfigError(f"--no-wait needs a launcher whose jobs outlive the command: hydra/launcher=processes (a "
+                          f"process per job on this machine) or hydra/launcher=slurm (a SLURM cluster); the {launcher} "
+                          f"launcher runs the jobs inside the command.")

@@ -8,7 +8,8 @@ summary as it finishes, whatever happens to the process that ran it.
   fresh worker takes the next job. Workers stop when the command stops, and stop themselves if it dies.
 * ``processes`` and ``slurm``: submitit's local and SLURM executors, a fresh process (or cluster job) per job;
   ``processes`` runs ``n_jobs`` at once, SLURM an array throttled by ``array_parallelism``; a SLURM job that hits
-  its time limit or is preempted is requeued and resumes from its checkpoint.
+  its time limit or is preempted is requeued and resumes from its checkpoint. :meth:`Submitit.submit` hands jobs
+  over without waiting for them (``--no-wait``); ``on_submit`` hears the ids of every job handed over.
 
 Every launcher runs :func:`.task.execute`, so a job gives the same numbers wherever it runs.
 """
@@ -21,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,11 @@ class _Feed:
 
 class Launcher:
     """Runs jobs; :meth:`run` takes them lazily from any iterable (one when a slot is free) and yields
-    ``(job, summary)`` as each finishes; :meth:`close` stops what is left."""
+    ``(job, summary)`` as each finishes; :meth:`close` stops what is left. A launcher whose jobs have ids in a
+    queue (submitit's) calls ``on_submit(jobs, ids)`` when it hands jobs over."""
 
     name = "basic"
+    on_submit: Callable[[list[Job], list[str]], None] | None = None
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, dict[str, Any]]]:
         raise NotImplementedError
@@ -272,7 +275,14 @@ class Submitit(Launcher):
         else:
             futures = [self.executor.submit(task, job) for job in jobs]
         self.submitted += futures
+        if self.on_submit is not None:
+            self.on_submit(jobs, [str(f.job_id) for f in futures])
         return futures
+
+    def submit(self, jobs: list[Job]) -> list[str]:
+        """Hand every job over at once, without waiting for any (SLURM: one array, throttled by
+        ``array_parallelism``); their ids (``12345_0``, ...)."""
+        return [str(f.job_id) for f in self._submit(jobs)]
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, dict[str, Any]]]:
         feed = _Feed(jobs)

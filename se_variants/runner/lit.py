@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .checkpoints import RUN_STATE_KEY
+from .files import write_json
 from .data.base import EpochSampler, SeededItems, ShardSampler, Splits, derive_seed
 from .optim import OPTIM, SCHEDULE
 
@@ -198,6 +199,8 @@ class RunState(Checkpoint):
             from the last checkpoint written, with the same final numbers; only the work since is lost.
         reporter: called with (epoch, that epoch's metrics) after each epoch (a search's pruner: it may raise
             :class:`.pruning.Pruned` to stop the job).
+        progress: where to note the epochs finished (:data:`.results.PROGRESS_FILE`) when training starts and
+            after every epoch, for ``se-variants status``; a note that cannot be written is skipped.
 
     A :class:`~lightning.pytorch.callbacks.Checkpoint` (it writes the checkpoint), so Lightning calls its epoch-end
     hook after the LightningModule's, whose logged values (the epoch's sample counts) it records. Under DDP this
@@ -205,12 +208,13 @@ class RunState(Checkpoint):
     """
 
     def __init__(self, seed: int, ckpt_path: Path, config_hash: str, every_s: float = 0.0,
-                 reporter: Any = None):
+                 reporter: Any = None, progress: Path | None = None):
         self.seed = seed
         self.ckpt_path = Path(ckpt_path)
         self.config_hash = config_hash
         self.every_s = every_s
         self.reporter = reporter
+        self.progress = progress
         self.history: list[dict[str, float]] = []
         self._last_write = time.monotonic()
 
@@ -223,6 +227,19 @@ class RunState(Checkpoint):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history = list(state.get("history", []))
+
+    def _note_progress(self, trainer: L.Trainer, epochs: int) -> None:
+        if self.progress is None or not trainer.is_global_zero:
+            return
+        try:  # not synced: the next epoch rewrites it
+            write_json(self.progress, {"epoch": epochs, "max_epochs": trainer.max_epochs,
+                                       "metrics": self.history[-1] if self.history else {}}, indent=None,
+                       durable=False)
+        except OSError:
+            pass
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._note_progress(trainer, trainer.current_epoch)  # a resumed attempt: the epochs of its checkpoint
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         seed = derive_seed(self.seed, trainer.current_epoch, trainer.global_rank, 0xE90C)
@@ -244,6 +261,7 @@ class RunState(Checkpoint):
                 os.replace(tmp, self.ckpt_path)
             trainer.strategy.barrier("se_variants.last_ckpt")
             self._last_write = time.monotonic()
+        self._note_progress(trainer, trainer.current_epoch + 1)
         if self.reporter is not None and trainer.world_size == 1:  # a search's pruner hears of the epoch
             self.reporter(trainer.current_epoch, self.history[-1])
 

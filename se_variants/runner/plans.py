@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Job", "Plan", "SearchPlan", "ReportSettings", "report_settings_of"]
+__all__ = ["Job", "Plan", "SearchPlan", "ReportSettings", "report_settings_of", "label_of"]
 
 #: how a sweep's report compares its variants: (report.alpha, report.paired)
 ReportSettings = tuple[float, bool]
@@ -29,8 +29,8 @@ class Job:
 
     @property
     def label(self) -> str:
-        """The overrides a person reads: without ``experiment=`` (every job of an ablation has it)."""
-        return " ".join(o for o in self.overrides if not o.startswith("experiment=")) or "(defaults)"
+        """The overrides a person reads (:func:`label_of`)."""
+        return label_of(self.overrides)
 
 
 @dataclass
@@ -62,6 +62,11 @@ class SearchPlan:
     report: ReportSettings = (0.05, False)
     base_seed: int = 0
     threads: int | None = None
+
+
+def label_of(overrides: list[str]) -> str:
+    """A job's overrides as a person reads them: without ``experiment=`` (every job of an ablation has it)."""
+    return " ".join(o for o in overrides if not o.startswith("experiment=")) or "(defaults)"
 
 
 def report_settings_of(cfg: dict[str, Any]) -> ReportSettings:

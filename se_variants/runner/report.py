@@ -6,18 +6,16 @@ per job), ``report.md`` and ``report.png``; the statistics are in :mod:`se_varia
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import statistics
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..spec import PART_KEYS
 from . import stats
 from .claims import owner_of
-from .files import FileProblem, write_atomic
+from .files import locked, write_atomic
 from .identity import is_baseline, is_run_knob
 from .results import RESULT_FILE, scan
 from .tables import csv_text, one_line, text_table
@@ -547,25 +545,9 @@ def _job_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-@contextlib.contextmanager
-def report_lock(sweep_dir: Path) -> Iterator[None]:
-    """Hold ``<sweep_dir>/.report.lock`` (flock): one report writer at a time across processes on a host, and
-    across hosts where the file system supports locks; elsewhere writes stay atomic, just not serialised. The lock
-    file is never followed through a symlink. Raises :class:`.files.FileProblem` for a lock that is not a file."""
-    path = sweep_dir / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    except OSError as err:
-        raise FileProblem(f"{path} cannot be used as the report's lock file ({err.strerror or err}: a folder or a "
-                          f"symlink?); remove it.") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # a file system without locks: reports are still written atomically
-            pass
-        yield
-    finally:
-        os.close(fd)
+def report_lock(sweep_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold ``<sweep_dir>/.report.lock`` (:func:`.files.locked`): one report writer at a time."""
+    return locked(sweep_dir / LOCK_FILE)
 
 
 def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: float | None = None,

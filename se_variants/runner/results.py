@@ -16,9 +16,15 @@ from typing import Any
 
 from .files import parse_json
 
-__all__ = ["load_record", "record_problem", "scan", "Result", "RESULT_FILE", "RECORD_FIELDS", "STATUSES"]
+__all__ = ["load_record", "record_problem", "load_progress", "scan", "Result", "RESULT_FILE", "PROGRESS_FILE",
+           "RECORD_FIELDS", "STATUSES"]
 
 RESULT_FILE = "metrics.json"
+#: a training job's progress, rewritten when an attempt starts and after every epoch: ``{"epoch": epochs finished,
+#: "max_epochs": n, "metrics": {"val/acc": ...}}`` (what ``se-variants status`` shows of a job in training)
+PROGRESS_FILE = "progress.json"
+#: a progress file is a few hundred bytes
+_MAX_PROGRESS_BYTES = 64 * 1024
 #: ``running``: a job in progress, or killed; ``ok``: finished; ``failed``: ended with an error; ``pruned``: a
 #: search's trial its pruner stopped (se_variants.runner.search)
 STATUSES = ("running", "ok", "failed", "pruned")
@@ -118,6 +124,17 @@ def load_record(path: Path | str) -> tuple[dict[str, Any] | None, str | None]:
     obj, problem = parse_json(path)
     if problem is None:
         problem = record_problem(obj)
+    return (obj, None) if problem is None else (None, problem)
+
+
+def load_progress(path: Path | str) -> tuple[dict[str, Any] | None, str | None]:
+    """(progress, None) for a valid progress.json, (None, reason) for one that cannot be trusted."""
+    obj, problem = parse_json(path, _MAX_PROGRESS_BYTES)
+    if problem is None:
+        if not isinstance(obj, dict) or not _is_int(obj.get("epoch")) or obj["epoch"] < 0:
+            problem = "not a progress note (expected an object with an int 'epoch' >= 0)"
+        elif not _optional(_is_int)(obj.get("max_epochs")) or not isinstance(obj.get("metrics", {}), dict):
+            problem = "'max_epochs' is not an int or 'metrics' not a mapping"
     return (obj, None) if problem is None else (None, problem)
 
 

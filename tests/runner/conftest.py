@@ -74,10 +74,13 @@ by environment variables, so that a job's config (and folder) is the same with a
 * SV_FAIL_SEED=<seed>: training raises while the job's seed is <seed>;
 * SV_KILL_AT=<n>: at this process's n-th training call, send SV_KILL_SIGNAL (KILL, TERM or INT; default KILL) to
   SV_KILL_TARGET: ``self`` (default: the process training the job), ``group`` (its whole process group: a sweep and
-  its workers) or ``parent`` (from a worker: the sweep command alone, as `kill <pid>` or `timeout` would).
+  its workers) or ``parent`` (from a worker: the sweep command alone, as `kill <pid>` or `timeout` would);
+* SV_HOLD_AT=<n> and SV_HOLD_FILE=<path>: at this process's n-th training call, wait until <path> exists (a test
+  releases the job by creating it; a 10-minute guard keeps a broken test from hanging forever).
 No fault fires in no-grad passes, so the planner's check of the model passes."""
 import os
 import signal
+import time
 
 import torch
 
@@ -85,6 +88,7 @@ from se_variants import SQUEEZE, Descriptor
 from se_variants.squeeze import Squeeze
 
 CALLS = [0]
+HOLDS = [0]
 
 
 @SQUEEZE.register("fault")
@@ -109,6 +113,12 @@ class Fault(Squeeze):
                         os.killpg(os.getpgid(0), signum)
                     else:
                         os.kill(os.getppid() if target == "parent" else os.getpid(), signum)
+            if os.environ.get("SV_HOLD_AT"):
+                HOLDS[0] += 1
+                if HOLDS[0] == int(os.environ["SV_HOLD_AT"]):
+                    guard = time.monotonic() + 600
+                    while not os.path.exists(os.environ["SV_HOLD_FILE"]) and time.monotonic() < guard:
+                        time.sleep(0.05)
         return x.mean((2, 3), keepdim=True).unsqueeze(1)
 '''
 

@@ -6,6 +6,7 @@ it can be without a cluster."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -78,6 +79,10 @@ def test_same_numbers_whichever_launcher_runs_the_jobs(launcher, tmp_path, user_
     if launcher == "processes":
         assert len(list((tmp_path / "s" / ".submitit").glob("*/*_log.out"))) == 3  # a process of its own per job
     assert (tmp_path / "s" / "report.png").is_file() and (tmp_path / "s" / "report.md").is_file()
+    (submission,) = json.loads((tmp_path / "s" / "sweep.json").read_text())["submissions"]  # what status reads
+    assert submission["launcher"] == launcher and len(submission["jobs"]) == 3
+    assert (tmp_path / "s" / submission["driver"]).is_dir() and not (tmp_path / "s" / submission["driver"] /
+                                                                     "claim.json").exists()  # released at the end
 
 
 def test_two_identical_sweeps_at_once_train_every_job_once(tmp_path, user_ops, reference_sweep):

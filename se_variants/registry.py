@@ -210,11 +210,11 @@ class Entry:
     @property
     def summary(self) -> str:
         """What this name builds, on one line: the first sentence of the docstring's first paragraph -- or, when
-        the factory defines ``summary_for(**options)`` (one class under several names, each with its own defaults:
-        the pooling squeezes), what it says for this name's default options."""
-        summary_for = getattr(self.factory, "summary_for", None)
-        if callable(summary_for):
-            return summary_for(**self.default_options())
+        the factory's class itself defines ``summary_for(**options)`` (one class under several names, each with its
+        own defaults: the pooling squeezes), what it says for this name's default options. A subclass describes
+        itself (its docstring) unless it defines its own."""
+        if inspect.isclass(self.factory) and "summary_for" in vars(self.factory):
+            return self.factory.summary_for(**self.default_options())
         doc = (inspect.getdoc(self.factory) or "").strip()
         paragraph = " ".join(doc.split("\n\n")[0].split())
         return _SENTENCE_END.split(paragraph, maxsplit=1)[0]

@@ -80,6 +80,25 @@ def test_list_describes_each_op_of_a_shared_class_by_its_options(capsys):
     assert listed["c"].startswith("Average pooling over C")
 
 
+def test_a_subclass_of_a_shared_class_describes_itself():
+    """A user's op built on the pooling class, with options of its own, is listed by its own docstring (the
+    pooling class's description of its options is not about it)."""
+    from se_variants.squeeze.pool import Pool
+
+    class SoftPool(Pool):
+        """Pooling with a temperature (a user's op, for this test)."""
+
+        def __init__(self, channels: int, dims: int = 2, *, stats: tuple = ("avg",), axes: str = "spatial",
+                     temperature: float = 1.0):
+            super().__init__(channels, dims, stats=stats, axes=axes)
+
+    SQUEEZE.register("soft_pool_test")(SoftPool)
+    try:
+        assert SQUEEZE.entry("soft_pool_test").summary == "Pooling with a temperature (a user's op, for this test)."
+    finally:
+        SQUEEZE.unregister("soft_pool_test")
+
+
 @pytest.mark.parametrize("columns", [60, 40])
 def test_list_wraps_to_the_terminals_width(capsys, monkeypatch, columns):
     """No line past the terminal's width (COLUMNS, as a terminal reports it); in a narrow one the text goes under

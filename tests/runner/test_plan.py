@@ -273,7 +273,7 @@ def test_slurm_without_sbatch_is_refused_before_anything_runs_but_plans_in_a_dry
     monkeypatch.setenv("PATH", str(cwd / "bin"))
     argv = ["-m", "seed=0,1", "trainer=smoke", "hydra/launcher=slurm"]
     for command in (main, ablate_main):
-        args = argv if command is main else ["ablation.seeds=[0]", *argv[2:]]
+        args = argv if command is main else ['ablation.variants=["block=none"]', "ablation.seeds=[0]", *argv[2:]]
         _refused(args, capsys, "hydra/launcher=slurm", "sbatch", "not on PATH", "--dry-run", command=command)
         assert not list(cwd.iterdir())
         assert command([*args, "--dry-run"]) == 0 and "Nothing was trained." in capsys.readouterr().out

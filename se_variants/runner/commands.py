@@ -1,15 +1,18 @@
 """``se-variants train | ablate | report | inspect``: dispatched here by ``se_variants.cli``.
 
-``train`` and ``ablate`` plan and check every job (:func:`.plan.make_plan`), then run the plan
-(:func:`.sweep.run_plan`) -- or, with ``--dry-run``, print it; with ``--no-wait``, submit it and return
-(:func:`.sweep.submit_plan`). Exit codes: 0 every job ok; 1 a job failed (the
-others' results and the report stay); 2 a bad command line or config (nothing trained); 130 interrupted.
+``train`` and ``ablate`` plan and check every job (:func:`.plan.open_planner`), check that this machine can start
+them (``sbatch`` for SLURM: not in a dry run), then run the plan (:func:`.sweep.run_plan`) -- or, with
+``--dry-run``, print it; with ``--no-wait``, submit it and return (:func:`.sweep.submit_plan`). Exit codes
+(:data:`EXIT_CODES`): 0 every job ok; 1 a job failed (the others' results and the report stay); 2 a bad command
+line or config (nothing trained); 130 interrupted. ``-h`` / ``--help`` prints the command's usage, then the config
+groups as Hydra lists them (``--cfg job`` and Hydra's other flags go to Hydra).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,10 @@ from typing import Any
 from ..registry import suggest
 from .args import Args, UsageError, parse_args
 from .excitations import SATURATED_HIGH, SATURATED_LOW
+from .hydra_app import launch
 from .inspect_job import SPLITS, InspectError, inspect_job
-from .launcher_choice import check_no_wait
-from .plan import open_planner
+from .launcher_choice import check_can_launch, check_no_wait
+from .plan import DEFAULT_EXPERIMENT, open_planner
 from .plans import Plan, SearchPlan
 from .report import format_table, write_report
 from .search import dry_run_search, plan_search, run_search
@@ -31,7 +35,14 @@ __all__ = ["main", "train_main", "ablate_main", "report_main", "COMMANDS"]
 
 COMMANDS = ("train", "report", "ablate", "inspect")
 
-TRAIN_USAGE = """usage: se-variants train [-m] [--dry-run] [--no-wait] [--config-dir DIR] [overrides ...]
+#: what ``train`` and ``ablate`` exit with (their usage texts and docs/runner.md say the same)
+EXIT_CODES = """exit codes:
+  0    every job ok
+  1    a job failed or did not finish (the others' results and the report stay; the same command retries it)
+  2    a bad command line or config: nothing was trained
+  130  interrupted (Ctrl-C, SIGTERM): finished jobs are kept, the same command goes on"""
+
+TRAIN_USAGE = f"""usage: se-variants train [-m] [--dry-run] [--no-wait] [--config-dir DIR] [--confirm K] [overrides ...]
 
 One training run, or with -m a sweep over every combination of the values given (squeeze=avg,max seed=0,1,2).
 Every job is planned and checked before any starts; a sweep runs its jobs in parallel on this machine
@@ -47,7 +58,10 @@ options:
   --confirm K           after a search: train the best configuration and the block=none baseline with K fresh
                         seeds and report the comparison
   -cd, --config-dir DIR a folder of your own config files, searched after the packaged ones
-  --help                Hydra's help: the config groups and their options (also --cfg job, --info)
+  -h, --help            this text, then the config groups and their options
+  --cfg job             the composed config (every key; --resolve to resolve it); --info, --hydra-help: Hydra's
+
+{EXIT_CODES}
 
 examples:
   se-variants train squeeze=max excite=conv1d
@@ -56,20 +70,26 @@ examples:
   se-variants train -m hydra/sweeper=optuna 'squeeze=choice(avg,max,dct)' hydra.sweeper.n_trials=20 --confirm 3
 """
 
-ABLATE_USAGE = """usage: se-variants ablate [--dry-run] [--no-wait] [--config-dir DIR] [overrides ...]
+ABLATE_USAGE = f"""usage: se-variants ablate [--dry-run] [--no-wait] [--config-dir DIR] [overrides ...]
 
 Runs the ablation of an experiment config (default: experiment=ablate_digits): every variant in
 ablation.variants with every seed in ablation.seeds, as a sweep -- in parallel on this machine by default
 (hydra/launcher=workers: as many jobs at once as cores ÷ threads per job), one after another with
 hydra/launcher=basic, or on a cluster with hydra/launcher=slurm -- then prints the results table and writes
 report.md / report.csv / jobs.csv / report.png into the output folder (hydra.sweep.dir; default
-outputs/ablate/<ablation.name>). Finished jobs there are skipped; rerun=true runs them again.
+outputs/ablate/<ablation.name>, and outputs/ablate/<ablation.name>_<overrides> when overrides on the command line
+change what the jobs compute, e.g. outputs/ablate/digits_trainer.max_epochs-30). Finished jobs there are skipped
+(more ablation.seeds run only the new seeds); rerun=true runs them again.
 
 options:
   --dry-run             plan and check every job, print the job list, train nothing
   --no-wait             with hydra/launcher=processes or slurm: submit the jobs and return;
                         se-variants status <folder> says where they stand
   -cd, --config-dir DIR a folder of your own config files (e.g. DIR/experiment/mine.yaml: experiment=mine)
+  -h, --help            this text, then the config groups and their options
+  --cfg job             the composed config (every key); --info, --hydra-help: Hydra's
+
+{EXIT_CODES}
 
 examples:
   se-variants ablate
@@ -160,17 +180,21 @@ def _run(argv: list[str], prog: str, usage: str, ablation: bool) -> int:
     except UsageError as err:
         print(f"{prog}: error: {err}\n\n{usage}", file=sys.stderr)
         return 2
-    if args.passthrough:  # --help, --cfg job, ...: Hydra prints it
-        from .hydra_app import launch  # (Hydra's app: only for its own flags)
-
-        extra = ["experiment=ablate_digits"] if ablation and not any(
-            a.startswith("experiment=") for a in argv) else []
-        return launch([*extra, *argv], prog=prog)
+    if args.passthrough:  # --cfg job, --info, ...: Hydra prints it
+        return launch(_with_experiment(argv) if ablation else argv, prog=prog)
     try:
         plan = _plan(args, ablation)
     except ConfigError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+    if not args.dry_run:  # what starts the jobs is needed to run them, not to plan them (a SLURM login node's check)
+        try:
+            check_can_launch(plan.launcher)
+        except ConfigError as err:
+            if isinstance(plan, SearchPlan):
+                plan.planner.close()
+            print(f"{prog}: error: {err} Nothing was trained.", file=sys.stderr)
+            return 2
     if isinstance(plan, SearchPlan):
         return dry_run_search(plan) if args.dry_run else run_search(plan, prog, args.confirm)
     if args.confirm:
@@ -180,6 +204,12 @@ def _run(argv: list[str], prog: str, usage: str, ablation: bool) -> int:
     if args.dry_run:
         return dry_run(plan)
     return submit_plan(plan, prog, argv) if args.no_wait else run_plan(plan, prog, argv)
+
+
+def _with_experiment(argv: list[str]) -> list[str]:
+    """``ablate``'s command line for Hydra's own flags: with the default experiment unless one is named."""
+    named = any(a.lstrip("+").startswith("experiment=") for a in argv)
+    return argv if named else [f"experiment={DEFAULT_EXPERIMENT}", *argv]
 
 
 def _plan(args: Args, ablation: bool) -> Plan | SearchPlan:
@@ -202,19 +232,31 @@ def _plan(args: Args, ablation: bool) -> Plan | SearchPlan:
     return plan
 
 
+def _help(usage: str, argv: list[str], prog: str) -> int:
+    """``-h`` / ``--help``: the command's own usage first (its flags, exit codes, examples), then the config groups
+    with their options, as Hydra lists them (the help template of configs/train.yaml; for the options a
+    --config-dir adds, too). A reader that leaves early (``| head``) ends it quietly."""
+    try:
+        print(usage, flush=True)
+        code = launch([a if a not in ("-h", "--help") else "--help" for a in argv], prog=prog)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # silence the flush at exit
+        return 0
+
+
 def train_main(argv: list[str]) -> int:
     """``se-variants train [-m] [--dry-run] [overrides]``; returns the exit code."""
-    if any(a in ("-h", "--usage") for a in argv[:1]):
-        print(TRAIN_USAGE)
-        return 0
+    if any(a in ("-h", "--help") for a in argv):
+        return _help(TRAIN_USAGE, argv, "se-variants train")
     return _run(argv, "se-variants train", TRAIN_USAGE, ablation=False)
 
 
 def ablate_main(argv: list[str]) -> int:
     """``se-variants ablate [--dry-run] [overrides]``; returns the exit code."""
     if any(a in ("-h", "--help") for a in argv):
-        print(ABLATE_USAGE)
-        return 0
+        return _help(ABLATE_USAGE, _with_experiment(argv), "se-variants ablate")
     if any(a in ("-m", "--multirun") for a in argv):
         argv = [a for a in argv if a not in ("-m", "--multirun")]  # an ablation is a sweep anyway
     return _run(argv, "se-variants ablate", ABLATE_USAGE, ablation=True)

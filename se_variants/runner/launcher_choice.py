@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any
+import shutil
+from typing import Any, Dict, List, Optional, Union
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..registry import check_value, describe_type, suggest
 from .devices import gpu_count, wants_gpus
 from .validate import ConfigError
 
-__all__ = ["LAUNCHERS", "REMOTE_LAUNCHERS", "HYDRA_ALIASES", "NO_WAIT_LAUNCHERS", "launcher_options", "parallelism",
-           "local_jobs", "check_no_wait"]
+__all__ = ["LAUNCHERS", "REMOTE_LAUNCHERS", "HYDRA_ALIASES", "NO_WAIT_LAUNCHERS", "SUBMITS_WITH", "OPTIONS",
+           "launcher_options", "check_can_launch", "parallelism", "local_jobs", "check_no_wait"]
 
 #: the launchers (``hydra/launcher=<name>``) → the module they need and the se-variants extra that installs it
 LAUNCHERS = {"basic": None, "workers": None, "processes": ("submitit", "cluster"), "slurm": ("submitit", "cluster")}
@@ -29,6 +31,26 @@ REMOTE_LAUNCHERS = ("slurm",)
 HYDRA_ALIASES = {"joblib": "workers", "submitit_local": "processes", "submitit_slurm": "slurm"}
 #: launchers whose jobs outlive the command: a sweep can be submitted to them with ``--no-wait``
 NO_WAIT_LAUNCHERS = ("processes", "slurm")
+#: the programs a launcher starts its jobs with on this machine (a dry run plans without them: a login node's check)
+SUBMITS_WITH = {"slurm": "sbatch"}
+
+_Name = Optional[str]
+_Count = Optional[int]
+#: each launcher's options (``hydra.launcher.<key>``; configs/hydra/launcher/<name>.yaml holds the defaults) and
+#: their types; the slurm keys are submitit's. Checked when the command is planned, a dry run included.
+OPTIONS: dict[str, dict[str, Any]] = {
+    "basic": {},
+    "workers": {"n_jobs": _Count},
+    "processes": {"n_jobs": _Count, "timeout_min": int},
+    "slurm": {"partition": _Name, "account": _Name, "qos": _Name, "timeout_min": int, "max_num_timeout": int,
+              "nodes": int, "tasks_per_node": int, "cpus_per_task": int, "gpus_per_node": int,
+              "mem_gb": Union[int, float], "constraint": _Name, "exclude": _Name, "gres": _Name,
+              "cpus_per_gpu": _Count, "gpus_per_task": _Count, "mem_per_gpu": _Name, "mem_per_cpu": _Name,
+              "comment": _Name, "signal_delay_s": int, "stderr_to_stdout": bool, "srun_args": Optional[List[str]],
+              "array_parallelism": int, "setup": List[str], "additional_parameters": Dict[str, Any]},
+}
+#: options that count something that must be there at least once (the others may be 0)
+_AT_LEAST_ONE = ("n_jobs", "timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb", "array_parallelism")
 
 
 def launcher_options(hydra: DictConfig) -> dict[str, Any]:
@@ -49,7 +71,37 @@ def launcher_options(hydra: DictConfig) -> dict[str, Any]:
     if need is not None and importlib.util.find_spec(need[0]) is None:
         raise ConfigError(f"hydra/launcher={node.get('alias') or name} needs {need[0]}, which is not installed. "
                           f"Install it with: pip install 'se-variants[{need[1]}]'.")
+    _check_options(node.get("alias") or name, OPTIONS[name], {k: v for k, v in node.items()
+                                                               if k not in ("name", "alias", "_target_")})
     return {**node, "name": name}
+
+
+def _check_options(launcher: str, types: dict[str, Any], options: dict[str, Any]) -> None:
+    """Every option is one the launcher takes, of its type (ConfigError naming the key, with "did you mean")."""
+    listed = ", ".join(f"{k} ({describe_type(t)})" for k, t in types.items()) or "none"
+    for key, value in options.items():
+        if key not in types:
+            raise ConfigError(f"hydra.launcher.{key}: hydra/launcher={launcher} has no option {key!r}."
+                              f"{suggest(key, list(types))} Its options: {listed}.")
+        try:
+            check_value(value, types[key])
+        except TypeError as err:
+            raise ConfigError(f"hydra.launcher.{key}: {err}. Its options: {listed}.") from None
+        low = 1 if key in _AT_LEAST_ONE else 0
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < low:
+            null = ", or null for as many as fit" if key == "n_jobs" else ""
+            raise ConfigError(f"hydra.launcher.{key}: {value!r}; give a number >= {low}{null}.")
+
+
+def check_can_launch(launcher: dict[str, Any]) -> None:
+    """This machine has what the launcher starts its jobs with (:data:`SUBMITS_WITH`: ``sbatch`` for slurm), or a
+    ConfigError naming what is missing. Not part of planning: a SLURM sweep is planned (``--dry-run``) anywhere."""
+    program = SUBMITS_WITH.get(launcher["name"])
+    if program and shutil.which(program) is None:
+        asked = launcher.get("alias") or launcher["name"]
+        raise ConfigError(f"hydra/launcher={asked} submits the jobs with {program}, which is not on PATH here: run "
+                          f"the command on a login node of the cluster (--dry-run plans and checks the sweep "
+                          f"anywhere), or choose a launcher of this machine (hydra/launcher=workers, the default).")
 
 
 def parallelism(launcher: dict[str, Any], cfg: dict[str, Any]) -> int | None:
@@ -57,11 +109,8 @@ def parallelism(launcher: dict[str, Any], cfg: dict[str, Any]) -> int | None:
     (:func:`local_jobs`); None for the others."""
     if launcher["name"] not in ("workers", "processes"):
         return None
-    given = launcher.get("n_jobs")
+    given = launcher.get("n_jobs")  # an int >= 1 or None (launcher_options checked it)
     if given is not None:
-        if isinstance(given, bool) or not isinstance(given, int) or given < 1:
-            raise ConfigError(f"hydra.launcher.n_jobs: {given!r} jobs at once; give a number >= 1, or null for as "
-                              f"many as fit.")
         return given
     t = cfg["trainer"]
     return local_jobs(cfg.get("threads"), t.get("accelerator"), t.get("devices"))

@@ -38,7 +38,7 @@ from .plans import Job, Plan, report_settings_of
 from .schema import TrainConfig
 from .trackers import default_tracking_uri
 from .validate import (ConfigError, check_config, check_devices, check_model, check_part_overrides, check_seed,
-                       import_user_modules, model_key)
+                       check_report, import_user_modules, model_key, own_op_hint)
 
 __all__ = ["Planner", "open_planner", "make_plan", "expand", "DEFAULT_EXPERIMENT"]
 #: what ``se-variants ablate`` runs when no experiment is named
@@ -103,7 +103,7 @@ def _check_choices(parsed: Sequence[Any], composer: Composer) -> None:
                 continue
             short = group.rsplit("/", 1)[-1]
             raise ConfigError(f"unknown {short} option {value!r}.{suggest(value, options)} Available {short} "
-                              f"options: {', '.join(options)}.")
+                              f"options: {', '.join(options)}.{own_op_hint(group, value)}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -196,18 +196,41 @@ def _check_checkpoint(cfg: dict[str, Any]) -> None:
         raise ConfigError(str(err) if str(err).startswith("ckpt_path") else f"ckpt_path: {err}") from None
 
 
+def _folder_words(overrides: Sequence[str]) -> str:
+    """Overrides as a folder name: sorted, ``=`` → ``-``, ``,`` → ``+``, joined with ``_``
+    (``excite-fc+conv1d_seed-0+1+2_squeeze-avg+max``)."""
+    return safe_name("_".join(sorted(overrides))).replace("=", "-").replace(",", "+")
+
+
 def _sweep_dir(base: DictConfig, hydra_overrides: list[str], task_overrides: list[str], ablation: bool = False) -> Path:
-    """The sweep folder: given on the command line or by the config (an experiment), else
-    ``outputs/ablate/<ablation.name>`` for ``se-variants ablate`` and ``multirun/<the sweep's arguments>`` for a
-    sweep -- so re-running the same command finds its jobs. Run knobs (``rerun=true``, ...) and the choice of
-    launcher or sweeper do not enter the name: a sweep re-run with them goes on in the same folder."""
-    raw = OmegaConf.to_container(base.hydra.sweep, resolve=False)["dir"]
-    if any(o.lstrip("+~").startswith("hydra.sweep.dir=") for o in hydra_overrides) or "${now:" not in str(raw):
+    """The sweep folder, so that re-running the same command finds its jobs, and one folder holds one set of
+    settings:
+
+    * ``hydra.sweep.dir=...`` on the command line: that folder, as given;
+    * else the folder the config names (an experiment's ``hydra.sweep.dir``), or ``outputs/ablate/<ablation.name>``
+      for ``se-variants ablate``, or ``multirun/<the sweep's arguments>`` for a ``-m`` sweep -- and when the
+      command line changes what the jobs compute (``trainer.max_epochs=3``, ``optim.lr=0.01,0.1``), the configured
+      or ablation folder gets those overrides in its name (``outputs/ablate/digits_trainer.max_epochs-3``), so
+      that jobs of other settings never land beside the experiment's own.
+
+    Run knobs (``rerun=true``, ``ablation.seeds=[0,1,2,3]``, ``trainer.loggers=[mlflow]``:
+    :func:`.identity.is_run_knob`) and the choice of launcher or sweeper never enter a name: a sweep re-run or
+    extended with them goes on in the same folder. Nor does ``experiment=``, when the experiment names its folder."""
+    if any(o.lstrip("+~").startswith("hydra.sweep.dir=") for o in hydra_overrides):
         return Path(str(base.hydra.sweep.dir))
-    if ablation:
-        return Path("outputs") / "ablate" / safe_name(str((base.get("ablation") or {}).get("name") or "ablation"))
     named = [o for o in task_overrides if not is_run_knob(o) and not o.lstrip("+~").startswith("hydra/")]
-    return Path("multirun") / safe_name("_".join(sorted(named))).replace("=", "-").replace(",", "+")
+    raw = OmegaConf.to_container(base.hydra.sweep, resolve=False)["dir"]
+    if "${now:" in str(raw) and not ablation:
+        return Path("multirun") / _folder_words(named)
+    if "${now:" in str(raw):
+        folder = Path("outputs") / "ablate" / safe_name(str((base.get("ablation") or {}).get("name") or "ablation"))
+    else:
+        folder = Path(str(base.hydra.sweep.dir))
+    settings = [o for o in named if o.lstrip("+~").split("=", 1)[0] != "experiment"]
+    if not settings:
+        return folder
+    words = _folder_words(settings)
+    return folder.with_name(f"{folder.name}_{words}") if folder.name else folder / words
 
 
 _DEFAULT_SUBDIR = "${sv_job_name:${hydra.overrides.task}}"
@@ -372,6 +395,7 @@ class Planner:
             apply_overrides(self.base, top_level)
         except Exception as err:
             raise ConfigError(message(err)) from None
+        check_report(self.base.get("report"))  # (and every job's: a sweep may set it per job)
         # hydra.* keys and hydra/* groups (the launcher, the sweeper) are Hydra's, not a job's
         self.task = [o.input_line for o in parsed if not _is_hydra(o)]
         self.hydra_overrides = [o.input_line for o in parsed if _is_hydra(o)]
@@ -432,6 +456,7 @@ class Planner:
 
     def _check(self, overrides: list[str], cfg: dict[str, Any], variant: str) -> None:
         check_seed(cfg.get("seed"))
+        check_report(cfg.get("report"))
         if variant not in self.checked:
             check_part_overrides(overrides, OmegaConf.create({"block": cfg["block"]}))
             check_config(cfg)

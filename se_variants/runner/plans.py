@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .identity import is_run_knob
+
 __all__ = ["Job", "Plan", "SearchPlan", "ReportSettings", "report_settings_of", "label_of"]
 
 #: how a sweep's report compares its variants: (report.alpha, report.paired)
@@ -65,8 +67,9 @@ class SearchPlan:
 
 
 def label_of(overrides: list[str]) -> str:
-    """A job's overrides as a person reads them: without ``experiment=`` (every job of an ablation has it)."""
-    return " ".join(o for o in overrides if not o.startswith("experiment=")) or "(defaults)"
+    """A job's overrides as a person reads them: without ``experiment=`` (every job of an ablation has it) and
+    without run knobs (``ablation.seeds=...``, ``rerun=true``: they change no result, :func:`.identity.is_run_knob`)."""
+    return " ".join(o for o in overrides if not o.startswith("experiment=") and not is_run_knob(o)) or "(defaults)"
 
 
 def report_settings_of(cfg: dict[str, Any]) -> ReportSettings:

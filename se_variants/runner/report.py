@@ -21,7 +21,7 @@ from .results import RESULT_FILE, scan
 from .tables import csv_text, one_line, text_table
 
 __all__ = ["collect", "summarize", "write_report", "report_lock", "format_table", "report_settings", "verdict",
-           "baseline_hint", "REPORT_FILES", "LOCK_FILE", "ROW_COLUMNS", "DEFAULT_ALPHA"]
+           "settings_note", "detectable", "baseline_hint", "REPORT_FILES", "LOCK_FILE", "ROW_COLUMNS", "DEFAULT_ALPHA"]
 
 REPORT_FILES = ("report.md", "report.csv", "jobs.csv", "report.png")
 #: the lock a report writer holds (hidden: it holds nothing)
@@ -41,11 +41,11 @@ VARIANT_COLUMNS = ("variant", "block", "squeeze", "excite", "gate")
 #: the same baseline; ``significant``: p_holm < alpha; ``prob_improvement``: P(a seed of the variant beats a seed
 #: of the baseline); ``cohens_d``: Δ / pooled std; ``seeds_needed``: seeds per arm for 80 % power if the true Δ had
 #: the observed size (planning only); ``alpha``: the level ``significant`` used; ``note``: why a statistic is
-#: missing.
+#: missing; ``context_hash``: the settings (a variant is compared with the baseline of the same ones).
 ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "pairs", "mean", "std", "ci95_low", "ci95_high", "delta_pp",
                "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant", "stat_test",
                "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note", "val_mean", "params", "flops",
-               "latency_ms", "wall_time_s", "baseline", "seeds", "variant_hash")
+               "latency_ms", "wall_time_s", "baseline", "seeds", "variant_hash", "context_hash")
 JOB_COLUMNS = ("job", "status", *VARIANT_COLUMNS[1:], "seed", "overrides", "test_acc", "test_loss", "val_acc",
                "train_acc", "params", "flops", "latency_ms", "wall_time_s", "epochs", "error", "config_hash",
                "variant_hash")
@@ -53,8 +53,11 @@ _STAT_KEYS = ("delta_pp", "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", 
               "stat_test", "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note")
 
 
-def _seedless(overrides: Sequence[str]) -> list[str]:
-    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed"]
+def _settings(overrides: Sequence[str]) -> list[str]:
+    """The overrides that say what a variant computes: without the seed (the seeds are its rows) and without run
+    knobs (``ablation.seeds``, ``trainer.loggers``, ``rerun``, ...: they never change a result, so they never name
+    one -- a seed added later must not relabel a variant)."""
+    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed" and not is_run_knob(o)]
 
 
 def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -131,23 +134,24 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
               paired: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
     """(one row per variant, overrides common to every job).
 
-    Rows: baseline variants first, then in the order their first job started; the keys of :data:`ROW_COLUMNS`
-    (accuracies in %, differences in pp, None where not computable). Each variant is compared with the
-    ``block=none`` variant of the same ``context_hash`` (same model, data and schedule) -- the earliest started
-    when two have it, the other one noted --; Holm's adjustment runs over all variants compared with the same
-    baseline. ``paired`` pairs jobs by seed (see :func:`stats.paired` for when that is valid).
+    Rows: the keys of :data:`ROW_COLUMNS` (accuracies in %, differences in pp, None where not computable), grouped
+    by settings: each baseline followed by the variants compared with it, in the order their first job started
+    (variants without a baseline last). Each variant is compared with the ``block=none`` variant of the same
+    ``context_hash`` (same model, data and schedule) -- the earliest started when two have it, the other one
+    noted --; Holm's adjustment runs over all variants compared with the same baseline. ``paired`` pairs jobs by
+    seed (see :func:`stats.paired` for when that is valid). Labels and ``common`` leave out seeds and run knobs.
     """
     alpha = check_alpha(alpha)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault(r.get("variant_hash") or r["job_dir"], []).append(r)
-    override_sets = [set(_seedless(r.get("overrides") or [])) for r in records]
+    override_sets = [set(_settings(r.get("overrides") or [])) for r in records]
     common = sorted(set.intersection(*override_sets)) if override_sets else []
     rows = []
     for key, jobs in groups.items():
         ok = [j for j in jobs if j.get("status") == "ok"]
         first = ok[0] if ok else jobs[0]
-        label_parts = [o for o in _seedless(first.get("overrides") or []) if o not in common]
+        label_parts = [o for o in _settings(first.get("overrides") or []) if o not in common]
         by_seed = {j.get("seed"): a for j in ok if (a := _acc_pct(j)) is not None}
         accs = [a for a in (_acc_pct(j) for j in ok) if a is not None]
         vals = [a for a in (_acc_pct(j, "val") for j in ok) if a is not None]
@@ -173,14 +177,14 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
             "baseline": is_baseline(first),
             "seeds": " ".join(str(j.get("seed")) for j in sorted(ok, key=lambda j: j.get("seed") or 0)),
             "variant_hash": key,
+            "context_hash": first.get("context_hash"),
             "_values": accs, "_by_seed": by_seed,
-            "_context": first.get("context_hash"),
             "_started": min(j.get("started") or "" for j in jobs),
         })
     _compare(rows, alpha, paired)
-    rows.sort(key=lambda r: (not r["baseline"], r["_started"]))
+    rows = _by_settings(rows)
     for row in rows:
-        for k in ("_values", "_by_seed", "_context", "_started"):
+        for k in ("_values", "_by_seed", "_started"):
             del row[k]
     return rows, common
 
@@ -197,7 +201,7 @@ def _compare(rows: list[dict[str, Any]], alpha: float, paired: bool) -> None:
         if row["baseline"]:
             continue
         row["alpha"] = alpha
-        base = baselines.get(row["_context"])
+        base = baselines.get(row["context_hash"])
         row["note"] = _no_comparison(row, base)
         if row["note"]:
             continue
@@ -210,11 +214,25 @@ def _compare(rows: list[dict[str, Any]], alpha: float, paired: bool) -> None:
                     "p_value": c.p_value, "stat_test": c.test, "prob_improvement": c.prob_improvement,
                     "cohens_d": d, "note": c.note, "pairs": c.n_a if paired else None,
                     "seeds_needed": stats.seeds_needed(d, alpha, PLAN_POWER) if d is not None else None})
-        families.setdefault(row["_context"], []).append(row)
+        families.setdefault(row["context_hash"], []).append(row)
     for family in families.values():
         for row, p in zip(family, stats.holm([r["p_value"] for r in family])):
             row["p_holm"] = p
             row["significant"] = None if p is None else bool(p < alpha)
+
+
+def _by_settings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` grouped by settings (context): each context's baselines (the one compared with first), then its
+    variants; contexts in the order their first baseline started, variants without a baseline last."""
+    order: dict[Any, int] = {}
+    for row in sorted(rows, key=lambda r: r["_started"]):  # (stable: ties keep the order of the rows)
+        if row["baseline"]:
+            order.setdefault(row["context_hash"], len(order))
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (order.get(r["context_hash"], len(order)), not r["baseline"], _is_duplicate(r), r["_started"])
+
+    return sorted(rows, key=key)
 
 
 def _name(row: dict[str, Any]) -> str:
@@ -227,7 +245,7 @@ def _baselines(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     same context gets a note naming that one."""
     first: dict[str, dict[str, Any]] = {}
     for row in sorted((r for r in rows if r["baseline"]), key=lambda r: r["_started"]):
-        chosen = first.setdefault(row["_context"], row)
+        chosen = first.setdefault(row["context_hash"], row)
         if chosen is not row:
             row["note"] = f"{_DUPLICATE} {_name(chosen)}, the earliest started, which the variants are compared with"
     return first
@@ -396,9 +414,47 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     alpha = next((r["alpha"] for r in rows if r.get("alpha") is not None), None)
     if alpha is not None:
         lines += ["", "Verdict (exploratory): " + verdict(rows, alpha, _paired(rows), markdown=False)]
+        lines += [text for text in (settings_note(rows, markdown=False), *detectable(rows, alpha)) if text]
         if any(_advice(r) for r in rows):  # how many seeds: one line here, per variant in report.md and report.csv
             lines.append(_planning(rows, alpha, markdown=False))
     return "\n".join(lines)
+
+
+def settings_note(rows: Sequence[dict[str, Any]], markdown: bool = True) -> str | None:
+    """When the rows hold more than one setting (baselines of different contexts): that each variant is compared
+    with the baseline of its own settings, and how to keep settings apart; None otherwise."""
+    bases = [r for r in rows if r["baseline"] and not _is_duplicate(r)]
+    if len(bases) < 2:
+        return None
+    code = "`" if markdown else ""
+    names = ", ".join(f"{code}{r['variant']}{code}" for r in bases)
+    return (f"Settings: this folder holds jobs of {len(bases)} different settings, each with its own baseline "
+            f"({names}); each variant is compared with the baseline of its own settings, and the rows are grouped by "
+            f"setting. To keep settings apart, give each its own folder ({code}hydra.sweep.dir=...{code}; "
+            f"{code}se-variants ablate{code} names a folder after its command line's settings).")
+
+
+def detectable(rows: Sequence[dict[str, Any]], alpha: float) -> list[str]:
+    """What the run can show: for each baseline with a seed std, the minimum detectable effect of the comparisons
+    with it (:func:`stats.detectable_effect` at the fewest seeds of an arm, times the baseline's seed std, 80 %
+    power at ``alpha``) for one comparison, and for a variant to differ after Holm over the family (its first step
+    tests at alpha / m). One line per baseline; a planning figure, not evidence about this run."""
+    bases = [r for r in rows if r["baseline"] and not _is_duplicate(r) and r["std"]]
+    out = []
+    for base in bases:
+        family = [r for r in rows if not r["baseline"] and r["n"] and r["context_hash"] == base["context_hash"]]
+        n = min([base["n"], *(r["n"] for r in family)])
+        d = stats.detectable_effect(n, alpha, PLAN_POWER) if family else None
+        if d is None:
+            continue
+        s, m = base["std"], len(family)
+        whose = f" ({base['variant']})" if len(bases) > 1 else ""
+        holm = (f", and {stats.detectable_effect(n, alpha / m, PLAN_POWER) * s:.2f} pp for a variant to differ after "
+                f"Holm over {m}" if m > 1 else "")
+        out.append(f"Minimum detectable effect{whose}: with {n} seeds per arm and the baseline's seed std of "
+                   f"{s:.2f} pp, a true Δ of {d * s:.2f} pp is found with {PLAN_POWER * 100:g} % power at "
+                   f"α = {alpha:g} in one comparison{holm}; smaller true differences can hide in this run.")
+    return out
 
 
 def _advice(r: dict[str, Any]) -> str | None:
@@ -461,6 +517,7 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
         "",
         f"Verdict (exploratory): {verdict(rows, alpha, paired)}",
         "",
+        *(line for text in (settings_note(rows), *detectable(rows, alpha)) if text for line in (text, "")),
         f"{len(records)} jobs in `{sweep_dir}`: {ok} ok, {len(bad)} failed or unfinished"
         + (f"; **{len(broken)} broken record(s)** not counted (listed below)" if broken else "") + ".",
         "",

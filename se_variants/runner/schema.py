@@ -63,7 +63,7 @@ class AblationConfig:
     """What ``se-variants ablate`` runs: each variant (a space-separated override string) with each seed."""
 
     name: str = "ablation"
-    seeds: List[int] = field(default_factory=lambda: [0, 1])
+    seeds: List[int] = field(default_factory=lambda: [0, 1, 2])  # the fewest that give a comparison a p-value
     variants: List[str] = field(default_factory=list)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 __all__ = ["MIN_SEEDS", "INSUFFICIENT", "INSUFFICIENT_PAIRED", "NO_VARIATION", "NO_PAIRED_VARIATION",
            "NO_SHARED_SEEDS", "Summary", "Comparison", "summarize", "welch", "paired", "holm", "prob_improvement",
-           "cohens_d", "seeds_needed"]
+           "cohens_d", "seeds_needed", "detectable_effect"]
 
 #: fewest seeds per arm for a p-value: below it the std is a guess and no normality check is possible
 MIN_SEEDS = 3
@@ -249,7 +249,8 @@ def _power(n: int, d: float, alpha: float) -> float:
     from scipy import stats as _st
 
     crit = _st.t.ppf(1 - alpha / 2, df)
-    return float(_st.nct.sf(crit, df, nc) + _st.nct.cdf(-crit, df, nc))
+    wrong_tail = _st.nct.cdf(-crit, df, nc)  # rejecting on the wrong side: scipy returns nan where it underflows
+    return float(_st.nct.sf(crit, df, nc) + (wrong_tail if math.isfinite(wrong_tail) else 0.0))
 
 
 def seeds_needed(d: float, alpha: float = 0.05, power: float = 0.8, max_n: int = 1000) -> int | None:
@@ -275,3 +276,23 @@ def seeds_needed(d: float, alpha: float = 0.05, power: float = 0.8, max_n: int =
         else:
             lo = mid + 1
     return hi if hi <= max_n else None
+
+
+def detectable_effect(n: int, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """The minimum detectable effect of a two-sided two-sample t-test with ``n`` seeds per arm at level
+    ``alpha``: the true difference, in standard deviations (Cohen's d), that it detects with probability
+    ``power`` -- the inverse of :func:`seeds_needed`. None for n < 2 (no degrees of freedom).
+
+    Multiply by a seed std to get it in the units of the values (pp for the report's accuracies). A planning
+    number, like :func:`seeds_needed`: it says what a run of this size can show, not what it showed."""
+    if not 0.0 < alpha < 1.0 or not 0.0 < power < 1.0:
+        raise ValueError(f"alpha and power must be in (0, 1); got alpha={alpha!r}, power={power!r}.")
+    if n < 2:
+        return None
+    lo, hi = 0.0, 1.0
+    while _power(n, hi, alpha) < power:  # power grows with d: double, then bisect to 1e-6
+        lo, hi = hi, hi * 2
+    while hi - lo > 1e-6:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if _power(n, mid, alpha) >= power else (mid, hi)
+    return hi

@@ -264,9 +264,12 @@ def dry_run(plan: Plan) -> int:
     for dropped, kept in plan.duplicates:
         print(f"[same] {dropped.label}: the config of {kept.label}, run once")
     extra = f"; {broken} broken record(s) there" if broken else ""
-    skipped = len(plan.jobs) - len(todo)
-    print(f"\nDry run: {len(plan.jobs)} job(s), {len(todo)} to run, {skipped} not ({_where(plan)}) → "
-          f"{plan.out_dir}{extra}. Nothing was trained.")
+    finished = sum(bool(s.get("skipped")) for s in outcomes.values())
+    counts = [f"{finished} finished", f"{len(todo)} to run"]
+    if len(outcomes) > finished:
+        counts.append(f"{len(outcomes) - finished} in conflict ([FAIL] above)")
+    jobs = f"{len(plan.jobs)} job{'' if len(plan.jobs) == 1 else 's'}"
+    print(f"\nDry run: {jobs}: {', '.join(counts)}, {_where(plan)} → {plan.out_dir}{extra}. Nothing was trained.")
     return 0
 
 

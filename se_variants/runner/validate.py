@@ -4,17 +4,15 @@ on the meta device. Errors name the config key and say what would work."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
-import os
-import sys
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, spec_to_dict, suggest
+from ..registry import (COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, UnknownName, import_registrations,
+                        spec_to_dict, suggest)
 from ..spec import PART_KEYS, PARTS, from_config, split_block
 from . import data as _data  # noqa: F401  (importing these fills the registries)
 from . import models as _models  # noqa: F401
@@ -23,12 +21,13 @@ from .data import DataError, data_meta
 from .identity import is_baseline
 from .models.placement import make_block
 from .registries import DATA, MODEL, OPTIM, SCHEDULE
+from .report import check_alpha, check_paired
 from .schema import LOGGERS
 from .trackers import missing_library
 
 __all__ = ["ConfigError", "block_spec", "check_config", "check_model", "model_key", "check_devices", "check_seed",
-           "check_strategy", "start_method", "check_part_overrides", "import_user_modules", "PRECISIONS",
-           "ACCELERATORS"]
+           "check_report", "check_strategy", "start_method", "check_part_overrides", "import_user_modules",
+           "own_op_hint", "PRECISIONS", "ACCELERATORS"]
 
 
 class ConfigError(ValueError):
@@ -37,20 +36,25 @@ class ConfigError(ValueError):
 
 def import_user_modules(modules: Any) -> None:
     """Import the modules of ``imports:`` (so their registrations run), found on the path or in the current
-    folder (as ``python -m`` would); an import error names the module."""
-    if modules and os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())
-    for name in modules or ():
-        try:
-            importlib.import_module(str(name))
-        except ModuleNotFoundError as err:
-            raise ConfigError(f"imports: cannot import {name!r} ({err}). Is it installed, or on PYTHONPATH?") from None
-        except SyntaxError as err:
-            raise ConfigError(f"imports: {name!r} has a syntax error: {err.msg} ({err.filename}, line {err.lineno}). "
-                              f"Fix the module, or drop it from imports.") from None
-        except Exception as err:  # the module raised while being imported
-            raise ConfigError(f"imports: importing {name!r} raised {type(err).__name__}: {err}. Fix the module, or "
-                              f"drop it from imports.") from None
+    folder (as ``python -m`` would); an import error names the module (:func:`.registry.import_registrations`)."""
+    try:
+        import_registrations([str(m) for m in modules or ()])
+    except SpecError as err:
+        raise ConfigError(f"imports: {err}") from None
+
+
+#: the registry whose entries fill each group that takes a user's own ops (their decorator, in hints)
+OWN_OPS = {"squeeze": "SQUEEZE", "excite": "EXCITE", "gate": "GATE", "block": "PRESET"}
+
+
+def own_op_hint(group: str, name: str) -> str:
+    """For a name a group does not have: how a user's own op of that group comes in, or "" for groups that take
+    none (``model``, ``data``, ...). Registry kinds (``composition``, ``preset``) count as the ``block`` group."""
+    group = "block" if group in ("composition", "preset") else group
+    if group not in OWN_OPS:
+        return ""
+    return (f" If {name!r} is an op of your own, import the module that registers it "
+            f"(@{OWN_OPS[group]}.register({name!r})) with imports=[<module>], e.g. imports=[my_ops].")
 
 
 def block_spec(cfg: dict[str, Any]) -> Any:
@@ -87,6 +91,8 @@ def check_part_overrides(overrides: list[str], cfg: Any) -> None:
 def _check(key: str, fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
+    except UnknownName as err:
+        raise ConfigError(f"{key}: {err}{own_op_hint(err.kind, err.name)}") from None
     except (SpecError, TypeError, ValueError) as err:
         raise ConfigError(f"{key}: {err}") from None
 
@@ -219,6 +225,16 @@ def check_config(cfg: Any) -> dict[str, Any]:
     _check_trainer(trainer)
     check_strategy(trainer)
     return cfg
+
+
+def check_report(report: Any) -> None:
+    """The ``report`` node's settings (how the sweep's report compares variants, once the jobs are done) can be
+    used: ConfigError before anything trains, naming the key (``report.alpha=2`` would train every job and then
+    fail to report)."""
+    report = spec_to_dict(report) or {}
+    for key, check in (("alpha", check_alpha), ("paired", check_paired)):
+        if key in report:
+            _check(f"report.{key}", check, report[key])
 
 
 def model_key(cfg: dict[str, Any]) -> str:

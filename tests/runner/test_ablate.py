@@ -119,7 +119,7 @@ def test_dry_run_lists_the_jobs_and_trains_nothing(my_configs, tmp_path, sv):
     lines = [line for line in out.splitlines() if line.startswith("[run ]")]
     assert len(lines) == 2 and all(f"→  {out_dir}/" in line for line in lines)
     assert any("block=none seed=0" in line for line in lines) and any("squeeze=max seed=0" in line for line in lines)
-    assert "Dry run: 2 job(s), 2 to run" in out and f"→ {out_dir}." in out and "Nothing was trained." in out
+    assert "Dry run: 2 jobs: 0 finished, 2 to run" in out and f"→ {out_dir}." in out and "Nothing was trained." in out
     assert not out_dir.exists() and not list(tmp_path.rglob("metrics.json"))
 
     # the same plan over a folder where the jobs finished: skipped, still nothing written
@@ -130,7 +130,7 @@ def test_dry_run_lists_the_jobs_and_trains_nothing(my_configs, tmp_path, sv):
     code, out, err = sv("ablate", "--dry-run", "--config-dir", "cfg", "experiment=mine", "hydra/launcher=basic",
                         f"hydra.sweep.dir={out_dir}")
     assert code == 0, err[-2000:]
-    assert out.count("[skip]") == 2 and "Dry run: 2 job(s), 0 to run" in out
+    assert out.count("[skip]") == 2 and "Dry run: 2 jobs: 2 finished, 0 to run" in out
     assert {p: p.stat().st_mtime_ns for p in out_dir.rglob("*") if p.is_file()} == before
     assert json.loads((out_dir / "sweep.json").read_text())["launcher"] == "basic"
 
@@ -145,3 +145,54 @@ def test_a_users_ablation_defaults_to_outputs_ablate_its_name(my_configs, tmp_pa
     assert code == 0, err[-2000:]
     assert "→ multirun/experiment-mine." in out, out
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
+
+
+#: an experiment of smoke-sized jobs (one epoch of two batches): a baseline and one variant, 3 seeds
+MINI = """# @package _global_
+defaults:
+  - override /trainer: smoke
+ablation:
+  name: mini
+  seeds: [0, 1, 2]
+  variants:
+    - block=none
+    - squeeze=max
+"""
+
+
+def test_other_settings_get_a_folder_of_their_own_and_more_seeds_go_on_in_the_same(tmp_path, monkeypatch, sv):
+    """After an ablation, the same ablation with another epoch count writes into a folder named by it: its table
+    has one baseline, and no run knob in a label; more seeds (a run knob) go on in the first folder, where the
+    label does not say [0,1,2,3] while n = 4."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cfg" / "experiment").mkdir(parents=True)
+    (tmp_path / "cfg" / "experiment" / "mini.yaml").write_text(MINI)
+    mini = ["ablate", "--config-dir", "cfg", "experiment=mini", "hydra/launcher=basic"]
+    first, second = tmp_path / "outputs/ablate/mini", tmp_path / "outputs/ablate/mini_trainer.max_epochs-2"
+
+    code, out, err = sv(*mini)
+    assert code == 0 and "6 of 6 jobs ok" in out, err[-2000:]
+    before = {name: r["finished"] for name, r in sweep_results(first).items()}
+
+    other = [*mini, "trainer.max_epochs=2", "trainer.loggers=[csv]"]
+    code, out, err = sv(*other, "--dry-run")
+    assert code == 0 and "Dry run: 6 jobs: 0 finished, 6 to run" in out and f"→ {second.relative_to(tmp_path)}." in out
+    code, out, err = sv(*other)
+    assert code == 0 and "6 of 6 jobs ok" in out, err[-2000:]
+    rows = _report_rows(second)
+    assert [r["variant"] for r in rows if r["baseline"] == "True"] == ["block=none"]  # one baseline
+    assert [r["variant"] for r in rows] == ["block=none", "squeeze=max"] and rows[1]["delta_pp"] != ""
+    assert "trainer.loggers" not in out and "ablation" not in out.replace("Ablation", "")
+    assert {name: r["finished"] for name, r in sweep_results(first).items()} == before  # the first folder as it was
+    assert all(r["config"]["trainer"]["max_epochs"] == 2 for r in sweep_results(second).values())
+
+    code, out, err = sv(*mini, "ablation.seeds=[0,1,2,3]")
+    assert code == 0 and "6 done before (skipped); 2 to run" in out and "8 of 8 jobs ok" in out, err[-2000:]
+    rows = _report_rows(first)
+    assert [(r["variant"], r["n"]) for r in rows] == [("block=none", "4"), ("squeeze=max", "4")]
+    assert "[0,1,2,3]" not in out and not (tmp_path / "outputs/ablate/mini_ablation.seeds-[0+1+2+3]").exists()
+
+
+def _report_rows(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "report.csv") as f:
+        return list(csv.DictReader(f))

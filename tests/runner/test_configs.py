@@ -35,6 +35,17 @@ def test_generated_files_match_the_registries():
     )
 
 
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")))
+def test_every_shipped_experiment_runs_at_least_three_seeds(experiment):
+    """3 seeds are the fewest that give a comparison a p-value: an experiment's ablation, its sweep over seeds, and
+    the schema's default (an experiment that lists none) have at least 3."""
+    cfg = compose([f"experiment={experiment}"])
+    assert len(cfg.ablation.seeds) >= 3, (experiment, list(cfg.ablation.seeds))
+    swept = OmegaConf.select(OmegaConf.load(CONFIG_DIR / "experiment" / f"{experiment}.yaml"),
+                             "hydra.sweeper.params.seed")  # a sweep the experiment declares (placement_digits)
+    assert swept is None or len(str(swept).split(",")) >= 3, (experiment, swept)
+
+
 def test_every_registered_part_has_a_group_option():
     for name in PRESET.names():
         assert (CONFIG_DIR / "block" / f"{name}.yaml").is_file()

@@ -217,11 +217,11 @@ def test_sweep_declared_in_an_experiment_expands_before_running(tmp_path, monkey
 
     monkeypatch.chdir(tmp_path)
     plan = make_plan(parse_args(["-m", "experiment=placement_digits"]))
-    assert plan.out_dir == Path("multirun/experiment-placement_digits") and len(plan.jobs) == 8
-    assert len({job.folder for job in plan.jobs}) == 8
+    assert plan.out_dir == Path("multirun/experiment-placement_digits") and len(plan.jobs) == 12
+    assert len({job.folder for job in plan.jobs}) == 12
     placements = sorted({job.config["model"]["placement"] for job in plan.jobs})
     assert placements == ["identity", "post", "pre", "standard"]
-    assert {job.config["seed"] for job in plan.jobs} == {0, 1}
+    assert {job.config["seed"] for job in plan.jobs} == {0, 1, 2}
     assert all(job.config["excite"]["reduction"] == 4 for job in plan.jobs)
 
 

@@ -24,15 +24,12 @@ from .files import FileProblem, write_json
 from .launchers import open_launcher
 from .plans import Job, Plan
 from .report import LOCK_FILE, REPORT_FILES, baseline_hint, format_table, write_report
-from .results import RESULT_FILE, load_record, scan
+from .results import PLAN_FILE, RESULT_FILE, load_record, scan
 from .tables import one_line
 from .task import failed, summary
 from .trackers import log_report
 
 __all__ = ["run_plan", "dry_run", "progress_line", "PLAN_FILE"]
-
-#: the plan of a sweep, written when it starts
-PLAN_FILE = "sweep.json"
 
 
 def _acc(s: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ planned as a job) → :mod:`.launchers` (this process, worker processes, submiti
 :mod:`.launcher_choice`) → :mod:`.task` → :mod:`.job` (claim, resume, Lightning fit/test, ``metrics.json``).
 
 Rooms:
-    registries.py  the runner's registries (data, model, optim, schedule);  data/, models/, optim.py  their entries
+    registries.py  the runner's registries (data, model, optim, schedule, sampler, pruner);  data/, models/,
+                   optim.py, samplers.py  their entries
     configs.py     the Hydra config tree and the compose API;  schema.py  the typed top level;  gen.py  generated
                    configs;  validate.py  checks of a composed config;  identity.py  hashes, names, variant columns
     commands.py    the CLI of train / ablate / report / inspect;  args.py  flags;  hydra_app.py  Hydra's own flags

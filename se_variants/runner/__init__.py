@@ -16,8 +16,10 @@ Rooms:
     commands.py    the CLI of train / ablate / report / inspect;  args.py  flags;  hydra_app.py  Hydra's own flags
     plan.py        command line → checked jobs;  plans.py  Job, Plan, SearchPlan;  launcher_choice.py  which
                    launcher, how many jobs at once
-    sweep.py       a grid → results;  search.py  a search → results, search_report.py  its report;
-                   launchers.py  where jobs run
+    sweep.py       a grid → results;  launchers.py  where jobs run
+    search.py      a search → results (each trial a job):  search_space.py  the space as Optuna distributions;
+                   search_settings.py  hydra.sweeper checked;  study.py  the study, its sampler, trials left by dead
+                   commands;  search_report.py  search.md and the Pareto front;  confirm.py  --confirm
     task.py        one planned job in any process;  job.py  one job → metrics.json (claims.py, devices.py,
                    checkpoints.py, lit.py: the Lightning pieces, measure.py, trackers.py: loggers besides
                    metrics.json, pruning.py: a search's pruner inside a job)

@@ -21,7 +21,6 @@ from .plan import open_planner
 from .plans import Plan, SearchPlan
 from .report import format_table, write_report
 from .results import sweeps_below
-from .search import dry_run_search, plan_search, run_search
 from .sweep import dry_run, run_plan
 from .tables import text_table
 from .validate import ConfigError
@@ -186,7 +185,10 @@ def _run(argv: list[str], prog: str, usage: str, ablation: bool) -> int:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
     if isinstance(plan, SearchPlan):
-        return dry_run_search(plan) if args.dry_run else run_search(plan, prog, args.confirm)
+        from .search import dry_run_search, run_search  # (Optuna, the search extra: only a search imports it)
+
+        return dry_run_search(plan, args.confirm_trial) if args.dry_run else \
+            run_search(plan, prog, argv, args.confirm, args.confirm_trial)
     if args.confirm:
         print(f"{prog}: error: --confirm confirms the best trial of a search: add hydra/sweeper=optuna and a space.",
               file=sys.stderr)
@@ -203,6 +205,8 @@ def _plan(args: Args, ablation: bool) -> Plan | SearchPlan:
             if importlib.util.find_spec("optuna") is None:
                 raise ConfigError("hydra/sweeper=optuna needs optuna, which is not installed. Install it with: "
                                   "pip install 'se-variants[search]'.")
+            from .search import plan_search  # (Optuna, the search extra: only a search imports it)
+
             return plan_search(planner)
         plan = planner.grid()
     except BaseException:

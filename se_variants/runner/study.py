@@ -178,9 +178,9 @@ def _refuse(search: SearchPlan, what: str) -> ConfigError:
                        f"name>, or another folder (hydra.sweep.dir=...).")
 
 
-def _check(study: optuna.Study, search: SearchPlan) -> None:
-    """Refuse ``study`` when it optimizes something else than ``search``; a study without the record (made by an
-    earlier version) gets it, once its directions and its trials' parameters agree."""
+def _check(study: optuna.Study, search: SearchPlan, record: bool) -> None:
+    """Refuse ``study`` when it optimizes something else than ``search``; a study without the record (new, or made
+    by an earlier version) gets it when ``record``, once its directions and its trials' parameters agree."""
     mine = _fingerprint(search)
     have = study.user_attrs
     directions = [d.name.lower() for d in study.directions]
@@ -204,7 +204,7 @@ def _check(study: optuna.Study, search: SearchPlan) -> None:
                "a config file changed since")
         raise _refuse(search, f"trained its trials with another base config ({why})")
     for key, value in mine.items():
-        if key not in have:
+        if record and key not in have:
             study.set_user_attr(key, value)
 
 
@@ -241,7 +241,7 @@ def open_study(search: SearchPlan, create: bool = True) -> optuna.Study | None:
                 time.sleep(0.1 * (attempt + 1))
         else:
             raise RuntimeError(f"could not open the study {s.study_name!r} in {shown_storage(s.storage)}")
-        _check(study, search)
+        _check(study, search, record=create)
     return study
 
 

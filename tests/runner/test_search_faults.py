@@ -45,6 +45,13 @@ def _counted(folder: Path) -> list:
     return [t for t in sorted(study.get_trials(), key=lambda t: t.number) if t.number not in _closed(study)]
 
 
+def _again(args: list[str], user_ops: Path) -> tuple[int, str, str]:
+    """The command ``args`` once more, fault-free, in this process and one job after another (every launcher gives
+    the same numbers): what a user's next run does, without starting a process."""
+    with ops_in_process(user_ops):
+        return in_process([a if not a.startswith("hydra/launcher=") else "hydra/launcher=basic" for a in args])
+
+
 def _record(trial) -> dict:
     return json.loads((Path(trial.user_attrs["job_dir"]) / "metrics.json").read_text())
 
@@ -86,8 +93,8 @@ def test_a_search_killed_at_every_point_ends_with_exactly_n_trials(tmp_path, use
     finished = _record(before_tell)
     assert finished["status"] == "ok"
 
-    last = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
-    assert last.returncode == 0, last.stderr[-3000:]
+    code, _, err = _again(args, user_ops)
+    assert code == 0, err[-3000:]
     trials = _counted(folder)
     assert len(trials) == 6 and all(t.state.name == "COMPLETE" for t in trials)
     for t in trials:
@@ -98,29 +105,28 @@ def test_a_search_killed_at_every_point_ends_with_exactly_n_trials(tmp_path, use
     assert [a["outcome"] for a in resumed["attempts"]] == ["killed", "ok"] and resumed["attempts"][1]["from_epoch"] == 1
     assert resumed["finished"] == finished["finished"]  # read back after the kill before its tell, not trained again
 
-    with ops_in_process(user_ops):  # one uninterrupted command proposes the same trials
-        code, _, err = in_process([*args[:-1], f"hydra.sweep.dir={tmp_path / 'one'}"])
+    code, _, err = _again([*args[:-1], f"hydra.sweep.dir={tmp_path / 'one'}"], user_ops)  # one uninterrupted command
     assert code == 0, err[-3000:]
     assert [t.params for t in trials] == [t.params for t in _counted(tmp_path / "one")]
     assert [t.value for t in trials] == [t.value for t in _counted(tmp_path / "one")]
 
 
 def test_a_dead_workers_trial_is_resumed_by_the_next_run(tmp_path, user_ops):
-    """A worker killed in its second trial: the trial is not told failed -- the search goes on with a fresh worker,
-    ends with exit 1 naming it -- and the same command resumes it from its checkpoint to 3 complete trials."""
+    """A worker killed in its second trial: the trial is not told failed -- the command ends with exit 1 naming it
+    -- and the same command again resumes it from its checkpoint."""
     folder = tmp_path / "s"
-    args = ["train", "-m", *SEARCH, "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=1", "hydra/launcher=workers",
+    args = ["train", "-m", *SEARCH, "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1", "hydra/launcher=workers",
             f"hydra.sweep.dir={folder}"]
     proc = run_cli(args, cwd=tmp_path, env={"SV_KILL_AT": str(CALLS_PER_JOB + CALLS_PER_EPOCH + 3)},
                    pythonpath=[user_ops])
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert "did not finish" in proc.stderr and "SIGKILL" in proc.stderr and "the next run resumes it" in proc.stderr
     states = [t.state.name for t in _counted(folder)]
-    assert states == ["COMPLETE", "RUNNING", "COMPLETE"]  # never FAIL
-    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
-    assert again.returncode == 0, again.stderr[-3000:]
+    assert states == ["COMPLETE", "RUNNING"]  # never FAIL
+    code, _, err = _again(args, user_ops)
+    assert code == 0, err[-3000:]
     trials = _counted(folder)
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 2
     resumed = _record(trials[1])
     assert [a["outcome"] for a in resumed["attempts"]] == ["killed", "ok"] and resumed["attempts"][1]["from_epoch"] == 1
     assert trials[1].value == resumed["metrics"]["val"]["acc"]
@@ -150,8 +156,8 @@ def test_an_error_in_the_sampler_stops_the_workers_and_says_why(tmp_path, user_o
     assert proc.returncode == 1, err[-3000:]
     assert "the search stopped: RuntimeError: injected sampler failure" in err and "Traceback" not in err
     assert not _workers_alive(proc.pid), "a worker outlived the search command"
-    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
-    assert again.returncode == 0, again.stderr[-3000:]
+    code, _, err = _again(args, user_ops)
+    assert code == 0, err[-3000:]
     study = _study(folder)
     assert len(_closed(study)) == 1
     trials = _counted(folder)
@@ -162,21 +168,22 @@ def test_an_error_in_the_sampler_stops_the_workers_and_says_why(tmp_path, user_o
 
 def test_the_exit_code_says_whether_every_trial_finished(tmp_path, user_ops):
     """A trial whose job fails is told failed and the search exits 1 naming it (a refused combination is not a
-    failure: exit 0); SIGTERM stops the search with 130, and the same command resumes the interrupted trial."""
-    failing = run_cli(["train", "-m", *SEARCH, "hydra.sweeper.n_trials=2", "hydra/launcher=basic",
-                       f"hydra.sweep.dir={tmp_path / 'f'}"], cwd=tmp_path, env={"SV_FAIL_SEED": "0"},
-                      pythonpath=[user_ops])
-    assert failing.returncode == 1 and "RuntimeError: injected failure" in failing.stderr, failing.stderr[-3000:]
-    assert [t.state.name for t in _counted(tmp_path / "f")] == ["FAIL", "FAIL"]
+    failure: exit 0, tests/runner/test_search.py); SIGTERM stops the search with 130, and the same command resumes
+    the interrupted trial."""
+    with ops_in_process(user_ops, {"SV_FAIL_SEED": "0"}):
+        code, _, err = in_process(["train", "-m", *SEARCH, "hydra.sweeper.n_trials=1", "hydra/launcher=basic",
+                                   f"hydra.sweep.dir={tmp_path / 'f'}"])
+    assert code == 1 and "RuntimeError: injected failure" in err, err[-3000:]
+    assert [t.state.name for t in _counted(tmp_path / "f")] == ["FAIL"]
 
-    args = ["train", "-m", *SEARCH, "hydra.sweeper.n_trials=2", "hydra/launcher=basic",
+    args = ["train", "-m", *SEARCH, "hydra.sweeper.n_trials=1", "hydra/launcher=basic",
             f"hydra.sweep.dir={tmp_path / 't'}"]
     stopped = run_cli(args, cwd=tmp_path, env={"SV_KILL_AT": str(CALLS_PER_EPOCH + 3), "SV_KILL_SIGNAL": "TERM"},
                       pythonpath=[user_ops])
     assert stopped.returncode == 130 and "Interrupted." in stopped.stderr, stopped.stderr[-3000:]
     assert [t.state.name for t in _counted(tmp_path / "t")] == ["RUNNING"]
-    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
-    assert again.returncode == 0, again.stderr[-3000:]
-    trials = _counted(tmp_path / "t")
-    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
-    assert [a["outcome"] for a in _record(trials[0])["attempts"]] == ["interrupted", "ok"]
+    code, _, err = _again(args, user_ops)
+    assert code == 0, err[-3000:]
+    (trial,) = _counted(tmp_path / "t")
+    assert trial.state.name == "COMPLETE"
+    assert [a["outcome"] for a in _record(trial)["attempts"]] == ["interrupted", "ok"]

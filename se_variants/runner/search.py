@@ -183,11 +183,11 @@ class _Search:
             print(f"[{self._done()}/{self.s.n_trials}] trial {trial.number} refused: {_sampled(trial.params)}: "
                   f"{one_line(err, 300)}", flush=True)
             return None
-        pruner = self.s.pruner
-        job.config = {**job.config, "search": {
-            "storage": self.s.storage, "study": self.s.study_name, "metric": self.s.metrics[0],
+        prune = self.s.pruner["name"] != "none"
+        job.config = {**job.config, "search": {  # (the storage URL only where the job needs it: for its pruner)
+            "study": self.s.study_name, "metric": self.s.metrics[0], "prune": prune, "pruner": self.s.pruner,
             "trial": trial._trial_id,  # (the id the trial's pruner reports to; Optuna has no public name for it)
-            "prune": pruner["name"] != "none", "pruner": pruner}}
+            **({"storage": self.s.storage} if prune else {})}}
         trial.set_user_attr("job_dir", str(job.folder))
         self.held[id(job)] = (job, trial)
         return job

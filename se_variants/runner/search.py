@@ -306,7 +306,7 @@ def run_search(search: SearchPlan, prog: str, argv: list[str], confirm: int | No
     loop = _Search(search, study)
     launcher = open_launcher(search.launcher["name"], search.launcher, search.out_dir, search.parallel,
                              search.threads)
-    start, interrupted, failure, clean = time.perf_counter(), False, None, False
+    start, interrupted, failure, clean, note = time.perf_counter(), False, None, False, None
     try:
         while True:
             for job, summary in launcher.run(loop.jobs()):
@@ -319,7 +319,7 @@ def run_search(search: SearchPlan, prog: str, argv: list[str], confirm: int | No
     except Exception as err:  # a sampler, the database, a plan: stop the workers, say why
         failure = err
     finally:
-        launcher.close(interrupted=not clean)
+        note = launcher.close(interrupted=not clean)  # (submitit: how to stop the jobs it still runs)
     try:
         files = write_search_report(search, study)
         print(f"\nSearch report: {', '.join(str(f) for f in files)} ({time.perf_counter() - start:.0f} s)")
@@ -329,12 +329,14 @@ def run_search(search: SearchPlan, prog: str, argv: list[str], confirm: int | No
     try:
         if failure is not None:
             print(f"{prog}: error: the search stopped: {type(failure).__name__}: {one_line(failure, 1000)}\nFinished "
-                  f"trials are kept in the study; trials left running resume when the same command runs again.",
-                  file=sys.stderr)
+                  f"trials are kept in the study; trials left running resume when the same command runs again."
+                  + (f"\n{note}" if note else ""), file=sys.stderr)
             return 1
         if interrupted:
             print("\nInterrupted. Run the same command again to go on: the study keeps every finished trial, and "
                   "trials left running resume from their checkpoints.", file=sys.stderr)
+            if note:
+                print(note, file=sys.stderr)
             return 130
         bad = _outcome(search, study, loop.unfinished)
         if bad:

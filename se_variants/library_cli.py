@@ -1,10 +1,12 @@
 """``se-variants list`` and ``se-variants show``: what the registries hold, and what a spec builds.
 
-``list`` prints every registered squeeze / excite / gate op, composition and preset -- a line of what it does, a
-line of its options -- wrapped to the terminal::
+``list`` prints every registered squeeze / excite / gate op, composition and preset, and every sampler and pruner
+of the runner's searches (``hydra.sweeper.sampler.name``, ``hydra.sweeper.pruner.name``) -- a line of what it does,
+a line of its options -- wrapped to the terminal::
 
     se-variants list                  # everything
     se-variants list squeeze gate     # only these kinds
+    se-variants list sampler pruner   # what a search can sample and prune with
 
 ``show`` builds a block from a spec written as overrides (the names of Python and YAML) and prints its module
 tree, parameter count, forward FLOPs, output shape and the descriptor and scale shapes::
@@ -42,6 +44,7 @@ from .gate import Gate
 from .overrides import format_value, parse_overrides
 from .registry import (COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, UnknownName, describe_type,
                        import_registrations, suggest)
+from .runner.samplers import PRUNER, SAMPLER  # a search's samplers and pruners (no Optuna needed to list them)
 from .spec import PART_KEYS, PARTS, block_name, from_config, split_block
 from .squeeze import Squeeze
 
@@ -56,7 +59,7 @@ DEFAULT_SPATIAL = {1: (64,), 2: (32, 32), 3: (8, 16, 16)}
 
 
 def _registries() -> list[Any]:
-    return [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET]
+    return [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET, SAMPLER, PRUNER]
 
 
 def _options_text(entry: Any) -> str:

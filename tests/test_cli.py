@@ -14,10 +14,11 @@ from se_variants import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, cli
 from se_variants.library_cli import PLAIN_WIDTH
 from se_variants.flops import count_flops, module_flops
 from se_variants.overrides import format_value, parse_overrides, parse_value
+from se_variants.runner.samplers import PRUNER, SAMPLER
 
 import se_variants as sv
 
-REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET]
+REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET, SAMPLER, PRUNER]
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

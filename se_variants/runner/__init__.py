@@ -12,16 +12,19 @@ planned as a job) → :mod:`.launchers` (this process, worker processes, submiti
 drivers and queues) -- no Hydra, no Lightning.
 
 Rooms:
-    registries.py  the runner's registries (data, model, optim, schedule);  data/, models/, optim.py  their entries
+    registries.py  the runner's registries (data, model, optim, schedule, sampler, pruner);  data/, models/,
+                   optim.py, samplers.py  their entries
     configs.py     the Hydra config tree and the compose API;  schema.py  the typed top level;  gen.py  generated
                    configs;  validate.py  checks of a composed config;  identity.py  hashes, names, variant columns
     commands.py    the CLI of train / ablate / report / inspect;  args.py  flags;  hydra_app.py  Hydra's own flags
     plan.py        command line → checked jobs;  plans.py  Job, Plan, SearchPlan;  launcher_choice.py  which
                    launcher, how many jobs at once
     sweep.py       a grid → results (or, with --no-wait, submitted: driver.py  the detached driver of the
-                   processes launcher);  search.py  a search → results, search_report.py  its report;
-                   launchers.py  where jobs run;  submissions.py  sweep.json's submissions, their drivers and
-                   queues (SLURM's squeue, sacct)
+                   processes launcher);  launchers.py  where jobs run;  submissions.py  sweep.json's submissions,
+                   their drivers and queues (SLURM's squeue, sacct)
+    search.py      a search → results (each trial a job):  search_space.py  the space as Optuna distributions;
+                   search_settings.py  hydra.sweeper checked;  study.py  the study, its sampler, trials left by dead
+                   commands;  search_report.py  search.md and the Pareto front;  confirm.py  --confirm
     task.py        one planned job in any process;  job.py  one job → metrics.json (claims.py, devices.py,
                    checkpoints.py, lit.py: the Lightning pieces, measure.py, trackers.py: loggers besides
                    metrics.json, pruning.py: a search's pruner inside a job)

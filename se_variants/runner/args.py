@@ -17,8 +17,9 @@ __all__ = ["Args", "UsageError", "parse_args", "PASSTHROUGH", "FLAGS"]
 # Hydra flags that only print something: no plan, straight to Hydra
 PASSTHROUGH = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i", "--shell-completion",
                 "-sc", "--package", "-p", "--resolve"}
-FLAGS = ["-m", "--multirun", "--dry-run", "--no-wait", "--confirm", "-cd", "--config-dir", "-cn", "--config-name",
-          *sorted(PASSTHROUGH)]
+FLAGS = ["-m", "--multirun", "--dry-run", "--no-wait", "--confirm", "--confirm-trial", "-cd", "--config-dir", "-cn",
+         "--config-name",
+         *sorted(PASSTHROUGH)]
 
 
 class UsageError(ValueError):
@@ -37,6 +38,7 @@ class Args:
     dry_run: bool = False
     no_wait: bool = False  # submit the jobs (processes, slurm) and return; se-variants status says where they stand
     confirm: int | None = None  # a search: train the best configuration with this many fresh seeds afterwards
+    confirm_trial: int | None = None  # ... the configuration of this trial instead of the best one
 
 
 def parse_args(argv: Sequence[str]) -> Args:
@@ -57,6 +59,12 @@ def parse_args(argv: Sequence[str]) -> Args:
                 raise UsageError(f"--confirm takes the number of fresh seeds, at least 3 (the fewest with a p-value): "
                                  f"--confirm 3; got {value!r}")
             args.confirm = int(value)
+        elif flag == "--confirm-trial":
+            value = inline or next(it, None)
+            if not value or not value.isdigit():
+                raise UsageError(f"--confirm-trial takes the number of a search's trial (search.md lists them): "
+                                 f"--confirm 3 --confirm-trial 7; got {value!r}")
+            args.confirm_trial = int(value)
         elif flag in ("-cd", "--config-dir"):
             value = inline or next(it, None)
             if not value:
@@ -73,4 +81,7 @@ def parse_args(argv: Sequence[str]) -> Args:
             raise UsageError(f"unknown flag {a!r}.{suggest(flag, FLAGS)}")
         else:
             args.overrides.append(a)
+    if args.confirm_trial is not None and args.confirm is None:
+        raise UsageError(f"--confirm-trial {args.confirm_trial} names the trial --confirm trains again: add --confirm "
+                         f"K (K >= 3 fresh seeds), e.g. --confirm 3 --confirm-trial {args.confirm_trial}")
     return args

@@ -30,7 +30,8 @@ from typing import Any
 
 from .files import parse_json
 
-__all__ = ["Claim", "ClaimError", "Owner", "acquire", "owner_of", "CLAIM_FILE", "HEARTBEAT_S", "STALE_AFTER_S"]
+__all__ = ["Claim", "ClaimError", "Owner", "acquire", "owner_of", "this_process", "CLAIM_FILE", "HEARTBEAT_S",
+           "STALE_AFTER_S"]
 
 CLAIM_FILE = "claim.json"
 #: how often a running job touches its claim
@@ -179,11 +180,17 @@ class Claim:
         self.release()
 
 
+def this_process() -> Owner:
+    """This process as an :class:`Owner` (host, pid, start time, scheduler job), as of now: what a claim holds, and
+    what a search records of the command that asked for a trial."""
+    job = scheduler_job()
+    return Owner(socket.gethostname(), os.getpid(), time.time(), secrets.token_hex(8), time.time(),
+                 _process_start(os.getpid()), list(job) if job else None)
+
+
 def _create(path: Path) -> Owner | None:
     """Create the claim file with O_EXCL (never following a symlink); our Owner, or None when it already exists."""
-    job = scheduler_job()
-    owner = Owner(socket.gethostname(), os.getpid(), time.time(), secrets.token_hex(8), time.time(),
-                  _process_start(os.getpid()), list(job) if job else None)
+    owner = this_process()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:

@@ -26,7 +26,7 @@ from .launcher_choice import check_can_launch, check_no_wait
 from .plan import DEFAULT_EXPERIMENT, open_planner
 from .plans import Plan, SearchPlan
 from .report import format_table, write_report
-from .search import dry_run_search, plan_search, run_search
+from .results import sweeps_below
 from .sweep import dry_run, run_plan, submit_plan
 from .tables import text_table
 from .validate import ConfigError
@@ -99,11 +99,16 @@ examples:
   se-variants ablate --config-dir my_configs experiment=mine hydra.sweep.dir=results/mine
 """
 
-REPORT_USAGE = """usage: se-variants report <sweep folder> [--alpha A] [--paired] [--no-plot]
+REPORT_USAGE = """usage: se-variants report <sweep folder> [--alpha A] [--paired] [--no-plot] [--pool]
 
 Writes report.md, report.csv (one row per variant), jobs.csv (one row per job) and report.png into the sweep
 folder from the metrics.json of its jobs, and prints the table. Sweeps write it when they end; this rebuilds it
 (e.g. after a killed sweep, to merge results run into the same folder, or with other statistics).
+
+A sweep's jobs are the metrics.json files at any depth below its folder, except inside a folder that holds its
+own sweep.json: that is another sweep (a search's confirm/, a sweep run into a subfolder), reported apart, into
+its own folder -- a confirmation is never pooled with the search it confirms. A folder that only holds sweeps
+(multirun/) reports each of them.
 
 Each variant is compared with the block=none baseline trained with the same settings: Welch t-test, Holm's
 adjustment over the variants of one baseline, 95 % intervals (see docs/statistics.md).
@@ -113,18 +118,21 @@ options:
   --paired    paired t-test over the seeds variant and baseline share (default: the jobs' report.paired);
               valid only when a seed fixes randomness both jobs share
   --no-plot   skip report.png
+  --pool      one report of every job below the folder, the sweeps below it included
 """
 
 
-def _parse_report_args(argv: list[str]) -> tuple[Path, float | None, bool | None, bool]:
-    """(folder, alpha or None, True or None for --paired, plot) from ``report``'s arguments."""
-    folders, alpha, paired, plot = [], None, None, True
+def _parse_report_args(argv: list[str]) -> tuple[Path, float | None, bool | None, bool, bool]:
+    """(folder, alpha or None, True or None for --paired, plot, pool) from ``report``'s arguments."""
+    folders, alpha, paired, plot, pool = [], None, None, True, False
     args = iter(argv)
     for a in args:
         if a == "--no-plot":
             plot = False
         elif a == "--paired":
             paired = True
+        elif a == "--pool":
+            pool = True
         elif a == "--alpha" or a.startswith("--alpha="):
             value = a.split("=", 1)[1] if "=" in a else next(args, None)
             try:
@@ -134,12 +142,12 @@ def _parse_report_args(argv: list[str]) -> tuple[Path, float | None, bool | None
             if alpha is None or not 0.0 < alpha < 1.0:
                 raise UsageError(f"--alpha takes a number in (0, 1), e.g. --alpha 0.05; got {value!r}.")
         elif a.startswith("-"):
-            raise UsageError(f"unknown option {a!r}.{suggest(a, ['--alpha', '--paired', '--no-plot'])}")
+            raise UsageError(f"unknown option {a!r}.{suggest(a, ['--alpha', '--paired', '--no-plot', '--pool'])}")
         else:
             folders.append(a)
     if len(folders) != 1:
         raise UsageError(f"expected one sweep folder, got {len(folders)}: {folders}.")
-    return Path(folders[0]), alpha, paired, plot
+    return Path(folders[0]), alpha, paired, plot, pool
 
 
 def report_main(argv: list[str]) -> int:
@@ -148,7 +156,7 @@ def report_main(argv: list[str]) -> int:
         print(REPORT_USAGE)
         return 0 if argv else 2
     try:
-        folder, alpha, paired, plot = _parse_report_args(argv)
+        folder, alpha, paired, plot, pool = _parse_report_args(argv)
     except UsageError as err:
         print(f"se-variants report: error: {err}\n\n{REPORT_USAGE}", file=sys.stderr)
         return 2
@@ -156,22 +164,33 @@ def report_main(argv: list[str]) -> int:
         print(f"se-variants report: error: {folder} is not a folder (a sweep folder: multirun/<sweep> or "
               f"outputs/ablate/<name>).", file=sys.stderr)
         return 2
-    try:
-        result = write_report(folder, plot=plot, alpha=alpha, paired=paired)
-    except (OSError, ValueError) as err:
-        print(f"se-variants report: error: {err}", file=sys.stderr)
-        return 2
-    if not result["records"] and not result["broken"]:
+    sweeps = [folder] if pool else [folder, *sweeps_below(folder)]
+    reported, broken = 0, 0
+    for sweep in sweeps:
+        try:
+            result = write_report(sweep, plot=plot, alpha=alpha, paired=paired, pool=pool)
+        except (OSError, ValueError) as err:
+            print(f"se-variants report: error: {sweep}: {err}", file=sys.stderr)
+            return 2
+        if not result["records"] and not result["broken"]:
+            continue
+        reported += 1
+        if len(sweeps) > 1:
+            print(f"{'' if reported == 1 else chr(10)}== {sweep} ==")
+        if result["rows"]:
+            print(format_table(result["rows"]))
+        statuses = [r.get("status") for r in result["records"]]
+        pruned = statuses.count("pruned")
+        bad = len(statuses) - statuses.count("ok") - pruned
+        print(f"\n{len(statuses)} jobs ({bad} failed or unfinished{f', {pruned} pruned' if pruned else ''}). "
+              f"Wrote: " + ", ".join(str(p) for p in result["files"]))
+        for b in result["broken"]:
+            print(f"se-variants report: broken record, not counted: {b['path']}: {b['problem']}", file=sys.stderr)
+        broken += len(result["broken"])
+    if not reported:
         print(f"se-variants report: error: no job results (metrics.json) under {folder}.", file=sys.stderr)
         return 2
-    if result["rows"]:
-        print(format_table(result["rows"]))
-    bad = sum(r.get("status") != "ok" for r in result["records"])
-    print(f"\n{len(result['records'])} jobs ({bad} failed or unfinished). Wrote: "
-          + ", ".join(str(p) for p in result["files"]))
-    for b in result["broken"]:
-        print(f"se-variants report: broken record, not counted: {b['path']}: {b['problem']}", file=sys.stderr)
-    return 1 if result["broken"] else 0
+    return 1 if broken else 0
 
 
 def _run(argv: list[str], prog: str, usage: str, ablation: bool) -> int:
@@ -196,7 +215,10 @@ def _run(argv: list[str], prog: str, usage: str, ablation: bool) -> int:
             print(f"{prog}: error: {err} Nothing was trained.", file=sys.stderr)
             return 2
     if isinstance(plan, SearchPlan):
-        return dry_run_search(plan) if args.dry_run else run_search(plan, prog, args.confirm)
+        from .search import dry_run_search, run_search  # (Optuna, the search extra: only a search imports it)
+
+        return dry_run_search(plan, args.confirm_trial) if args.dry_run else \
+            run_search(plan, prog, argv, args.confirm, args.confirm_trial)
     if args.confirm:
         print(f"{prog}: error: --confirm confirms the best trial of a search: add hydra/sweeper=optuna and a space.",
               file=sys.stderr)
@@ -223,6 +245,8 @@ def _plan(args: Args, ablation: bool) -> Plan | SearchPlan:
             if importlib.util.find_spec("optuna") is None:
                 raise ConfigError("hydra/sweeper=optuna needs optuna, which is not installed. Install it with: "
                                   "pip install 'se-variants[search]'.")
+            from .search import plan_search  # (Optuna, the search extra: only a search imports it)
+
             return plan_search(planner)
         plan = planner.grid()
     except BaseException:

@@ -1,4 +1,5 @@
-"""What a command will run, planned and checked: one :class:`Job`, a grid :class:`Plan`, a :class:`SearchPlan`.
+"""What a command will run, planned and checked: one :class:`Job`, a grid :class:`Plan`, a :class:`SearchPlan`
+(with its :class:`SearchSettings`).
 
 Plain data: the planner (:mod:`.plan`) and the search (:mod:`.search`) make them; the sweep (:mod:`.sweep`), the
 search loop and the launchers (:mod:`.launchers`) consume them. A job is picklable, so that a launcher can send it
@@ -13,7 +14,7 @@ from typing import Any
 
 from .identity import is_run_knob
 
-__all__ = ["Job", "Plan", "SearchPlan", "ReportSettings", "report_settings_of", "label_of"]
+__all__ = ["Job", "Plan", "SearchPlan", "SearchSettings", "ReportSettings", "report_settings_of", "label_of"]
 
 #: how a sweep's report compares its variants: (report.alpha, report.paired)
 ReportSettings = tuple[float, bool]
@@ -50,6 +51,20 @@ class Plan:
 
 
 @dataclass
+class SearchSettings:
+    """A search's settings (``hydra.sweeper``), checked (:mod:`.search_settings`)."""
+
+    metrics: list[str]  # the objectives: val/acc, val/loss, train/acc, train/loss, params, flops, latency_ms
+    directions: list[str]  # maximize | minimize, one per metric
+    study_name: str
+    storage: str  # a SQLAlchemy URL (default: the SQLite file optuna.db in the sweep folder)
+    n_trials: int  # trials of the study when the search ends (closed ones not counted)
+    n_jobs: int  # trials at once
+    sampler: dict[str, Any]  # {"name": <a SAMPLER entry>, <its options>}
+    pruner: dict[str, Any]  # {"name": <a PRUNER entry>, <its options>}
+
+
+@dataclass
 class SearchPlan:
     """A search (``hydra/sweeper=optuna``): its space and settings, checked, and the open planner that plans each
     trial as a job when the sampler proposes it (:mod:`.search`)."""
@@ -57,12 +72,13 @@ class SearchPlan:
     planner: Any  # the .plan.Planner that made it, open until the search ends: call close()
     task: list[str]  # the command line's task overrides that are not searched
     space: dict[str, Any]  # key → optuna distribution
-    settings: dict[str, Any]  # direction, metric, study_name, storage, n_trials, n_jobs, sampler, pruner
+    settings: SearchSettings
     out_dir: Path
     launcher: dict[str, Any]
     parallel: int  # trials at once
     report: ReportSettings = (0.05, False)
-    base_seed: int = 0
+    base_hash: str = ""  # the config hash of the space's first point: a study's trials share their base config
+    base_seed: int = 0  # the trials' seed when seed is not searched
     threads: int | None = None
 
 

@@ -1,13 +1,15 @@
-"""The runner's registries, declared in one place: datasets, models, optimizers and schedules by name.
+"""The runner's registries, declared in one place: datasets, models, optimizers, schedules, and a search's
+samplers and pruners, by name.
 
 Each config group of the same name is validated against its registry (typed options, "did you mean"), as the
-block parts are against ``SQUEEZE`` / ``EXCITE`` / ``GATE``. The implementations register themselves in
-:mod:`.data`, :mod:`.models` and :mod:`.optim`; importing those packages fills the registries.
+block parts are against ``SQUEEZE`` / ``EXCITE`` / ``GATE``; so are ``hydra.sweeper.sampler`` and
+``hydra.sweeper.pruner``. The implementations register themselves in :mod:`.data`, :mod:`.models`,
+:mod:`.optim` and :mod:`.samplers`; importing those modules fills the registries.
 """
 
 from ..registry import Registry
 
-__all__ = ["DATA", "MODEL", "OPTIM", "SCHEDULE"]
+__all__ = ["DATA", "MODEL", "OPTIM", "SCHEDULE", "SAMPLER", "PRUNER"]
 
 #: dataset factories: ``factory(**options) -> data.Splits``
 DATA = Registry("data")
@@ -17,3 +19,7 @@ MODEL = Registry("model")
 OPTIM = Registry("optim")
 #: ``factory(optimizer, epochs, **options) -> LambdaLR``, stepped once per epoch
 SCHEDULE = Registry("schedule")
+#: a search's samplers: ``factory(space, **options) -> optuna sampler`` (``space``: key → Optuna distribution)
+SAMPLER = Registry("sampler")
+#: a search's pruners: ``factory(**options) -> optuna pruner``, asked after every epoch of a trial's job
+PRUNER = Registry("pruner")

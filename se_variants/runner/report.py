@@ -34,7 +34,8 @@ CONFIDENCE = 0.95
 PLAN_POWER = 0.8
 VARIANT_COLUMNS = ("variant", "block", "squeeze", "excite", "gate")
 #: report.csv, one row per variant; accuracies in %, differences in percentage points (pp); empty where a value
-#: cannot be computed. ``n``: seeds that finished; ``pairs`` (paired test only): seeds shared with the baseline,
+#: cannot be computed. ``n``: seeds that finished; ``failed``: jobs that failed or did not finish; ``pruned``: jobs
+#: a search's pruner stopped (on purpose: not failures); ``pairs`` (paired test only): seeds shared with the baseline,
 #: the n of the test; ``mean``, ``std`` (ddof = 1), ``ci95_*``: test accuracy over
 #: them (t-interval of the mean, cut to [0, 100]); ``delta_*``: variant − matched baseline and its interval;
 #: ``p_value``: two-sided t-test (``stat_test``: welch or paired); ``p_holm``: Holm over the variants compared with
@@ -42,8 +43,8 @@ VARIANT_COLUMNS = ("variant", "block", "squeeze", "excite", "gate")
 #: of the baseline); ``cohens_d``: Δ / pooled std; ``seeds_needed``: seeds per arm for 80 % power if the true Δ had
 #: the observed size (planning only); ``alpha``: the level ``significant`` used; ``note``: why a statistic is
 #: missing; ``context_hash``: the settings (a variant is compared with the baseline of the same ones).
-ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "pairs", "mean", "std", "ci95_low", "ci95_high", "delta_pp",
-               "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant", "stat_test",
+ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "pruned", "pairs", "mean", "std", "ci95_low", "ci95_high",
+               "delta_pp", "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant", "stat_test",
                "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note", "val_mean", "params", "flops",
                "latency_ms", "wall_time_s", "baseline", "seeds", "variant_hash", "context_hash")
 JOB_COLUMNS = ("job", "status", *VARIANT_COLUMNS[1:], "seed", "overrides", "test_acc", "test_loss", "val_acc",
@@ -60,8 +61,10 @@ def _settings(overrides: Sequence[str]) -> list[str]:
     return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed" and not is_run_knob(o)]
 
 
-def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """(records, broken, superseded) of the metrics.json files under ``sweep_dir``.
+def collect(sweep_dir: Path | str, pool: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                                 list[dict[str, Any]]]:
+    """(records, broken, superseded) of the metrics.json files of the sweep ``sweep_dir`` (:func:`.results.scan`:
+    a folder below it holding its own sweep.json is another sweep, left out unless ``pool``).
 
     ``records``: one valid record per config hash -- the newest (latest start) when a config ran more than once
     (a re-run, or the same job run into two folders) -- each with ``job_dir``, in the order the jobs started.
@@ -70,7 +73,7 @@ def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str,
     """
     newest: dict[str, dict[str, Any]] = {}
     broken, superseded = [], []
-    for result in scan(sweep_dir):
+    for result in scan(sweep_dir, nested=pool):
         if result.record is None:
             broken.append({"path": str(result.path), "problem": result.problem})
             continue
@@ -150,6 +153,7 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
     rows = []
     for key, jobs in groups.items():
         ok = [j for j in jobs if j.get("status") == "ok"]
+        pruned = sum(j.get("status") == "pruned" for j in jobs)
         first = ok[0] if ok else jobs[0]
         label_parts = [o for o in _settings(first.get("overrides") or []) if o not in common]
         by_seed = {j.get("seed"): a for j in ok if (a := _acc_pct(j)) is not None}
@@ -162,7 +166,8 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
             "variant": " ".join(label_parts) or _columns_label(first),
             **{c: first.get(c) for c in VARIANT_COLUMNS[1:]},
             "n": summary.n,
-            "failed": len(jobs) - len(ok),
+            "failed": len(jobs) - len(ok) - pruned,
+            "pruned": pruned,
             "pairs": None,
             "mean": summary.mean, "std": summary.std,
             # an accuracy lies in [0, 100] %, so the interval is cut to it (its coverage is unchanged)
@@ -403,7 +408,7 @@ def _n_cell(r: dict[str, Any]) -> str:
     """Seeds that finished, and in brackets the pairs a paired test used and the jobs that failed: "3 (2 pairs)"."""
     pairs = r.get("pairs")
     extra = ([] if pairs is None else [f"{pairs} pair" + ("" if pairs == 1 else "s")]) + (
-        [f"{r['failed']} failed"] if r["failed"] else [])
+        [f"{r['failed']} failed"] if r["failed"] else []) + ([f"{r['pruned']} pruned"] if r.get("pruned") else [])
     return str(r["n"]) + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -506,6 +511,7 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
               alpha: float = DEFAULT_ALPHA, paired: bool = False) -> str:
     ok = sum(r.get("status") == "ok" for r in records)
     bad = [r for r in records if r.get("status") != "ok"]
+    pruned = sum(r.get("status") == "pruned" for r in bad)
     header, body = _display(rows, wide=True)
     first = next((r for r in records if r.get("status") == "ok"), records[0] if records else {})
     data = (first.get("data") or {})
@@ -518,7 +524,8 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
         f"Verdict (exploratory): {verdict(rows, alpha, paired)}",
         "",
         *(line for text in (settings_note(rows), *detectable(rows, alpha)) if text for line in (text, "")),
-        f"{len(records)} jobs in `{sweep_dir}`: {ok} ok, {len(bad)} failed or unfinished"
+        f"{len(records)} jobs in `{sweep_dir}`: {ok} ok, {f'{pruned} pruned, ' if pruned else ''}"
+        f"{len(bad) - pruned} failed or unfinished"
         + (f"; **{len(broken)} broken record(s)** not counted (listed below)" if broken else "") + ".",
         "",
         "Test accuracy: mean ± sample standard deviation over the seeds that finished (n), and the 95 % t-interval "
@@ -548,10 +555,12 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
     if any(not r["baseline"] for r in rows):
         lines += ["", _planning(rows, alpha)]
     if bad:
-        lines += ["", "## Failed or unfinished jobs", "", "| job | status | overrides | error |", "|---|---|---|---|"]
+        lines += ["", f"## {'Pruned, failed' if pruned else 'Failed'} or unfinished jobs", "",
+                  "| job | status | overrides | error |", "|---|---|---|---|"]
         for r in bad:
             err = r.get("error") or {}
-            msg = f"{err.get('type', '')}: {err.get('message', '')}" if err else _unfinished(Path(r["job_dir"]))
+            msg = f"{err.get('type', '')}: {err.get('message', '')}" if err else \
+                _pruned(r) if r.get("status") == "pruned" else _unfinished(Path(r["job_dir"]))
             cells = [f"`{Path(r['job_dir']).name}`", str(r.get("status")), " ".join(r.get("overrides") or []),
                      one_line(msg, 300)]
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
@@ -571,6 +580,13 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
 
 def _repeats(record: dict[str, Any]) -> Any:
     return ((record.get("config") or {}).get("measure") or {}).get("latency_repeats", "?")
+
+
+def _pruned(record: dict[str, Any]) -> str:
+    """What a pruned job's record says: stopped on purpose by its search's pruner, not to be resumed."""
+    notes = [n for a in record.get("attempts") or [] for n in a.get("notes") or [] if "pruner" in str(n)]
+    why = notes[-1] if notes else "stopped by its search's pruner"
+    return f"{why} (on purpose: not a failure, nothing to resume)"
 
 
 def _unfinished(job_dir: Path) -> str:
@@ -608,12 +624,13 @@ def report_lock(sweep_dir: Path) -> contextlib.AbstractContextManager[None]:
 
 
 def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: float | None = None,
-                 paired: bool | None = None) -> dict[str, Any]:
+                 paired: bool | None = None, pool: bool = False) -> dict[str, Any]:
     """Write report.md, report.csv, jobs.csv and report.png into ``sweep_dir``, each atomically, one writer at a
     time (:func:`report_lock`).
 
     Args:
-        sweep_dir: a folder with job folders (metrics.json) at any depth.
+        sweep_dir: a folder with job folders (metrics.json) at any depth; a folder below it that holds its own
+            sweep.json is another sweep (a search's ``confirm/``), reported apart unless ``pool``.
         plot: draw report.png (the slowest part: matplotlib); None draws it only when it is missing or older than
             a record.
         alpha: significance level of the Holm-adjusted tests; default: ``config.report.alpha`` of the newest
@@ -627,7 +644,7 @@ def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: floa
     """
     sweep_dir = Path(sweep_dir)
     with report_lock(sweep_dir):
-        records, broken, superseded = collect(sweep_dir)
+        records, broken, superseded = collect(sweep_dir, pool)
         alpha, paired = report_settings(records, alpha, paired)
         rows, common = summarize(records, alpha=alpha, paired=paired)
         out: dict[str, Any] = {"rows": rows, "records": records, "common": common, "broken": broken,

@@ -30,14 +30,13 @@ from typing import Any
 
 from .claims import Claim, ClaimError, Owner, acquire, owner_of
 from .files import locked, parse_json, read_json, stamp, write_json
+from .results import PLAN_FILE
 from .tables import one_line
 
 __all__ = ["Submission", "Driver", "Queues", "QueueState", "read_plan", "submissions_of", "write_plan",
            "add_submission", "slurm_states", "utc_now", "PLAN_FILE", "DRIVERS", "DONE_FILE", "LOG_FILE",
            "SLURM_WAITING"]
 
-#: the plan of a sweep (every planned job) and its submissions
-PLAN_FILE = "sweep.json"
 #: the folder of the drivers' claims, lists and logs, inside the sweep folder
 DRIVERS = ".drivers"
 #: a driver's list of the jobs it is done with

@@ -32,10 +32,10 @@ from .files import FileProblem
 from .launchers import Submitit, open_launcher
 from .plans import Job, Plan
 from .report import LOCK_FILE, REPORT_FILES, baseline_hint, format_table, write_report
-from .results import RESULT_FILE, load_record, scan
+from .results import PLAN_FILE, RESULT_FILE, load_record, scan
 from .standing import Look, Planned, Standing, stand
-from .submissions import LOG_FILE, PLAN_FILE, Driver, Queues, Submission, add_submission, read_plan, \
-    submissions_of, utc_now, write_plan
+from .submissions import LOG_FILE, Driver, Queues, Submission, add_submission, read_plan, submissions_of, utc_now, \
+    write_plan
 from .tables import one_line
 from .task import failed, summary
 from .trackers import log_report

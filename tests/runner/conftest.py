@@ -68,8 +68,10 @@ def _one_thread(single_thread):
 
 
 FAULT_MODULE = '''
-"""A user op for the runner tests: squeeze ``fault`` is average pooling (like squeeze=avg) with faults injected
-by environment variables, so that a job's config (and folder) is the same with and without them:
+"""A user op and a user sampler for the runner tests, with faults injected by environment variables, so that a
+job's config (and folder) is the same with and without them.
+
+Squeeze ``fault`` is average pooling (like squeeze=avg):
 
 * SV_FAIL_SEED=<seed>: training raises while the job's seed is <seed>;
 * SV_KILL_AT=<n>: at this process's n-th training call, send SV_KILL_SIGNAL (KILL, TERM or INT; default KILL) to
@@ -77,7 +79,17 @@ by environment variables, so that a job's config (and folder) is the same with a
   its workers) or ``parent`` (from a worker: the sweep command alone, as `kill <pid>` or `timeout` would);
 * SV_HOLD_AT=<n> and SV_HOLD_FILE=<path>: at this process's n-th training call, wait until <path> exists (a test
   releases the job by creating it; a 10-minute guard keeps a broken test from hanging forever).
-No fault fires in no-grad passes, so the planner's check of the model passes."""
+* SV_KILL_AT_CHECK=<n>: at this process's n-th call in a planner's check of a model (a no-grad forward in training
+  mode: only the command that plans does that), SIGKILL the process group.
+No fault fires in no-grad passes unless SV_KILL_AT_CHECK says so, so the planner's check of the model passes.
+
+Sampler ``fault`` is TPE (``hydra.sweeper.sampler.name=fault``, with TPE's seed and n_startup_trials):
+
+* SV_KILL_IN_ASK=<n>: at this process's n-th trial asked or taken over (before any parameter is drawn), SIGKILL
+  the process group;
+* SV_KILL_IN_TELL=<n>: at this process's n-th trial told (before the study stores it), SIGKILL the process group;
+* SV_RAISE_IN_ASK=<n>: raise RuntimeError at this process's n-th trial asked.
+"""
 import os
 import signal
 import time
@@ -85,10 +97,20 @@ import time
 import torch
 
 from se_variants import SQUEEZE, Descriptor
+from se_variants.runner.registries import SAMPLER
 from se_variants.squeeze import Squeeze
 
 CALLS = [0]
 HOLDS = [0]
+CHECK_CALLS = [0]
+SAMPLER_CALLS = {"ask": 0, "tell": 0}
+
+
+def _kill(signum=signal.SIGKILL, target="group"):
+    if target == "group":
+        os.killpg(os.getpgid(0), signum)
+    else:
+        os.kill(os.getppid() if target == "parent" else os.getpid(), signum)
 
 
 @SQUEEZE.register("fault")
@@ -107,25 +129,53 @@ class Fault(Squeeze):
             if os.environ.get("SV_KILL_AT"):
                 CALLS[0] += 1
                 if CALLS[0] == int(os.environ["SV_KILL_AT"]):
-                    signum = getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL"))
-                    target = os.environ.get("SV_KILL_TARGET", "self")
-                    if target == "group":
-                        os.killpg(os.getpgid(0), signum)
-                    else:
-                        os.kill(os.getppid() if target == "parent" else os.getpid(), signum)
+                    _kill(getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL")),
+                          os.environ.get("SV_KILL_TARGET", "self"))
             if os.environ.get("SV_HOLD_AT"):
                 HOLDS[0] += 1
                 if HOLDS[0] == int(os.environ["SV_HOLD_AT"]):
                     guard = time.monotonic() + 600
                     while not os.path.exists(os.environ["SV_HOLD_FILE"]) and time.monotonic() < guard:
                         time.sleep(0.05)
+        elif self.training and os.environ.get("SV_KILL_AT_CHECK"):
+            CHECK_CALLS[0] += 1
+            if CHECK_CALLS[0] == int(os.environ["SV_KILL_AT_CHECK"]):
+                _kill()
         return x.mean((2, 3), keepdim=True).unsqueeze(1)
+
+
+def _at(event):
+    SAMPLER_CALLS[event] += 1
+    return SAMPLER_CALLS[event]
+
+
+@SAMPLER.register("fault")
+def fault(space, *, seed: int | None = None, n_startup_trials: int = 10):
+    """TPE that kills or raises on request (tests only)."""
+    import optuna
+
+    class FaultTPE(optuna.samplers.TPESampler):
+        def before_trial(self, study, trial):
+            n = _at("ask")
+            if os.environ.get("SV_KILL_IN_ASK") == str(n):
+                _kill()
+            if os.environ.get("SV_RAISE_IN_ASK") == str(n):
+                raise RuntimeError(f"injected sampler failure (SV_RAISE_IN_ASK={n})")
+            super().before_trial(study, trial)
+
+        def after_trial(self, study, trial, state, values):
+            if os.environ.get("SV_KILL_IN_TELL") == str(_at("tell")):
+                _kill()
+            super().after_trial(study, trial, state, values)
+
+    return FaultTPE(seed=seed, n_startup_trials=n_startup_trials)
 '''
 
 
 @pytest.fixture(scope="session")
 def user_ops(tmp_path_factory) -> Path:
-    """A folder holding ``sv_test_ops.py`` (registers squeeze ``fault``), to put on PYTHONPATH."""
+    """A folder holding ``sv_test_ops.py`` (registers squeeze ``fault`` and sampler ``fault``), to put on
+    PYTHONPATH."""
     folder = tmp_path_factory.mktemp("user_ops")
     (folder / "sv_test_ops.py").write_text(FAULT_MODULE)
     return folder
@@ -137,6 +187,7 @@ def ops_in_process(user_ops: Path, env: dict[str, str] | None = None):
     fault variables in ``env`` set; afterwards the op is unregistered and the module forgotten, so that the
     registries of later tests are the library's own (a later import registers it again)."""
     from se_variants import SQUEEZE
+    from se_variants.runner.registries import SAMPLER
 
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(user_ops))
@@ -145,8 +196,9 @@ def ops_in_process(user_ops: Path, env: dict[str, str] | None = None):
         try:
             yield
         finally:
-            if "fault" in SQUEEZE:
-                SQUEEZE.unregister("fault")
+            for registry in (SQUEEZE, SAMPLER):
+                if "fault" in registry:
+                    registry.unregister("fault")
             sys.modules.pop("sv_test_ops", None)
 
 

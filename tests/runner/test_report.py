@@ -515,3 +515,51 @@ def test_the_table_says_the_minimum_detectable_effect():
     assert "with 2 seeds per arm" in format_table(fewer)
     no_spread, _ = summarize(_stat_records({"none": [0.9, 0.9, 0.9], "max": [0.93, 0.94, 0.95]}))
     assert "detectable" not in format_table(no_spread)  # no seed std: nothing to scale it by
+
+
+def _search_record(job: str, block: str, seed: int, acc: float | None, status: str = "ok") -> dict:
+    record = _record(job, "c", block, seed, acc, status=status, started=f"2024-01-01T00:00:0{seed}")
+    if status == "pruned":  # a deliberate stop: no error, the pruner's note in the attempt
+        record.update(error=None, attempts=[{"notes": ["the search's pruner stopped this trial after epoch 1 "
+                                                       "(val/acc 0.1000)"]}])
+    return record
+
+
+def test_a_search_folder_reports_its_confirmation_apart(tmp_path, capsys):
+    """A search folder holds its trials and confirm/, a sweep of its own (its sweep.json): `report` writes one
+    report of the trials and one of the confirmation, never pooling the selected trial's seed with the fresh
+    seeds; --pool pools them."""
+    from se_variants.runner.commands import report_main
+
+    search = tmp_path / "search"
+    write_json(search / "sweep.json", {"version": 1, "jobs": []})
+    write_json(search / "trial_a" / "metrics.json", _search_record("se", "se", 0, 0.99))
+    write_json(search / "trial_b" / "metrics.json", _search_record("eca", "eca", 0, 0.90))
+    confirm = search / "confirm"
+    write_json(confirm / "sweep.json", {"version": 1, "jobs": []})
+    for seed in (1, 2, 3):
+        write_json(confirm / f"se{seed}" / "metrics.json", _search_record("se", "se", seed, 0.95))
+        write_json(confirm / f"none{seed}" / "metrics.json", _search_record("none", "none", seed, 0.94))
+    assert report_main([str(search), "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert f"== {search} ==" in out and f"== {confirm} ==" in out
+    assert sorted(r["seed"] for r in write_report(search, plot=False)["records"]) == [0, 0]  # the trials only
+    assert [r["n"] for r in write_report(confirm, plot=False)["rows"]] == [3, 3]  # the fresh seeds only
+    assert report_main([str(search), "--no-plot", "--pool"]) == 0
+    assert "==" not in capsys.readouterr().out
+    pooled = write_report(search, plot=False, pool=True)["records"]
+    assert sorted(r["seed"] for r in pooled if r["variant_hash"] == "se") == [0, 1, 2, 3]
+
+
+def test_pruned_jobs_are_reported_as_pruned(tmp_path):
+    """A job a search's pruner stopped is pruned -- counted apart, with its pruner's note -- never failed with the
+    advice to re-run it."""
+    write_json(tmp_path / "a" / "metrics.json", _search_record("se", "se", 0, 0.9))
+    write_json(tmp_path / "b" / "metrics.json", _search_record("eca", "eca", 0, None, status="pruned"))
+    result = write_report(tmp_path, plot=False)
+    md = (tmp_path / "report.md").read_text()
+    assert "2 jobs in" in md and "1 ok, 1 pruned, 0 failed or unfinished" in md
+    assert "pruner stopped this trial after epoch 1" in md and "on purpose" in md
+    assert "re-run" not in md and "interrupted" not in md and "resume it" not in md
+    eca = next(r for r in result["rows"] if r["variant_hash"] == "eca")
+    assert eca["pruned"] == 1 and eca["failed"] == 0 and "(1 pruned)" in format_table(result["rows"])

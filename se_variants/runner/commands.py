@@ -19,6 +19,7 @@ from .excitations import SATURATED_HIGH, SATURATED_LOW
 from .inspect_job import SPLITS, InspectError, inspect_job
 from .plan import open_planner
 from .plans import Plan, SearchPlan
+from .redact import redact
 from .report import format_table, write_report
 from .search import dry_run_search, plan_search, run_search
 from .sweep import dry_run, run_plan
@@ -163,7 +164,7 @@ def _run(argv: list[str], prog: str, usage: str, ablation: bool) -> int:
     try:
         plan = _plan(args, ablation)
     except ConfigError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {redact(str(err))}", file=sys.stderr)
         return 2
     if isinstance(plan, SearchPlan):
         return dry_run_search(plan) if args.dry_run else run_search(plan, prog, args.confirm)

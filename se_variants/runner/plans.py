@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .redact import redact
+
 __all__ = ["Job", "Plan", "SearchPlan", "ReportSettings", "report_settings_of"]
 
 #: how a sweep's report compares its variants: (report.alpha, report.paired)
@@ -29,8 +31,9 @@ class Job:
 
     @property
     def label(self) -> str:
-        """The overrides a person reads: without ``experiment=`` (every job of an ablation has it)."""
-        return " ".join(o for o in self.overrides if not o.startswith("experiment=")) or "(defaults)"
+        """The overrides a person reads: without ``experiment=`` (every job of an ablation has it), credentials
+        redacted."""
+        return redact(" ".join(o for o in self.overrides if not o.startswith("experiment="))) or "(defaults)"
 
 
 @dataclass

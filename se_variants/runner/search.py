@@ -41,6 +41,7 @@ from .launchers import open_launcher
 from .plan import Planner
 from .plans import Job, Plan, SearchPlan, report_settings_of
 from .pruning import make_pruner, sqlite_file, storage_of
+from .redact import redact, redact_values
 from .results import RESULT_FILE, load_record
 from .search_report import override_value, write_search_report
 from .sweep import run_plan
@@ -223,7 +224,7 @@ def _when_done(job: Job) -> dict[str, Any]:
 
 
 def _storage_error(storage: str, err: Exception) -> str:
-    return (f"error: cannot open the study's storage {storage}: {one_line(err, 300)}. Move that file away or give "
+    return (f"error: cannot open the study's storage {redact(storage)}: {redact(one_line(err, 300))}. Move that file away or give "
             f"another storage with hydra.sweeper.storage=...")
 
 
@@ -240,7 +241,7 @@ def open_study(search: SearchPlan) -> Any:
                                        pruner=make_pruner(s.get("pruner")))
         except optuna.exceptions.DuplicatedStudyError:
             time.sleep(0.2 * (attempt + 1))
-    raise RuntimeError(f"could not open the study {s['study_name']!r} in {s['storage']}")
+    raise RuntimeError(f"could not open the study {s['study_name']!r} in {redact(s['storage'])}")
 
 
 def _job(search: SearchPlan, trial: Any, overrides: list[str]) -> Job:
@@ -282,7 +283,7 @@ def _trials(search: SearchPlan, study: Any, told: dict[int, Any]) -> Iterator[tu
         # is read back); a trial whose job a live process trains belongs to that process's command
         if folder and owner_of(folder) is None and frozen.number not in told:
             trial = optuna.trial.Trial(study, frozen._trial_id)
-            yield _job(search, trial, list(frozen.user_attrs["overrides"])), trial
+            yield _job(search, trial, [*search.task, *(f"{k}={override_value(v)}" for k, v in frozen.params.items())]), trial
     while True:
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
         with _ask_lock(search):  # count and ask at once: two commands on one study end with exactly n_trials
@@ -290,14 +291,14 @@ def _trials(search: SearchPlan, study: Any, told: dict[int, Any]) -> Iterator[tu
                 return
             trial = study.ask(search.space)
         overrides = [*search.task, *(f"{k}={override_value(v)}" for k, v in trial.params.items())]
-        trial.set_user_attr("overrides", overrides)
+        trial.set_user_attr("overrides", redact_values(overrides))
         try:
             job = _job(search, trial, overrides)
         except ConfigError as err:  # a combination the planner refuses: a failed trial with the reason
             trial.set_user_attr("refused", str(err))
             study.tell(trial, state=TrialState.FAIL)
             told[trial.number] = None
-            print(f"[FAIL] trial {trial.number}: {' '.join(overrides)}: refused: {one_line(err, 300)}", flush=True)
+            print(f"[FAIL] trial {trial.number}: {redact(' '.join(overrides))}: refused: {one_line(err, 300)}", flush=True)
             continue
         trial.set_user_attr("job_dir", str(job.folder))
         yield job, trial
@@ -326,7 +327,7 @@ def dry_run_search(search: SearchPlan) -> int:
         print(f"[space] {key}: {dist}")
     print(f"\nDry run: a search of {s['n_trials']} trials ({len(finished)} finished before) optimizing {s['metric']} "
           f"({s['direction']}), sampler {s['sampler']['name']}, {search.parallel} at a time "
-          f"({search.launcher['name']}); study '{s['study_name']}' in {s['storage']} → {search.out_dir}. Nothing was trained.")
+          f"({search.launcher['name']}); study '{s['study_name']}' in {redact(s['storage'])} → {search.out_dir}. Nothing was trained.")
     return 0
 
 
@@ -345,7 +346,7 @@ def run_search(search: SearchPlan, prog: str, confirm: int | None = None) -> int
     done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     print(f"Search '{s['study_name']}': {s['n_trials']} trials ({len(done)} finished before) of "
           f"{', '.join(search.space)}; objective {s['metric']} ({s['direction']}), sampler {s['sampler']['name']}, "
-          f"{search.parallel} at a time ({search.launcher['name']}); study in {s['storage']} → {search.out_dir}",
+          f"{search.parallel} at a time ({search.launcher['name']}); study in {redact(s['storage'])} → {search.out_dir}",
           flush=True)
     told: dict[int, Any] = {}
     trials: dict[int, Any] = {}
@@ -388,7 +389,7 @@ def run_search(search: SearchPlan, prog: str, confirm: int | None = None) -> int
         files = write_search_report(search, study)
         print(f"\nSearch report: {', '.join(str(f) for f in files)} ({time.perf_counter() - start:.0f} s)")
         if interrupted:
-            print(f"\nInterrupted. Run the same command again to go on: the study in {s['storage']} keeps every "
+            print(f"\nInterrupted. Run the same command again to go on: the study in {redact(s['storage'])} keeps every "
                   f"finished trial, and trials left running resume from their checkpoints.", file=sys.stderr)
             return 130
         return run_confirm(search, study, confirm, prog) if confirm else 0

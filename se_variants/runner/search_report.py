@@ -11,6 +11,7 @@ from typing import Any
 
 from .files import replace_into, write_atomic
 from .plans import SearchPlan
+from .redact import redact
 from .report import write_report
 from .tables import csv_text, one_line, text_table
 
@@ -53,7 +54,7 @@ def write_search_report(search: SearchPlan, study: Any) -> list[Path]:
              f"Objective: {s['metric']} ({s['direction']}), on the validation split: the test accuracy of each trial "
              f"is in its metrics.json and report.md, never optimized. Sampler {s['sampler']['name']}"
              f"{' (seed ' + str(s['sampler'].get('seed')) + ')' if s['sampler'].get('seed') is not None else ''}, "
-             f"pruner {(s.get('pruner') or {}).get('name', 'none')}; study in `{s['storage']}`.", ""]
+             f"pruner {(s.get('pruner') or {}).get('name', 'none')}; study in `{redact(s['storage'])}`.", ""]
     if complete:
         best = study.best_trial
         lines += [f"**Best trial {best.number}**: {s['metric']} = {best.value:.4f} with "

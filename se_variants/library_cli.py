@@ -38,6 +38,7 @@ from .flops import FLOPS_COUNTED, child_flops, counted_run
 from .gate import Gate
 from .overrides import format_value, parse_overrides
 from .registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, describe_type, suggest
+from .runner.trackers import LOGGER  # (importing it registers the loggers; it needs only the standard library)
 from .spec import PART_KEYS, PARTS, block_name, from_config, split_block
 from .squeeze import Squeeze
 
@@ -52,7 +53,8 @@ DEFAULT_SPATIAL = {1: (64,), 2: (32, 32), 3: (8, 16, 16)}
 
 
 def _registries() -> list[Any]:
-    return [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET]
+    return [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET,
+            LOGGER]
 
 
 def _options_text(entry: Any) -> str:

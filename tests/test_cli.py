@@ -13,10 +13,11 @@ from torch import nn
 from se_variants import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, cli
 from se_variants.flops import count_flops, module_flops
 from se_variants.overrides import format_value, parse_overrides, parse_value
+from se_variants.runner.trackers import LOGGER
 
 import se_variants as sv
 
-REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET]
+REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET, LOGGER]
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -9,7 +9,8 @@ planned as a job) → :mod:`.launchers` (this process, worker processes, submiti
 :mod:`.launcher_choice`) → :mod:`.task` → :mod:`.job` (claim, resume, Lightning fit/test, ``metrics.json``).
 
 Rooms:
-    registries.py  the runner's registries (data, model, optim, schedule);  data/, models/, optim.py  their entries
+    registries.py  the runner's registries (data, model, optim, schedule, logger);  data/, models/, optim.py,
+                   trackers.py  their entries
     configs.py     the Hydra config tree and the compose API;  schema.py  the typed top level;  gen.py  generated
                    configs;  validate.py  checks of a composed config;  identity.py  hashes, names, variant columns
     commands.py    the CLI of train / ablate / report / inspect;  args.py  flags;  hydra_app.py  Hydra's own flags
@@ -18,9 +19,11 @@ Rooms:
     sweep.py       a grid → results;  search.py  a search → results, search_report.py  its report;
                    launchers.py  where jobs run
     task.py        one planned job in any process;  job.py  one job → metrics.json (claims.py, devices.py,
-                   checkpoints.py, lit.py: the Lightning pieces, measure.py, trackers.py: loggers besides
-                   metrics.json, pruning.py: a search's pruner inside a job)
-    files.py       atomic writes, bounded reads;  results.py  metrics.json records;  report.py, stats.py,
+                   checkpoints.py, lit.py: the Lightning pieces, measure.py, trackers.py: trackers besides
+                   metrics.json, mlflow_store.py: an MLflow store checked and made ready, pruning.py: a search's
+                   pruner inside a job)
+    files.py       atomic writes, bounded reads, file locks;  redact.py  credentials of URLs out of everything
+                   printed or written;  results.py  metrics.json records;  report.py, stats.py,
                    report_plot.py, tables.py  the report
     inspect_job.py ``se-variants inspect``: inspect_load.py  a job rebuilt from its checkpoint;  excitations.py,
                    excitation_plots.py  statistics and figures

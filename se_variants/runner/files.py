@@ -9,17 +9,19 @@ when a file cannot be read, so it can show the file as broken instead of crashin
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_atomic", "write_json", "replace_into", "parse_json", "read_json", "unwritable", "stamp",
+__all__ = ["write_atomic", "write_json", "replace_into", "parse_json", "read_json", "unwritable", "stamp", "locked",
            "MAX_JSON_BYTES", "FileProblem"]
 
 #: the runner's JSON files (records, plans, claims) are a few kB; anything far larger is not one of ours
@@ -135,3 +137,15 @@ def unwritable(folder: Path | str) -> str | None:
 def stamp() -> str:
     """The local time as a file-name suffix: ``20261203-214500``."""
     return time.strftime("%Y%m%d-%H%M%S")
+
+
+@contextlib.contextmanager
+def locked(path: Path | str) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created when missing, never removed: it holds nothing) while the
+    block runs; every other process that takes it waits (on a shared file system too, where it supports flock)."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -1,13 +1,13 @@
-"""The runner's registries, declared in one place: datasets, models, optimizers and schedules by name.
+"""The runner's registries, declared in one place: datasets, models, optimizers, schedules and loggers by name.
 
 Each config group of the same name is validated against its registry (typed options, "did you mean"), as the
 block parts are against ``SQUEEZE`` / ``EXCITE`` / ``GATE``. The implementations register themselves in
-:mod:`.data`, :mod:`.models` and :mod:`.optim`; importing those packages fills the registries.
+:mod:`.data`, :mod:`.models`, :mod:`.optim` and :mod:`.trackers`; importing those modules fills the registries.
 """
 
 from ..registry import Registry
 
-__all__ = ["DATA", "MODEL", "OPTIM", "SCHEDULE"]
+__all__ = ["DATA", "MODEL", "OPTIM", "SCHEDULE", "LOGGER"]
 
 #: dataset factories: ``factory(**options) -> data.Splits``
 DATA = Registry("data")
@@ -17,3 +17,6 @@ MODEL = Registry("model")
 OPTIM = Registry("optim")
 #: ``factory(optimizer, epochs, **options) -> LambdaLR``, stepped once per epoch
 SCHEDULE = Registry("schedule")
+#: a job's trackers besides metrics.json (``trainer.loggers``; options: the ``logger.<name>`` node):
+#: ``factory(job_trackers, **options) -> trackers.Tracker``
+LOGGER = Registry("logger")

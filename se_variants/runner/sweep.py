@@ -4,11 +4,14 @@ reported and turned into an exit code -- and where an interrupt is handled.
 1. A sweep writes ``sweep.json`` (every planned job: folder, overrides, config hash) and reads its folder once:
    a job whose config already finished there is skipped (``rerun=true`` trains it again); a job whose folder holds
    the finished result of another config fails at once, with the keys that differ, and is never overwritten.
-2. The other jobs go to the launcher (:mod:`.launchers`); a progress line per job as it finishes.
-3. Jobs another process is training are waited for, then read back.
-4. The report is written once, from the records on disk, and its table printed.
-5. Exit code: 0 every job ok, 1 a job failed or did not finish (each is listed with its real reason), 130
-   interrupted (finished jobs and the report are kept; the same command goes on).
+2. The trackers' stores are made ready before any job starts (a fresh MLflow store created and migrated once);
+   finished jobs whose tracker runs lack something are completed from their records (:mod:`.trackers`).
+3. The other jobs go to the launcher (:mod:`.launchers`); a progress line per job as it finishes.
+4. Jobs another process is training are waited for, then read back; tracker writes the jobs lost are named.
+5. The report is written once, from the records on disk, and its table printed.
+6. Exit code: 0 every job ok, 1 a job failed or did not finish (each is listed with its real reason), 130
+   interrupted (finished jobs and the report are kept; the same command goes on). Nothing printed or written
+   shows a credential of a URL (:mod:`.redact`).
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from .claims import owner_of
 from .files import FileProblem, write_json
 from .launchers import open_launcher
 from .plans import Job, Plan
+from .redact import redact, redact_values
 from .report import LOCK_FILE, REPORT_FILES, baseline_hint, format_table, write_report
 from .results import RESULT_FILE, load_record, scan
 from .tables import one_line
 from .task import failed, summary
-from .trackers import log_report
+from .trackers import log_report, losses, offline_runs, prepare, replay
 
 __all__ = ["run_plan", "dry_run", "progress_line", "PLAN_FILE"]
 
@@ -69,9 +73,9 @@ def _check_sweep_folder(folder: Path) -> None:
 
 def _write_plan(plan: Plan, argv: list[str]) -> None:
     write_json(plan.out_dir / PLAN_FILE, {
-        "version": 1, "planned": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": argv,
+        "version": 1, "planned": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": redact_values(argv),
         "launcher": plan.launcher["name"],
-        "jobs": [{"folder": str(j.folder.relative_to(plan.out_dir)), "overrides": j.overrides,
+        "jobs": [{"folder": str(j.folder.relative_to(plan.out_dir)), "overrides": redact_values(j.overrides),
                   "config_hash": j.config_hash, "variant_hash": j.variant_hash} for j in plan.jobs]})
 
 
@@ -177,9 +181,38 @@ def _report(plan: Plan, ran: int) -> dict[str, Any] | None:
         try:  # the report's files to the sweep's MLflow experiment, when its jobs log to MLflow
             log_report(plan.jobs[0].config, plan.out_dir, [f for f in result["files"] if f.suffix != ".png"] +
                        [f for f in result["files"] if f.suffix == ".png"])
-        except Exception as err:
-            print(f"se-variants: the report did not reach MLflow ({type(err).__name__}: {err})", file=sys.stderr)
+        except Exception as err:  # noqa: BLE001 -- the report is on disk; the tracker lost its copy
+            print(f"se-variants: the report did not reach MLflow ({type(err).__name__}: {redact(str(err))})",
+                  file=sys.stderr)
     return result
+
+
+def _trackers_before(plan: Plan, outcomes: dict[int, dict[str, Any]], jobs: list[Job]) -> None:
+    """The trackers' stores made ready before any worker starts (a fresh MLflow store created once); the runs of
+    finished jobs that lack something (a tracker was down, or was added since) completed from their records."""
+    prepare([job.config for job in jobs])
+    for i, s in outcomes.items():
+        if s.get("skipped"):
+            brought = replay(plan.jobs[i].config, Path(s["job_dir"]))
+            if brought:
+                print(f"[sync] {plan.jobs[i].label}: logged to {', '.join(brought)} from its metrics.json "
+                      f"(its run lacked them)", flush=True)
+
+
+def _trackers_after(plan: Plan, outcomes: dict[int, dict[str, Any]]) -> None:
+    """Name the tracker writes jobs lost (their results are complete; the next run of the command logs them) and
+    say how to upload W&B's offline runs."""
+    folders = {i: Path(s["job_dir"]) for i, s in outcomes.items() if s.get("job_dir")}
+    lost = [(plan.jobs[i], why) for i, folder in folders.items() for why in losses(folder)]
+    if lost:
+        print(f"\n{len(lost)} tracker run(s) lost writes; the jobs' metrics.json and checkpoints are complete, and "
+              f"the next run of this command logs what the runs lack:\n  "
+              + "\n  ".join(f"{job.label}: {one_line(why, 300)}" for job, why in lost), file=sys.stderr)
+    runs = offline_runs(list(folders.values()))
+    if runs:
+        shown = " ".join(str(r) for r in runs) if len(runs) <= 3 else \
+            f"{plan.out_dir}/*/wandb/offline-run-*" if plan.multirun else str(runs[0].parent / "offline-run-*")
+        print(f"W&B: {len(runs)} offline run(s) in the job folders; upload them with: wandb sync {shown}")
 
 
 def _print_results(plan: Plan, result: dict[str, Any] | None) -> None:
@@ -234,6 +267,11 @@ def run_plan(plan: Plan, prog: str, argv: list[str]) -> int:
     else:
         outcomes, todo = {}, [0]
     jobs = [plan.jobs[i] for i in todo]
+    try:
+        _trackers_before(plan, outcomes, jobs)
+    except ValueError as err:
+        print(f"{prog}: error: {err} Nothing was trained.", file=sys.stderr)
+        return 2
     index = {id(job): i for i, job in zip(todo, jobs)}
     threads = plan.jobs[0].config.get("threads")
     launcher = open_launcher(plan.launcher["name"], plan.launcher, plan.out_dir, plan.parallel, threads)
@@ -254,6 +292,7 @@ def run_plan(plan: Plan, prog: str, argv: list[str]) -> int:
         raise
     else:
         launcher.close()
+    _trackers_after(plan, outcomes)
     if not plan.multirun:
         return _single_end(plan, outcomes.get(0), interrupted, prog)
 

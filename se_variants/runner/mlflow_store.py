@@ -133,7 +133,7 @@ def _check_sqlite(uri: str) -> None:
             raise _problem(uri, f"is read-only (its {what} {target} cannot be written; SQLite also writes a journal "
                                 f"beside the file)", "Make both writable, or give another store.")
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=PATIENCE_S)
+        connection = _read_only(path)
         try:
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             version = connection.execute("SELECT version_num FROM alembic_version").fetchall() \
@@ -150,6 +150,11 @@ def _check_sqlite(uri: str) -> None:
         raise _problem(uri, f"is not an SQLite database ({err}): it is corrupt or another kind of file",
                        f"Move it away (mv {path} {path}.broken); a fresh store is made on the next run.") from None
     _check_schema(uri, tables, [row[0] for row in version])
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change the file (a dry run leaves no trace)."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=PATIENCE_S)
 
 
 def _check_writer(path: Path) -> None:
@@ -174,9 +179,12 @@ def _check_schema(uri: str, tables: set[str], versions: list[str]) -> None:
     path = sqlite_path(uri)
     aside = f"mv {path} {path}.broken" if path is not None else "drop that database"
     leftovers = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
-    if leftovers or len(versions) != 1 or "experiments" not in tables:
+    if "experiments" not in tables and not leftovers:
+        raise _problem(uri, f"is another program's database (its tables: {', '.join(sorted(tables)[:6])}), not an "
+                            f"MLflow store", "Give the store its own file, e.g. sqlite:///outputs/mlflow.db.")
+    if leftovers or len(versions) != 1:
         found = f"schema version {versions[0] if versions else 'none'}"
-        raise _problem(uri, f"was left half-migrated ({found}, {', '.join(leftovers) or 'tables missing'}): a "
+        raise _problem(uri, f"was left half-migrated ({found}, {', '.join(leftovers) or 'no schema version'}): a "
                             f"migration was interrupted, e.g. by several processes creating the store at once",
                        f"MLflow cannot finish it; move it away ({aside}) and run again: the command makes a fresh "
                        f"store before its jobs start.")
@@ -266,7 +274,7 @@ def _ready(uri: str, experiment: str) -> bool:
     if path is None or not path.is_file():
         return False
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=PATIENCE_S)
+        connection = _read_only(path)
         try:
             found = connection.execute("SELECT count(*) FROM experiments WHERE name = ? AND lifecycle_stage = 'active'",
                                        (experiment,)).fetchone()[0]

@@ -5,7 +5,9 @@ A tracking URI or a study's storage may carry a password (``postgresql://user:PA
 resolved from the environment (``${oc.env:MLFLOW_URI}``). The job uses the real URL; what reaches a person or a
 file -- the console, ``sweep.json``, ``metrics.json`` and ``config.yaml``, checkpoints, the reports, tracker params
 and artifacts, a search's report -- goes through :func:`redact` first: the password and such query values become
-``***``; the user, host and path stay, so a reader still sees where the data went.
+``***``; the user, host and path stay, so a reader still sees where the data went. A job that a launcher hands to
+another process through a file (submitit's pickles) travels redacted, its secrets beside it in the environment
+(:func:`split_secrets`, :func:`join_secrets`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["redact", "redact_values", "REDACTED"]
+__all__ = ["redact", "redact_values", "split_secrets", "join_secrets", "REDACTED"]
 
 #: what a secret is replaced by
 REDACTED = "***"
@@ -62,3 +64,30 @@ def redact_values(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(redact_values(v) for v in obj)
     return redact(obj)
+
+
+def split_secrets(obj: Any) -> tuple[Any, dict[str, str]]:
+    """(``obj`` redacted, redacted string → the real one for every string that changed): what can be written to a
+    file, and what must travel another way (the environment) for :func:`join_secrets` to restore it."""
+    secrets: dict[str, str] = {}
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(walk(v) for v in value)
+        shown = redact(value)
+        if shown != value:
+            secrets[shown] = value
+        return shown
+
+    return walk(obj), secrets
+
+
+def join_secrets(obj: Any, secrets: dict[str, str]) -> Any:
+    """The inverse of :func:`split_secrets`: every string of ``obj`` that is a key of ``secrets``, replaced."""
+    if isinstance(obj, dict):
+        return {k: join_secrets(v, secrets) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(join_secrets(v, secrets) for v in obj)
+    return secrets.get(obj, obj) if isinstance(obj, str) else obj

@@ -224,8 +224,8 @@ def _when_done(job: Job) -> dict[str, Any]:
 
 
 def _storage_error(storage: str, err: Exception) -> str:
-    return (f"error: cannot open the study's storage {redact(storage)}: {redact(one_line(err, 300))}. Move that file away or give "
-            f"another storage with hydra.sweeper.storage=...")
+    return (f"error: cannot open the study's storage {redact(storage)}: {redact(one_line(err, 300))}. Move that "
+            f"file away or give another storage with hydra.sweeper.storage=...")
 
 
 def open_study(search: SearchPlan) -> Any:
@@ -283,7 +283,8 @@ def _trials(search: SearchPlan, study: Any, told: dict[int, Any]) -> Iterator[tu
         # is read back); a trial whose job a live process trains belongs to that process's command
         if folder and owner_of(folder) is None and frozen.number not in told:
             trial = optuna.trial.Trial(study, frozen._trial_id)
-            yield _job(search, trial, [*search.task, *(f"{k}={override_value(v)}" for k, v in frozen.params.items())]), trial
+            params = [f"{k}={override_value(v)}" for k, v in frozen.params.items()]  # (stored overrides: redacted)
+            yield _job(search, trial, [*search.task, *params]), trial
     while True:
         states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
         with _ask_lock(search):  # count and ask at once: two commands on one study end with exactly n_trials
@@ -298,7 +299,8 @@ def _trials(search: SearchPlan, study: Any, told: dict[int, Any]) -> Iterator[tu
             trial.set_user_attr("refused", str(err))
             study.tell(trial, state=TrialState.FAIL)
             told[trial.number] = None
-            print(f"[FAIL] trial {trial.number}: {redact(' '.join(overrides))}: refused: {one_line(err, 300)}", flush=True)
+            print(f"[FAIL] trial {trial.number}: {redact(' '.join(overrides))}: refused: {one_line(err, 300)}",
+                  flush=True)
             continue
         trial.set_user_attr("job_dir", str(job.folder))
         yield job, trial
@@ -327,7 +329,8 @@ def dry_run_search(search: SearchPlan) -> int:
         print(f"[space] {key}: {dist}")
     print(f"\nDry run: a search of {s['n_trials']} trials ({len(finished)} finished before) optimizing {s['metric']} "
           f"({s['direction']}), sampler {s['sampler']['name']}, {search.parallel} at a time "
-          f"({search.launcher['name']}); study '{s['study_name']}' in {redact(s['storage'])} → {search.out_dir}. Nothing was trained.")
+          f"({search.launcher['name']}); study '{s['study_name']}' in {redact(s['storage'])} → {search.out_dir}. "
+          f"Nothing was trained.")
     return 0
 
 
@@ -346,7 +349,8 @@ def run_search(search: SearchPlan, prog: str, confirm: int | None = None) -> int
     done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     print(f"Search '{s['study_name']}': {s['n_trials']} trials ({len(done)} finished before) of "
           f"{', '.join(search.space)}; objective {s['metric']} ({s['direction']}), sampler {s['sampler']['name']}, "
-          f"{search.parallel} at a time ({search.launcher['name']}); study in {redact(s['storage'])} → {search.out_dir}",
+          f"{search.parallel} at a time ({search.launcher['name']}); study in {redact(s['storage'])} → "
+          f"{search.out_dir}",
           flush=True)
     told: dict[int, Any] = {}
     trials: dict[int, Any] = {}
@@ -389,7 +393,8 @@ def run_search(search: SearchPlan, prog: str, confirm: int | None = None) -> int
         files = write_search_report(search, study)
         print(f"\nSearch report: {', '.join(str(f) for f in files)} ({time.perf_counter() - start:.0f} s)")
         if interrupted:
-            print(f"\nInterrupted. Run the same command again to go on: the study in {redact(s['storage'])} keeps every "
+            print(f"\nInterrupted. Run the same command again to go on: the study in {redact(s['storage'])} keeps "
+                  f"every "
                   f"finished trial, and trials left running resume from their checkpoints.", file=sys.stderr)
             return 130
         return run_confirm(search, study, confirm, prog) if confirm else 0

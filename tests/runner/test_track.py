@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 from pathlib import Path
 
@@ -61,7 +60,8 @@ def _check_runs(store: str, sweep: Path, epochs: int = 3) -> dict:
     for name, record in records.items():
         run = runs[name]
         assert run.info.status == "FINISHED" and set(run.data.params) == IDENTITY, (name, run.data.params)
-        assert run.data.params["config_hash"] == record["config_hash"] and run.data.params["seed"] == str(record["seed"])
+        assert run.data.params["config_hash"] == record["config_hash"]
+        assert run.data.params["seed"] == str(record["seed"])
         for stage in ("train", "val", "test"):
             assert run.data.metrics[f"final/{stage}/acc"] == pytest.approx(record["metrics"][stage]["acc"], abs=1e-7)
         history = client.get_metric_history(run.info.run_id, "val/acc")
@@ -112,7 +112,7 @@ def test_two_commands_at_once_on_a_fresh_store(tmp_path, user_ops):
     procs = [start_cli([*common, seeds, f"hydra.sweep.dir=outputs/{name}"], cwd=tmp_path, pythonpath=[user_ops])
              for name, seeds in (("a", "seed=0,1"), ("b", "seed=2,3"))]
     for proc in procs:
-        out, err = proc.communicate(timeout=600)
+        _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]
     store = f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"
     for name in ("a", "b"):
@@ -281,21 +281,25 @@ def test_wandb_offline_one_run_folder_per_job_even_after_a_kill(tmp_path, user_o
 def test_no_secret_reaches_the_console_or_a_file(tmp_path, user_ops):
     """A token in the tracking URI and a password in the study's storage, given on the command line and through
     the environment: the jobs use them, and neither appears on the console or in any file under the working
-    directory (the output root, the stores, the checkpoints, the reports)."""
+    directory (the output root, the stores, the checkpoints, the reports, submitit's job files)."""
     pytest.importorskip("mlflow", reason="trainer.loggers=[mlflow] needs the track extra")
     pytest.importorskip("optuna", reason="hydra/sweeper=optuna needs the search extra")
+    pytest.importorskip("submitit", reason="hydra/launcher=processes needs the cluster extra")
     secret, from_env = "PLANTED-SECRET-1", "PLANTED-SECRET-2"
     env = {"SV_TRACKING": f"sqlite:///{tmp_path / 'env.db'}?token={from_env}",
            "SV_STORAGE": f"sqlite:///{tmp_path / 'study-env.db'}?password={from_env}"}
     direct = f"sqlite:///{tmp_path / 'mlflow.db'}?token={secret}"
     console = []
-    for tracking, storage in ((f"'{direct}'", f"'sqlite:///{tmp_path / 'study.db'}?password={secret}'"),
-                              ("${oc.env:SV_TRACKING}", "${oc.env:SV_STORAGE}")):
-        common = [*ONE, "trainer.loggers=[csv,mlflow]", f"logger.mlflow.tracking_uri={tracking}"]
-        sweep = run_cli(["train", "-m", *common, "seed=0,1", "hydra.sweep.dir=outputs/sweep"], cwd=tmp_path, env=env,
-                        pythonpath=[user_ops])
+    for tracking, storage, launcher in (
+            # (the sweep under processes: submitit writes its jobs to files)
+            (f"'{direct}'", f"'sqlite:///{tmp_path / 'study.db'}?password={secret}'", "processes"),
+            ("${oc.env:SV_TRACKING}", "${oc.env:SV_STORAGE}", "basic")):
+        common = [*TINY, "checkpoint_every_s=0", "trainer.loggers=[csv,mlflow]",
+                  f"logger.mlflow.tracking_uri={tracking}"]
+        sweep = run_cli(["train", "-m", *common, f"hydra/launcher={launcher}", "seed=0,1",
+                         "hydra.sweep.dir=outputs/sweep"], cwd=tmp_path, env=env, pythonpath=[user_ops])
         confirm = ["--confirm", "3"] if "oc.env" not in storage else []  # (once: it trains 6 jobs)
-        search = run_cli(["train", "-m", *common, "hydra/sweeper=optuna", "seed=choice(0,1)",
+        search = run_cli(["train", "-m", *common, "hydra/launcher=basic", "hydra/sweeper=optuna", "seed=choice(0,1)",
                           "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={storage}",
                           "hydra.sweeper.sampler.seed=0", "hydra.sweep.dir=outputs/search", *confirm],
                          cwd=tmp_path, env=env, pythonpath=[user_ops])

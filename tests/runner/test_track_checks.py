@@ -20,7 +20,7 @@ from se_variants.runner.args import parse_args
 from se_variants.runner.commands import train_main
 from se_variants.runner.configs import CONFIG_DIR
 from se_variants.runner.plan import open_planner
-from se_variants.runner.redact import redact, redact_values
+from se_variants.runner.redact import join_secrets, redact, redact_values, split_secrets
 from se_variants.runner.trackers import LOGGER
 
 SMOKE = ["trainer=smoke"]
@@ -78,7 +78,7 @@ def test_the_logger_config_lists_every_logger_with_its_options_and_defaults():
     for name in LOGGER.names():
         entry = LOGGER.entry(name)
         assert {k: plain(v) for k, v in entry.default_options().items()} == (node[name] or {}), name
-        for option, tp in entry.option_types().items():
+        for tp in entry.option_types().values():
             assert describe_type(tp)  # every option is typed
 
 
@@ -147,6 +147,9 @@ def test_a_half_migrated_store_and_one_of_another_mlflow_are_named_with_the_fix(
              f"mv {half} {half}.broken")
     _refused([*_store_args(f"sqlite:///{old}"), "--dry-run"], capsys, "schema version 0a8213491aaa",
              f"mlflow db upgrade sqlite:///{old}")
+    other = cwd / "study.db"  # another program's database (an Optuna study's, say)
+    sqlite3.connect(other).execute("CREATE TABLE studies (x)").connection.close()
+    _refused([*_store_args(f"sqlite:///{other}"), "--dry-run"], capsys, "another program's database", "studies")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only files; the corrupt and locked cases "
@@ -197,3 +200,5 @@ def test_redaction_walks_configs_and_command_lines():
            "n": 3, "t": ("postgresql://u:PASSWORD@h/d",)}
     assert "PASSWORD" not in repr(redact_values(cfg)) and redact_values(cfg)["n"] == 3
     assert cfg["logger"]["mlflow"]["tracking_uri"] == "http://u:PASSWORD@h", "the job's own config keeps the URL"
+    public, secrets = split_secrets(cfg)  # what a launcher writes to a file, and what travels in the environment
+    assert "PASSWORD" not in repr(public) and join_secrets(public, secrets) == cfg

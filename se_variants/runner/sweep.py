@@ -292,8 +292,8 @@ def run_plan(plan: Plan, prog: str, argv: list[str]) -> int:
         raise
     else:
         launcher.close()
-    _trackers_after(plan, outcomes)
     if not plan.multirun:
+        _trackers_after(plan, outcomes)
         return _single_end(plan, outcomes.get(0), interrupted, prog)
 
     _print_results(plan, _report(plan, ran=len(todo)))
@@ -301,6 +301,7 @@ def run_plan(plan: Plan, prog: str, argv: list[str]) -> int:
     ok = len(plan.jobs) - len(bad)
     print(f"\n{ok} of {len(plan.jobs)} jobs ok in {time.perf_counter() - start:.0f} s. Results: {plan.out_dir} "
           f"(report.md, report.csv, jobs.csv, report.png)")
+    _trackers_after(plan, outcomes)
     if interrupted:
         print(f"\nInterrupted. Finished jobs are kept in {plan.out_dir}; run the same command again to go on "
               f"(finished jobs are skipped, interrupted ones resume from their last checkpoint).", file=sys.stderr)

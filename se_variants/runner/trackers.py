@@ -12,9 +12,10 @@
 The runner's guarantees hold in the trackers:
 
 * **they never block the science**: a tracker that fails while a job trains costs its logging, never the job --
-  the job's ``metrics.json`` and checkpoints go on; what it lost is kept in ``<job>/trackers.json``, named at the
-  end of the command, and logged from ``metrics.json`` (the epochs its run lacks, the final metrics, the files)
-  when the command next sees the job finished;
+  the job's ``metrics.json`` and checkpoints go on, its later writes are dropped without waiting, and the next
+  jobs of the process leave it alone for :data:`HOLD_OFF_S`; what it lost is kept in ``<job>/trackers.json``,
+  named at the end of the command, and logged from ``metrics.json`` (the epochs its run lacks, the final metrics,
+  the files) when the command next sees the job finished;
 * **params are the job's identity** -- its variant columns, seed and config hashes -- never the whole config
   (Lightning's automatic ``log_hyperparams`` does not reach a tracker), so a job resumed with a changed run knob
   goes on in its run;
@@ -27,8 +28,10 @@ The runner's guarantees hold in the trackers:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
 import logging
 import os
 import shutil
@@ -63,6 +66,11 @@ REPORT_KIND = "report"
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: a job's status → its MLflow run's
 RUN_STATUS = {"ok": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+#: seconds the later jobs of a process leave a tracker that failed alone (they lose its logging at once instead of
+#: waiting for it again; the next command tries again and completes their runs)
+HOLD_OFF_S = 60.0
+#: "<tracker>:<destination>" → (when it failed in this process, why)
+_DOWN: dict[str, tuple[float, str]] = {}
 
 
 class Tracker:
@@ -82,6 +90,7 @@ class Tracker:
         self.job = job
         self.name = ""  # its name in LOGGER (set by JobTrackers)
         self.live: Any = None  # the guarded Lightning logger while the job trains (lit.TrackerLogger)
+        self.failed = False  # it failed during this attempt: not tried again before the next command
 
     @classmethod
     def check(cls, **options: Any) -> None:
@@ -252,6 +261,8 @@ class Wandb(Tracker):
 
     needs = ("wandb", "track")
     replayable = True
+    #: seconds wandb.init waits for W&B's servers (W&B's own default: 90), unless WANDB_INIT_TIMEOUT says
+    INIT_TIMEOUT_S = 30.0
 
     def __init__(self, job: JobTrackers, *, project: str = "se-variants", entity: str | None = None,
                  group: str | None = None, mode: Literal["online", "offline", "disabled"] | None = None,
@@ -266,6 +277,16 @@ class Wandb(Tracker):
             raise ValueError(f"logger.wandb.mode: null takes WANDB_MODE from the environment, which is "
                              f"{os.environ['WANDB_MODE']!r}; set it to online, offline or disabled (or set "
                              f"logger.wandb.mode).")
+        if (mode or os.environ.get("WANDB_MODE") or "online") != "online":
+            return
+        import wandb  # (an optional library)
+
+        try:  # the credentials a job would log in with (not checked against the server: no request is made)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                wandb.login(verify=False)
+        except Exception as err:  # noqa: BLE001 -- no key, a malformed one, a prompt that cannot be shown
+            raise ValueError(f"logger.wandb: W&B online needs a login ({_reason(err)}): run `wandb login` or set "
+                             f"WANDB_API_KEY, or log offline (logger.wandb.mode=offline, then wandb sync).") from None
 
     def destination(self) -> str:
         return f"{self.mode}:{self.entity or ''}/{self.project}"
@@ -280,7 +301,8 @@ class Wandb(Tracker):
         return {"project": self.project, "entity": self.entity, "group": self.group or self.job.folder.parent.name,
                 "name": self.job.folder.name, "id": run_id, "resume": "allow", "mode": self.mode,
                 "tags": [*self.tags, *(["rerun"] if self.job.rerun else [])], "config": _params(self.job.identity),
-                "settings": wandb.Settings(silent=True, console="off", x_disable_stats=self.mode == "offline")}
+                "settings": wandb.Settings(silent=True, console="off", x_disable_stats=self.mode == "offline",
+                                           init_timeout=float(os.environ.get("WANDB_INIT_TIMEOUT") or self.INIT_TIMEOUT_S))}
 
     def start(self) -> Any:
         if self.mode != "online":  # offline: written when the job ends, so that a killed attempt leaves no folder
@@ -289,11 +311,13 @@ class Wandb(Tracker):
 
         from .lit import TrackerLogger  # (Lightning: only where a job trains)
 
+        import wandb  # (an optional library)
+
         run_id = self._run_id()
         self.job.save(self, run=run_id, synced=False)
-        logger = WandbLogger(save_dir=str(self.job.folder), **self._init_args(run_id))
-        last = logger.experiment.summary.get("epoch")  # a resumed run: the epochs it holds are not logged again
-        return TrackerLogger(logger, {} if last is None else {"*": int(last)})
+        run = wandb.init(dir=str(self.job.folder), **self._init_args(run_id))
+        last = run.summary.get("epoch")  # a resumed run: the epochs it holds are not logged again
+        return TrackerLogger(WandbLogger(experiment=run), {} if last is None else {"*": int(last)})
 
     def finish(self, record: dict[str, Any], files: list[Path]) -> None:
         if self.mode == "disabled":
@@ -507,17 +531,34 @@ class JobTrackers:
         self._log = _LibraryLog(self.folder / LOG_FILE)
         loggers = []
         for tracker in self.trackers:
-            if tracker.replayable:
+            if not tracker.replayable:  # the file loggers: a disk that refuses them is the job's failure
+                tracker.live = tracker.start()
+            elif self._down(tracker):
+                continue
+            else:
                 try:
                     tracker.live = tracker.start()
                 except Exception as err:  # noqa: BLE001 -- a tracker that cannot be reached costs its logging
-                    self._lost(tracker, f"it could not start ({_reason(err)})")
+                    self._fail(tracker, f"it could not start ({_reason(err)})")
                     continue
-            else:  # the file loggers: a disk that refuses them is the job's failure
-                tracker.live = tracker.start()
+                _DOWN.pop(f"{tracker.name}:{tracker.destination()}", None)
             if tracker.live is not None:
                 loggers.append(tracker.live)
         return loggers
+
+    def _down(self, tracker: Tracker) -> bool:
+        """Whether ``tracker``'s destination failed moments ago in this process (its loss is kept: not tried)."""
+        since, why = _DOWN.get(f"{tracker.name}:{tracker.destination()}", (0.0, ""))
+        if time.monotonic() - since >= HOLD_OFF_S:
+            return False
+        tracker.failed = True
+        self._lost(tracker, f"it was down ({why}, {time.monotonic() - since:.0f} s before, in this process)")
+        return True
+
+    def _fail(self, tracker: Tracker, why: str) -> None:
+        tracker.failed = True
+        _DOWN[f"{tracker.name}:{tracker.destination()}"] = (time.monotonic(), why)
+        self._lost(tracker, why)
 
     def _lost(self, tracker: Tracker, why: str) -> None:
         logging.getLogger("se_variants.trackers").warning("%s: %s", tracker.name, why)
@@ -527,21 +568,25 @@ class JobTrackers:
             pass
 
     def finish(self, record: dict[str, Any], files: list[Path]) -> None:
-        """Complete and close every replayable tracker's run from ``record`` (after ``metrics.json`` is written)."""
+        """Complete and close every replayable tracker's run from ``record`` (after ``metrics.json`` is written). A
+        tracker that failed during the job is not tried again: its run is completed by the next command."""
         self.identity = record
         if self._log is None and self.trackers:
             self._log = _LibraryLog(self.folder / LOG_FILE)
         try:
             for tracker in self.trackers:
-                if not tracker.replayable:
+                if not tracker.replayable or tracker.failed or self._down(tracker):
                     continue
-                live_lost = tracker.live.lost if tracker.live is not None else 0
+                if tracker.live is not None and tracker.live.error is not None:
+                    self._fail(tracker, f"{tracker.live.lost} epoch log(s), the final metrics and files did not reach "
+                                        f"it ({redact(tracker.live.error.splitlines()[0][:300])})")
+                    continue
                 try:
                     tracker.finish(record, files)
                 except Exception as err:  # noqa: BLE001 -- the result is safe on disk; the tracker lost its writes
-                    dropped = f"{live_lost} epoch log(s), " if live_lost else ""
-                    self._lost(tracker, f"{dropped}the final metrics and files did not reach it ({_reason(err)})")
+                    self._fail(tracker, f"the final metrics and files did not reach it ({_reason(err)})")
                     continue
+                _DOWN.pop(f"{tracker.name}:{tracker.destination()}", None)
                 self.save(tracker, synced=True, lost=None)
         finally:
             self.close()

@@ -59,6 +59,16 @@ def test_a_bad_wandb_mode_from_the_environment_is_refused(capsys, cwd, monkeypat
     _refused([*SMOKE, "trainer.loggers=[wandb]", "--dry-run"], capsys, "WANDB_MODE", "'ofline'", "offline")
 
 
+def test_wandb_online_without_a_login_is_refused(capsys, cwd, monkeypatch):
+    pytest.importorskip("wandb", reason="trainer.loggers=[wandb] needs the track extra")
+    for key in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(cwd))  # no ~/.netrc
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(cwd / "wandb-config"))
+    _refused([*SMOKE, "trainer.loggers=[wandb]", "--dry-run"], capsys, "W&B online needs a login", "wandb login",
+             "logger.wandb.mode=offline")
+
+
 def test_se_variants_list_shows_the_loggers_and_their_options(capsys):
     assert cli_main(["list", "logger"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -202,3 +212,40 @@ def test_redaction_walks_configs_and_command_lines():
     assert cfg["logger"]["mlflow"]["tracking_uri"] == "http://u:PASSWORD@h", "the job's own config keeps the URL"
     public, secrets = split_secrets(cfg)  # what a launcher writes to a file, and what travels in the environment
     assert "PASSWORD" not in repr(public) and join_secrets(public, secrets) == cfg
+
+
+def test_a_tracker_logger_logs_each_epoch_once_and_stops_at_its_first_error():
+    """What a job's MLflow / W&B logger does with Lightning's calls: an epoch its run already holds is dropped (a
+    resumed job trains it again), MLflow's step is the epoch, the whole config never reaches it, and the first
+    error of the tracker stops its writes (counted) instead of failing or stalling the job."""
+    from lightning.pytorch.loggers import Logger
+
+    from se_variants.runner.lit import TrackerLogger
+
+    class Inner(Logger):
+        name, version = "inner", "0"
+
+        def __init__(self):
+            super().__init__()
+            self.calls, self.fail = [], False
+
+        def log_hyperparams(self, params, *args, **kwargs):
+            self.calls.append(("params", params))
+
+        def log_metrics(self, metrics, step=None):
+            if self.fail:
+                raise ConnectionError("the server went away")
+            self.calls.append((step, dict(metrics)))
+
+    inner = Inner()
+    logger = TrackerLogger(inner, {"val/acc": 1, "train/acc": 0}, epoch_steps=True)
+    logger.log_hyperparams({"whole": "config"})
+    logger.finalize("success")
+    for epoch in range(3):
+        logger.log_metrics({"val/acc": 0.5 + epoch, "epoch": epoch}, step=100 * epoch)
+        logger.log_metrics({"train/acc": 0.1 + epoch, "epoch": epoch}, step=100 * epoch + 1)
+    assert inner.calls == [(1, {"train/acc": 1.1}), (2, {"val/acc": 2.5}), (2, {"train/acc": 2.1})]
+    inner.fail = True
+    logger.log_metrics({"val/acc": 9.0, "epoch": 3})
+    logger.log_metrics({"train/acc": 9.0, "epoch": 3})
+    assert logger.lost == 2 and "went away" in logger.error and len(inner.calls) == 3

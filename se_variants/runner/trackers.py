@@ -35,9 +35,10 @@ import io
 import logging
 import os
 import shutil
+import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -45,7 +46,7 @@ from typing import Any, Literal
 from ..registry import SpecError, suggest
 from . import mlflow_store
 from .files import read_json, stamp, write_json
-from .redact import redact
+from .redact import redact, redact_values
 from .registries import LOGGER
 from .results import RESULT_FILE, load_record
 
@@ -315,7 +316,8 @@ class Wandb(Tracker):
 
         run_id = self._run_id()
         self.job.save(self, run=run_id, synced=False)
-        run = wandb.init(dir=str(self.job.folder), **self._init_args(run_id))
+        with _argv_redacted():
+            run = wandb.init(dir=str(self.job.folder), **self._init_args(run_id))
         last = run.summary.get("epoch")  # a resumed run: the epochs it holds are not logged again
         return TrackerLogger(WandbLogger(experiment=run), {} if last is None else {"*": int(last)})
 
@@ -332,7 +334,8 @@ class Wandb(Tracker):
             if self.mode == "offline":  # one run folder per job: an unfinished one of this run is replaced
                 for stale in (self.job.folder / "wandb").glob(f"offline-run-*-{run_id}"):
                     shutil.rmtree(stale, ignore_errors=True)
-            run = wandb.init(dir=str(self.job.folder), **self._init_args(run_id))
+            with _argv_redacted():
+                run = wandb.init(dir=str(self.job.folder), **self._init_args(run_id))
             if self.mode == "offline":  # the whole history at once (online, a missing run gets the final metrics)
                 for row in _rows(record):
                     run.log(row)
@@ -595,6 +598,17 @@ class JobTrackers:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+@contextlib.contextmanager
+def _argv_redacted() -> Iterator[None]:
+    """``sys.argv`` redacted while a library records it (W&B's run metadata keeps the command line)."""
+    saved = sys.argv[:]
+    sys.argv[:] = redact_values(saved)
+    try:
+        yield
+    finally:
+        sys.argv[:] = saved
 
 
 def _reason(err: BaseException) -> str:

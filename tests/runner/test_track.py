@@ -244,7 +244,9 @@ def _wandb_records(path: Path) -> list:
 
 def test_wandb_offline_one_run_folder_per_job_even_after_a_kill(tmp_path, user_ops):
     pytest.importorskip("wandb", reason="trainer.loggers=[wandb] needs the track extra")
-    args = ["train", "-m", *ONE, "seed=0,1", "trainer.loggers=[wandb]", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    secret = "PLANTED-SECRET-3"  # in the command line (W&B keeps it in a run's metadata): an option W&B does not use
+    args = ["train", "-m", *ONE, "seed=0,1", "trainer.loggers=[wandb]", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            f"logger.mlflow.tracking_uri=http://user:{secret}@mlflow.lab:5000"]
     env = {"WANDB_MODE": "offline"}
     killed = run_cli(args, cwd=tmp_path, env={**env, "SV_KILL_AT": str(27 + 9 + 4)}, pythonpath=[user_ops])
     assert killed.returncode == -signal.SIGKILL
@@ -275,6 +277,7 @@ def test_wandb_offline_one_run_folder_per_job_even_after_a_kill(tmp_path, user_o
     hint = next(line for line in proc.stdout.splitlines() if "wandb sync" in line)
     assert all(str(folder) in hint for folder in folders), hint
     _quiet(proc)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
 
 # ------------------------------------------------------------------------------------------------- secrets

@@ -45,6 +45,7 @@ from .overrides import format_value, parse_overrides
 from .registry import (COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, UnknownName, describe_type,
                        import_registrations, suggest)
 from .runner.samplers import PRUNER, SAMPLER  # a search's samplers and pruners (no Optuna needed to list them)
+from .runner.trackers import LOGGER  # (importing it registers the loggers; it needs only the standard library)
 from .spec import PART_KEYS, PARTS, block_name, from_config, split_block
 from .squeeze import Squeeze
 
@@ -59,7 +60,7 @@ DEFAULT_SPATIAL = {1: (64,), 2: (32, 32), 3: (8, 16, 16)}
 
 
 def _registries() -> list[Any]:
-    return [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET, SAMPLER, PRUNER]
+    return [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET, SAMPLER, PRUNER, LOGGER]
 
 
 def _options_text(entry: Any) -> str:

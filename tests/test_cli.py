@@ -15,10 +15,11 @@ from se_variants.library_cli import PLAIN_WIDTH
 from se_variants.flops import count_flops, module_flops
 from se_variants.overrides import format_value, parse_overrides, parse_value
 from se_variants.runner.samplers import PRUNER, SAMPLER
+from se_variants.runner.trackers import LOGGER
 
 import se_variants as sv
 
-REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET, SAMPLER, PRUNER]
+REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET, SAMPLER, PRUNER, LOGGER]
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -12,8 +12,8 @@ planned as a job) → :mod:`.launchers` (this process, worker processes, submiti
 drivers and queues) -- no Hydra, no Lightning.
 
 Rooms:
-    registries.py  the runner's registries (data, model, optim, schedule, sampler, pruner);  data/, models/,
-                   optim.py, samplers.py  their entries
+    registries.py  the runner's registries (data, model, optim, schedule, sampler, pruner, logger);  data/,
+                   models/, optim.py, samplers.py, trackers.py  their entries
     configs.py     the Hydra config tree and the compose API;  schema.py  the typed top level;  gen.py  generated
                    configs;  validate.py  checks of a composed config;  identity.py  hashes, names, variant columns
     commands.py    the CLI of train / ablate / report / inspect;  args.py  flags;  hydra_app.py  Hydra's own flags
@@ -26,9 +26,11 @@ Rooms:
                    search_settings.py  hydra.sweeper checked;  study.py  the study, its sampler, trials left by dead
                    commands;  search_report.py  search.md and the Pareto front;  confirm.py  --confirm
     task.py        one planned job in any process;  job.py  one job → metrics.json (claims.py, devices.py,
-                   checkpoints.py, lit.py: the Lightning pieces, measure.py, trackers.py: loggers besides
-                   metrics.json, pruning.py: a search's pruner inside a job)
-    files.py       atomic writes, bounded reads;  results.py  metrics.json records;  report.py, stats.py,
+                   checkpoints.py, lit.py: the Lightning pieces, measure.py, trackers.py: trackers besides
+                   metrics.json, mlflow_store.py: an MLflow store checked and made ready, pruning.py: a search's
+                   pruner inside a job)
+    files.py       atomic writes, bounded reads, file locks;  redact.py  credentials of URLs out of everything
+                   printed or written;  results.py  metrics.json records;  report.py, stats.py,
                    report_plot.py, tables.py  the report
     status.py      ``se-variants status`` (no Hydra, no Lightning): standing.py  where each job stands, from records,
                    claims, progress notes and queues

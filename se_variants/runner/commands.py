@@ -25,6 +25,7 @@ from .inspect_job import SPLITS, InspectError, inspect_job
 from .launcher_choice import check_can_launch, check_no_wait
 from .plan import DEFAULT_EXPERIMENT, open_planner
 from .plans import Plan, SearchPlan
+from .redact import redact
 from .report import format_table, write_report
 from .results import sweeps_below
 from .sweep import dry_run, run_plan, submit_plan
@@ -204,7 +205,7 @@ def _run(argv: list[str], prog: str, usage: str, ablation: bool) -> int:
     try:
         plan = _plan(args, ablation)
     except ConfigError as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: error: {redact(str(err))}", file=sys.stderr)
         return 2
     if not args.dry_run:  # what starts the jobs is needed to run them, not to plan them (a SLURM login node's check)
         try:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_atomic", "write_json", "replace_into", "parse_json", "read_json", "unwritable", "stamp", "locked",
+__all__ = ["sqlite_file", "write_atomic", "write_json", "replace_into", "parse_json", "read_json", "unwritable", "stamp", "locked",
            "MAX_JSON_BYTES", "FileProblem"]
 
 #: the runner's JSON files (records, plans, claims) are a few kB; anything far larger is not one of ours
@@ -161,3 +161,12 @@ def locked(path: Path | str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (an Optuna study's storage, an MLflow store): None for other
+    databases and for an in-memory one."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None

@@ -12,7 +12,9 @@ What a job guarantees (README, "Resume, re-runs and concurrent runs"):
   restarts from scratch -- both recorded;
 * **honest records**: ``metrics.json`` is written atomically when the job starts (``running``) and when it ends
   (``ok`` / ``failed``); ``attempts`` lists every attempt (killed ones included, timed up to the last sign of
-  life of their process) and ``wall_time_s`` sums them.
+  life of their process) and ``wall_time_s`` sums them; a credential in a URL of the config is written as ``***``
+  (:mod:`.redact`), while the job uses the real one;
+* **trackers never block it**: a tracker that fails costs its logging, never the result (:mod:`.trackers`).
 """
 
 from __future__ import annotations
@@ -46,8 +48,9 @@ from .identity import config_hashes, variant_columns
 from .measure import count_flops, count_params, measure_latency
 from .models import MODEL
 from .pruning import Pruned, TrialReporter
+from .redact import redact, redact_values
 from .results import PROGRESS_FILE, RESULT_FILE, load_record
-from .trackers import finish_job, job_loggers
+from .trackers import CONFIG_FILE, JobTrackers
 from .validate import block_spec, import_user_modules
 
 __all__ = ["run_job", "JobConflict", "versions", "finish_lost", "SCHEMA_VERSION"]
@@ -177,7 +180,7 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     record["params"] = count_params(model)
     record["flops"] = count_flops(model, (1, splits.in_channels, *splits.image_size))
     lit = Classifier(model, splits.num_classes, cfg["optim"], cfg["schedule"], cfg["trainer"]["max_epochs"],
-                     hparams=cfg)
+                     hparams=redact_values(cfg))
     last = job_dir / LAST_CKPT
     last.parent.mkdir(parents=True, exist_ok=True)
     search = cfg.get("search") or {}
@@ -303,7 +306,7 @@ def _run_claimed(cfg: dict[str, Any], job_dir: Path, overrides: list[str], hashe
         "status": "running",
         "error": None,
         **variant_columns(cfg),
-        "overrides": overrides,
+        "overrides": redact_values(overrides),
         "seed": cfg.get("seed"),
         **hashes,
         "job": job_dir.name,
@@ -317,21 +320,21 @@ def _run_claimed(cfg: dict[str, Any], job_dir: Path, overrides: list[str], hashe
         "finished": None,
         "attempts": attempts,
         "versions": versions(),
-        "host": {**_host(), "argv": sys.argv},
-        "config": cfg,
+        "host": {**_host(), "argv": redact_values(sys.argv)},
+        "config": redact_values(cfg),
     }
     write_json(path, record)
     start = time.perf_counter()
-    loggers: list[Any] = []
+    trackers: JobTrackers | None = None
     try:
         import_user_modules(cfg.get("imports"))
+        trackers = JobTrackers(cfg, job_dir, new_runs=rerun)
         ckpt, epoch = _resume_from(cfg, job_dir, previous, notes)
         attempt.update(resumed_from=ckpt, from_epoch=epoch)
         threads = torch.get_num_threads()
         try:
             with _quiet(not cfg.get("verbose")):
-                loggers = job_loggers(cfg, job_dir, record, new_runs=rerun)
-                _train(cfg, record, job_dir, ckpt, devices, loggers)
+                _train(cfg, record, job_dir, ckpt, devices, trackers.start(record))
         finally:
             torch.set_num_threads(threads)
         record["status"] = "ok"
@@ -344,24 +347,17 @@ def _run_claimed(cfg: dict[str, Any], job_dir: Path, overrides: list[str], hashe
             record["error"] = {"type": "Interrupted", "message": f"stopped ({type(err).__name__}) before it finished; "
                                f"run it again to resume from its last checkpoint"}
             _finish(record, attempt, path, start, "interrupted")
+            if trackers is not None:
+                trackers.close()
             raise
-        record["error"] = {"type": type(err).__name__, "message": str(err) or type(err).__name__,
-                           "traceback": traceback.format_exc()}
+        record["error"] = {"type": type(err).__name__, "message": redact(str(err) or type(err).__name__),
+                           "traceback": redact(traceback.format_exc())}
     _finish(record, attempt, path, start, record["status"])
-    if loggers:
-        _to_trackers(loggers, cfg, job_dir, record)
+    if trackers:  # after the record is written: a tracker that fails costs its logging, never the result
+        with contextlib.suppress(OSError):  # (an artifact: without it, the trackers get metrics.json alone)
+            write_atomic(job_dir / CONFIG_FILE, yaml.safe_dump(record["config"], sort_keys=False))
+        trackers.finish(record, [p for p in (path, job_dir / CONFIG_FILE) if p.is_file()])
     return record
-
-
-def _to_trackers(loggers: list[Any], cfg: dict[str, Any], job_dir: Path, record: dict[str, Any]) -> None:
-    """The job's final metrics and files to its tracker runs (after its record is written: a tracker that fails
-    here costs a warning, never the result)."""
-    try:
-        write_atomic(job_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-        finish_job(loggers, job_dir, record, [job_dir / RESULT_FILE, job_dir / "config.yaml"])
-    except Exception as err:
-        print(f"se-variants: {job_dir.name}: the trackers did not get the final metrics and files "
-              f"({type(err).__name__}: {err})", file=sys.stderr)
 
 
 def _total_time(attempts: list[dict[str, Any]]) -> float:

@@ -16,6 +16,7 @@ Every launcher runs :func:`.task.execute`, so a job gives the same numbers where
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -23,12 +24,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
 from .tables import one_line
 from .plans import Job
+from .redact import join_secrets, split_secrets
 from .task import execute, lost
 
 __all__ = ["Launcher", "Basic", "Workers", "Submitit", "open_launcher"]
@@ -214,11 +217,18 @@ class Workers(Launcher):
 # ------------------------------------------------------------------------------------------------- submitit
 
 
+#: the environment variable a submitit job finds the secrets of its config in (its pickle holds them redacted)
+SECRETS_ENV = "SE_VARIANTS_SECRETS"
+
+
 class _SubmititTask:
-    """What submitit runs for a job (picklable); requeued with the same job when SLURM stops it early."""
+    """What submitit runs for a job (picklable); requeued with the same job when SLURM stops it early. The job
+    comes redacted (submitit writes it to a file) and gets its credentials back from the environment."""
 
     def __call__(self, job: Job) -> dict[str, Any]:
-        return execute(job)
+        secrets = json.loads(os.environ.get(SECRETS_ENV) or "{}")
+        return execute(replace(job, config=join_secrets(job.config, secrets),
+                               overrides=join_secrets(job.overrides, secrets)))
 
     def checkpoint(self, job: Job) -> Any:  # submitit's hook on timeout / preemption: run the job again
         import submitit
@@ -266,14 +276,22 @@ class Submitit(Launcher):
         # search says how many trials run at once
         self.limit = parallel
         self.submitted: list[Any] = []
+        self.secrets: dict[str, str] = {}
 
     def _submit(self, jobs: list[Job]) -> list[Any]:
         task = _SubmititTask()
-        if len(jobs) > 1 and self.limit is None:
+        sealed = []
+        for job in jobs:  # the files submitit writes hold no credential: they reach the job in its environment
+            (config, overrides), secrets = split_secrets((job.config, job.overrides))
+            self.secrets.update(secrets)
+            sealed.append(replace(job, config=config, overrides=overrides))
+        if self.secrets:
+            os.environ[SECRETS_ENV] = json.dumps(self.secrets)
+        if len(sealed) > 1 and self.limit is None:
             with self.executor.batch():  # one array job
-                futures = [self.executor.submit(task, job) for job in jobs]
+                futures = [self.executor.submit(task, job) for job in sealed]
         else:
-            futures = [self.executor.submit(task, job) for job in jobs]
+            futures = [self.executor.submit(task, job) for job in sealed]
         self.submitted += futures
         if self.on_submit is not None:
             self.on_submit(jobs, [str(f.job_id) for f in futures])

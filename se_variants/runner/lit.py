@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -39,7 +40,7 @@ from .files import write_json
 from .data.base import EpochSampler, SeededItems, ShardSampler, Splits, derive_seed
 from .optim import OPTIM, SCHEDULE
 
-__all__ = ["Classifier", "ImageData", "RunState", "STAGES", "per_class"]
+__all__ = ["Classifier", "ImageData", "RunState", "TrackerLogger", "STAGES", "per_class"]
 
 STAGES = ("train", "val", "test")
 
@@ -65,7 +66,8 @@ class Classifier(L.LightningModule):
         self.optim_spec = dict(optim)
         self.schedule_spec = dict(schedule)
         self.epochs = epochs
-        self.save_hyperparameters(hparams or {})
+        # in the checkpoint only: a tracker gets the job's identity from its own code, never the whole config
+        self.save_hyperparameters(hparams or {}, logger=False)
         self.test_confusion: torch.Tensor | None = None
         self._reset_sums()
 
@@ -274,3 +276,78 @@ class RunState(Checkpoint):
             if name:
                 out.setdefault(stage, {})[name] = value
         return out
+
+
+class TrackerLogger(Logger):
+    """A tracker's Lightning logger (MLflow, W&B) that never stops the job it logs: the first error of the tracker
+    is kept and from then on its writes are dropped and counted (:attr:`lost`), so that a tracker that is down
+    costs one failing request, not a stall per epoch; an epoch the run already holds (a resumed job trains
+    again what its killed attempt had logged) is not logged twice.
+
+    Args:
+        inner: the Lightning logger (MLFlowLogger, WandbLogger).
+        logged: metric key → the last epoch the run holds (``"*"``: for every key).
+        epoch_steps: log each metric at its epoch (MLflow's step) instead of Lightning's global step.
+
+    Lightning's automatic ``log_hyperparams`` (the whole config) and ``finalize`` (closing the run before the test
+    metrics) do nothing here: the tracker logs the job's identity and closes its run itself.
+    """
+
+    def __init__(self, inner: Logger, logged: dict[str, int] | None = None, epoch_steps: bool = False):
+        super().__init__()
+        self.inner = inner
+        self.logged = dict(logged or {})
+        self.epoch_steps = epoch_steps
+        self.error: str | None = None
+        self.lost = 0
+
+    @property
+    def name(self) -> str | None:
+        try:
+            return self.inner.name
+        except Exception:  # noqa: BLE001 -- a tracker that is down has no name to show
+            return None
+
+    @property
+    def version(self) -> Any:
+        try:
+            return self.inner.version
+        except Exception:  # noqa: BLE001
+            return None
+
+    @property
+    def experiment(self) -> Any:
+        return self.inner.experiment
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def finalize(self, status: str) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        metrics = dict(metrics)
+        epoch = metrics.get("epoch")
+        if epoch is not None:
+            every = self.logged.get("*", -1)
+            metrics = {k: v for k, v in metrics.items()
+                       if k == "epoch" or int(epoch) > max(self.logged.get(k, -1), every)}
+            if set(metrics) == {"epoch"}:
+                return
+            if self.epoch_steps:
+                step = int(metrics.pop("epoch"))
+        if self.error is not None:
+            self.lost += 1
+            return
+        try:
+            self.inner.log_metrics(metrics, step)
+        except Exception as err:  # noqa: BLE001 -- the tracker's failure costs its logging, never the job
+            self.error = f"{type(err).__name__}: {err}"
+            self.lost += 1
+
+    def save(self) -> None:
+        if self.error is None:
+            try:
+                self.inner.save()
+            except Exception as err:  # noqa: BLE001
+                self.error = f"{type(err).__name__}: {err}"

@@ -8,8 +8,9 @@ then asks for a grid (:meth:`Planner.grid`: the cartesian product of the sweep o
 to a search (:func:`.search.plan_search`), which plans each trial with :meth:`Planner.jobs`. Either way each
 variant is composed once (:meth:`.configs.Composer.jobs`) and its seeds derived; each variant's config is checked
 against the schema and the registries, each distinct network is built once on the meta device; the trainer against
-the launcher and the machine; ``ckpt_path``; every job gets its own folder inside the output folder; the output
-folder can be written. Any problem is a :class:`~.validate.ConfigError` naming the key and the fix (the commands
+the launcher and the machine; ``ckpt_path``; the trackers' stores (reachable, not corrupt, locked or
+half-migrated: :mod:`.mlflow_store`); every job gets its own folder inside the output folder; the output folder can
+be written. Any problem is a :class:`~.validate.ConfigError` naming the key and the fix (the commands
 exit 2). Nothing here imports Lightning (unless a strategy is named) or trains anything.
 """
 
@@ -36,7 +37,7 @@ from .identity import config_hashes, is_run_knob, job_name, safe_name
 from .launcher_choice import REMOTE_LAUNCHERS, launcher_options, parallelism
 from .plans import Job, Plan, report_settings_of
 from .schema import TrainConfig
-from .trackers import default_tracking_uri
+from .trackers import check_destinations, fix_destinations
 from .validate import (ConfigError, check_config, check_devices, check_model, check_part_overrides, check_seed,
                        check_report, import_user_modules, model_key, own_op_hint)
 
@@ -377,6 +378,7 @@ class Planner:
         self.composer, self.parsed, self.multirun, self.ablation = composer, parsed, multirun, ablation
         self.checked: set[str] = set()
         self.built: set[str] = set()
+        self.destinations: set[str] = set()  # the trackers' stores checked
         # the command line: group options and keys exist ("did you mean"), sweeps only with -m
         self.check_top_keys(parsed)
         self.check_choices(parsed)
@@ -440,12 +442,12 @@ class Planner:
     def jobs(self, overrides: list[list[str]], folders: list[Path]) -> list[Job]:
         """A checked job per override list, in ``folders``; ConfigError naming the job for the first that fails."""
         jobs = []
+        sweep = self.sweep_dir() if self.multirun else None
         for job_overrides, cfg, folder in zip(overrides, _configs(self.composer, overrides, self.hydra_overrides),
                                               folders):
             hashes = config_hashes(cfg)
-            mlflow = (cfg.get("logger") or {}).get("mlflow")
-            if "mlflow" in (cfg["trainer"].get("loggers") or ()) and mlflow and not mlflow.get("tracking_uri"):
-                mlflow["tracking_uri"] = default_tracking_uri()  # fixed here: where the command runs
+            # (fixed here, where the command runs: the embedded store of this folder, the sweep's experiment)
+            fix_destinations(cfg, sweep or folder.parent)
             try:
                 self._check(job_overrides, cfg, hashes["variant_hash"])
             except ConfigError as err:
@@ -467,6 +469,10 @@ class Planner:
                 check_model(cfg)
                 self.built.add(key)
             self.checked.add(variant)
+        try:  # the trackers' stores, each once: reachable, not corrupt, locked or half-migrated
+            check_destinations(cfg, self.destinations)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         _check_checkpoint(cfg)
 
     def grid(self) -> Plan:

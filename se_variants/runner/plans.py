@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .identity import is_run_knob
+from .redact import redact
 
 __all__ = ["Job", "Plan", "SearchPlan", "SearchSettings", "ReportSettings", "report_settings_of", "label_of"]
 
@@ -84,8 +85,10 @@ class SearchPlan:
 
 def label_of(overrides: list[str]) -> str:
     """A job's overrides as a person reads them: without ``experiment=`` (every job of an ablation has it) and
-    without run knobs (``ablation.seeds=...``, ``rerun=true``: they change no result, :func:`.identity.is_run_knob`)."""
-    return " ".join(o for o in overrides if not o.startswith("experiment=") and not is_run_knob(o)) or "(defaults)"
+    without run knobs (``ablation.seeds=...``, ``rerun=true``: they change no result, :func:`.identity.is_run_knob`),
+    credentials redacted."""
+    return redact(" ".join(o for o in overrides if not o.startswith("experiment=") and not is_run_knob(o))) \
+        or "(defaults)"
 
 
 def report_settings_of(cfg: dict[str, Any]) -> ReportSettings:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -41,6 +42,7 @@ from .identity import job_name
 from .launchers import open_launcher
 from .plan import Planner
 from .plans import Job, SearchPlan, report_settings_of
+from .redact import redact, redact_values
 from .report import check_alpha, check_paired
 from .results import PLAN_FILE, RESULT_FILE, load_record
 from .search_report import write_search_report
@@ -51,6 +53,7 @@ from .study import (adopt, close, closed_numbers, counted, held_here, mark_asker
 from .tables import one_line
 from .task import COSTS
 from .task import summary as job_summary
+from .trackers import after_command
 from .validate import ConfigError
 
 __all__ = ["plan_search", "run_search", "dry_run_search", "objective_values", "RESUMABLE"]
@@ -116,12 +119,6 @@ def _shown(metrics: list[str], values: list[float] | None) -> str:
     if values is None:
         return "–"
     return ", ".join(f"{m} {v:.4f}" if m not in COSTS else f"{m} {v:g}" for m, v in zip(metrics, values))
-
-
-def _redacted(argv: list[str]) -> list[str]:
-    """The command line as written into files: a storage URL without its password."""
-    return [a.split("=", 1)[0] + "=" + shown_storage(a.split("=", 1)[1])
-            if a.lstrip("+").startswith("hydra.sweeper.storage=") else a for a in argv]
 
 
 # ------------------------------------------------------------------------------------------------- the loop
@@ -291,10 +288,10 @@ def run_search(search: SearchPlan, prog: str, argv: list[str], confirm: int | No
         return 2
     except Exception as err:  # noqa: BLE001 -- a database that is not one, a server that refuses: say so
         search.planner.close()
-        print(f"{prog}: error: cannot open the study's storage {shown_storage(s.storage)}: {one_line(err, 300)}. Move that file away or give another storage with hydra.sweeper.storage=...", file=sys.stderr)  # noqa: E501
+        print(f"{prog}: error: cannot open the study's storage {shown_storage(s.storage)}: {redact(one_line(err, 300))}. Move that file away or give another storage with hydra.sweeper.storage=...", file=sys.stderr)  # noqa: E501
         return 2
     write_json(search.out_dir / PLAN_FILE, {
-        "version": 1, "planned": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": _redacted(argv),
+        "version": 1, "planned": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": redact_values(argv),
         "launcher": search.launcher["name"], "jobs": [],
         "search": {"study": s.study_name, "metrics": s.metrics, "directions": s.directions, "n_trials": s.n_trials}})
     before = sum(t.state != TrialState.RUNNING for t in counted(study))
@@ -320,6 +317,8 @@ def run_search(search: SearchPlan, prog: str, argv: list[str], confirm: int | No
         failure = err
     finally:
         note = launcher.close(interrupted=not clean)  # (submitit: how to stop the jobs it still runs)
+    after_command([(t.user_attrs.get("job_dir", "").rsplit("/", 1)[-1], Path(t.user_attrs["job_dir"]))
+                   for t in study.get_trials(deepcopy=False) if t.user_attrs.get("job_dir")], search.out_dir)
     try:
         files = write_search_report(search, study)
         print(f"\nSearch report: {', '.join(str(f) for f in files)} ({time.perf_counter() - start:.0f} s)")
@@ -343,7 +342,7 @@ def run_search(search: SearchPlan, prog: str, argv: list[str], confirm: int | No
             print(f"{len(bad)} trial(s) failed or did not finish:\n  " + "\n  ".join(bad), file=sys.stderr)
             print("Run the same command again to resume the unfinished ones (a failed trial counts as one of "
                   "n_trials: raise hydra.sweeper.n_trials to sample more).", file=sys.stderr)
-        code = run_confirm(search, study, confirm, prog, confirm_trial, _redacted(argv)) if confirm else 0
+        code = run_confirm(search, study, confirm, prog, confirm_trial, redact_values(argv)) if confirm else 0
         return code or (1 if bad else 0)
     finally:
         search.planner.close()
@@ -361,7 +360,7 @@ def dry_run_search(search: SearchPlan, confirm_trial: int | None = None) -> int:
         print(f"se-variants: error: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # noqa: BLE001 -- any database error: say which storage, change nothing
-        print(f"se-variants: error: cannot open the study's storage {shown_storage(s.storage)}: {one_line(err, 300)}. Move that file away or give another storage with hydra.sweeper.storage=...", file=sys.stderr)  # noqa: E501
+        print(f"se-variants: error: cannot open the study's storage {shown_storage(s.storage)}: {redact(one_line(err, 300))}. Move that file away or give another storage with hydra.sweeper.storage=...", file=sys.stderr)  # noqa: E501
         return 2
     finally:
         search.planner.close()

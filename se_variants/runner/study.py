@@ -20,7 +20,6 @@ taken over, never lost and never run twice.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,16 +30,17 @@ import optuna
 from optuna.distributions import distribution_to_json
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .claims import STALE_AFTER_S, Owner, this_process
 from .plans import SearchPlan
 from .samplers import SAMPLER, build_pruner, can
 from .search_space import space_fingerprint
+from .files import locked, sqlite_file
+from .redact import redact
 from .validate import ConfigError
 
-__all__ = ["storage_of", "sqlite_file", "shown_storage", "study_lock", "open_study", "ContinuedSampler", "orphans",
+__all__ = ["storage_of", "shown_storage", "study_lock", "open_study", "ContinuedSampler", "orphans",
            "adopt", "close", "closed_numbers", "best_trial", "held_here", "counted", "mark_asker", "asker_alive",
            "trial_seed", "COUNTED_STATES", "ASKER"]
 
@@ -72,19 +72,9 @@ def storage_of(url: str, attempts: int = 10) -> optuna.storages.RDBStorage:
     raise AssertionError("unreachable")
 
 
-def sqlite_file(url: str) -> str | None:
-    """The database file of a ``sqlite:///`` storage URL (None for other databases and in-memory SQLite)."""
-    if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
-        return None
-    return url[len("sqlite:///"):].split("?", 1)[0]
-
-
 def shown_storage(url: str) -> str:
-    """The storage URL as printed and written into files: without its password."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 -- not a URL SQLAlchemy parses: show nothing of it
-        return "<storage>"
+    """The storage URL as printed and written into files: its credentials hidden (:func:`.redact.redact`)."""
+    return redact(url)
 
 
 @contextlib.contextmanager
@@ -97,12 +87,8 @@ def study_lock(url: str) -> Iterator[bool]:
     if database is None:
         yield False
         return
-    with open(Path(database).with_suffix(".lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with locked(database.with_suffix(".lock")):
+        yield True
 
 
 # ------------------------------------------------------------------------------------------------- the sampler

@@ -5,14 +5,17 @@ reported and turned into an exit code -- and where an interrupt is handled.
    a job whose config already finished there is skipped (``rerun=true`` trains it again); a job whose folder holds
    the finished result of another config fails at once, with the keys that differ, and is never overwritten; a job
    another process trains, or an earlier submission still holds (:mod:`.standing`), is left to it.
-2. The other jobs go to the launcher (:mod:`.launchers`), recorded in ``sweep.json`` as this run's submission,
+2. The trackers' stores are made ready before any job starts (a fresh MLflow store created and migrated once);
+   finished jobs whose tracker runs lack something are completed from their records (:mod:`.trackers`).
+3. The other jobs go to the launcher (:mod:`.launchers`), recorded in ``sweep.json`` as this run's submission,
    with this process as its driver (:mod:`.submissions`); a progress line per job as it finishes.
-3. Jobs left to others are waited for, then read back.
-4. The report is written once, from the records on disk, and its table printed.
-5. Exit code: 0 every job ok, 1 a job failed or did not finish (each is listed with its real reason), 130
-   interrupted (finished jobs and the report are kept; the same command goes on).
+4. Jobs left to others are waited for, then read back; tracker writes the jobs lost are named.
+5. The report is written once, from the records on disk, and its table printed.
+6. Exit code: 0 every job ok, 1 a job failed or did not finish (each is listed with its real reason), 130
+   interrupted (finished jobs and the report are kept; the same command goes on). Nothing printed or written
+   shows a credential of a URL (:mod:`.redact`).
 
-With ``--no-wait`` (:func:`submit_plan`), step 2 hands the jobs over without waiting -- SLURM takes them as one
+With ``--no-wait`` (:func:`submit_plan`), step 3 hands the jobs over without waiting -- SLURM takes them as one
 array, the ``processes`` launcher a detached driver (:mod:`.driver`) -- and the command returns: ``se-variants
 status`` says where they stand, ``se-variants report`` writes the report once they are done.
 """
@@ -31,6 +34,7 @@ from .driver import detach
 from .files import FileProblem
 from .launchers import Submitit, open_launcher
 from .plans import Job, Plan
+from .redact import redact, redact_values
 from .report import LOCK_FILE, REPORT_FILES, baseline_hint, format_table, write_report
 from .results import PLAN_FILE, RESULT_FILE, load_record, scan
 from .standing import Look, Planned, Standing, stand
@@ -38,7 +42,7 @@ from .submissions import LOG_FILE, Driver, Queues, Submission, add_submission, r
     write_plan
 from .tables import one_line
 from .task import failed, summary
-from .trackers import log_report
+from .trackers import after_command, log_report, prepare, replay
 
 __all__ = ["run_plan", "submit_plan", "dry_run", "progress_line", "PLAN_FILE"]
 
@@ -79,9 +83,9 @@ def _check_sweep_folder(folder: Path) -> None:
 
 def _write_plan(plan: Plan, argv: list[str]) -> None:
     write_plan(plan.out_dir, {
-        "version": 1, "planned": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": argv,
+        "version": 1, "planned": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": redact_values(argv),
         "launcher": plan.launcher["name"],
-        "jobs": [{"folder": str(j.folder.relative_to(plan.out_dir)), "overrides": j.overrides,
+        "jobs": [{"folder": str(j.folder.relative_to(plan.out_dir)), "overrides": redact_values(j.overrides),
                   "config_hash": j.config_hash, "variant_hash": j.variant_hash} for j in plan.jobs]})
 
 
@@ -228,9 +232,29 @@ def _report(plan: Plan, ran: int) -> dict[str, Any] | None:
         try:  # the report's files to the sweep's MLflow experiment, when its jobs log to MLflow
             log_report(plan.jobs[0].config, plan.out_dir, [f for f in result["files"] if f.suffix != ".png"] +
                        [f for f in result["files"] if f.suffix == ".png"])
-        except Exception as err:
-            print(f"se-variants: the report did not reach MLflow ({type(err).__name__}: {err})", file=sys.stderr)
+        except Exception as err:  # noqa: BLE001 -- the report is on disk; the tracker lost its copy
+            print(f"se-variants: the report did not reach MLflow ({type(err).__name__}: {redact(str(err))})",
+                  file=sys.stderr)
     return result
+
+
+def _trackers_before(plan: Plan, outcomes: dict[int, dict[str, Any]], jobs: list[Job]) -> None:
+    """The trackers' stores made ready before any worker starts (a fresh MLflow store created once); the runs of
+    finished jobs that lack something (a tracker was down, or was added since) completed from their records."""
+    prepare([job.config for job in jobs])
+    for i, s in outcomes.items():
+        if s.get("skipped"):
+            brought = replay(plan.jobs[i].config, Path(s["job_dir"]))
+            if brought:
+                print(f"[sync] {plan.jobs[i].label}: logged to {', '.join(brought)} from its metrics.json "
+                      f"(its run lacked them)", flush=True)
+
+
+def _trackers_after(plan: Plan, outcomes: dict[int, dict[str, Any]]) -> None:
+    """The tracker writes the jobs lost, and W&B's offline runs (:func:`.trackers.after_command`)."""
+    folder_of = {i: Path(s["job_dir"]) for i, s in outcomes.items() if s.get("job_dir")}
+    after_command([(plan.jobs[i].label, folder) for i, folder in folder_of.items()],
+                  plan.out_dir if plan.multirun else plan.jobs[0].folder)
 
 
 def _print_results(plan: Plan, result: dict[str, Any] | None) -> None:
@@ -301,6 +325,11 @@ def run_plan(plan: Plan, prog: str, argv: list[str]) -> int:
     else:
         outcomes, todo = {}, [0]
     jobs = [plan.jobs[i] for i in todo]
+    try:
+        _trackers_before(plan, outcomes, jobs)
+    except ValueError as err:
+        print(f"{prog}: error: {err} Nothing was trained.", file=sys.stderr)
+        return 2
     index = {id(job): i for i, job in zip(todo, jobs)}
     threads = plan.jobs[0].config.get("threads")
     launcher = open_launcher(plan.launcher["name"], plan.launcher, plan.out_dir, plan.parallel, threads)
@@ -334,6 +363,7 @@ def run_plan(plan: Plan, prog: str, argv: list[str]) -> int:
         if driver is not None:
             driver.close()
     if not plan.multirun:
+        _trackers_after(plan, outcomes)
         return _single_end(plan, outcomes.get(0), interrupted, prog)
 
     _print_results(plan, _report(plan, ran=len(todo)))
@@ -341,6 +371,7 @@ def run_plan(plan: Plan, prog: str, argv: list[str]) -> int:
     ok = len(plan.jobs) - len(bad)
     print(f"\n{ok} of {len(plan.jobs)} jobs ok in {time.perf_counter() - start:.0f} s. Results: {plan.out_dir} "
           f"(report.md, report.csv, jobs.csv, report.png)")
+    _trackers_after(plan, outcomes)
     if interrupted:
         print(f"\nInterrupted. Finished jobs are kept in {plan.out_dir}; run the same command again to go on "
               f"(finished jobs are skipped, interrupted ones resume from their last checkpoint).", file=sys.stderr)
@@ -393,7 +424,7 @@ def submit_plan(plan: Plan, prog: str, argv: list[str]) -> int:
         outcomes, todo, _ = _triage(plan)
         todo = _leave_to_others(plan, outcomes, todo)
     except OSError as err:
-        print(f"{prog}: error: {err}. Nothing was submitted.", file=sys.stderr)
+        print(f"{prog}: error: {redact(str(err))}. Nothing was submitted.", file=sys.stderr)
         return 2
     print(_header(plan, len(todo), sum(bool(s.get("skipped")) for s in outcomes.values())), flush=True)
     for i, s in outcomes.items():
@@ -403,12 +434,13 @@ def submit_plan(plan: Plan, prog: str, argv: list[str]) -> int:
     command = _command(prog, argv)
     if jobs:
         try:
+            _trackers_before(plan, outcomes, jobs)  # (a fresh MLflow store made once, before any job opens it)
             what = _hand_over(plan, jobs, command)
         except _NotRecorded as err:
             print(f"{prog}: error: {err}", file=sys.stderr)
             return 1
         except Exception as err:  # sbatch refused, the driver did not start: nothing was handed over
-            print(f"{prog}: error: the jobs could not be submitted ({type(err).__name__}: {one_line(err, 1000)}). "
+            print(f"{prog}: error: the jobs could not be submitted ({type(err).__name__}: {redact(one_line(err, 1000))}). "
                   f"Nothing was submitted.", file=sys.stderr)
             return 1
         print(f"\nSubmitted {len(jobs)} job(s) and returned: {what}.")

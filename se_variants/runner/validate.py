@@ -22,8 +22,7 @@ from .identity import is_baseline
 from .models.placement import make_block
 from .registries import DATA, MODEL, OPTIM, SCHEDULE
 from .report import check_alpha, check_paired
-from .schema import LOGGERS
-from .trackers import missing_library
+from .trackers import check_options as check_tracker_options
 
 __all__ = ["ConfigError", "block_spec", "check_config", "check_model", "model_key", "check_devices", "check_seed",
            "check_report", "check_strategy", "start_method", "check_part_overrides", "import_user_modules",
@@ -191,7 +190,8 @@ def check_devices(trainer: dict[str, Any]) -> None:
 def check_config(cfg: Any) -> dict[str, Any]:
     """Validate a composed config (DictConfig or plain dict) without building anything; returns it as a plain dict.
 
-    Checks every part node against its registry, the trainer's options, the seed and the thread count.
+    Checks every part node and the logger node against its registry, the trainer's options, the seed and the
+    thread count.
     :func:`check_model` builds the network.
     """
     cfg = spec_to_dict(cfg)
@@ -213,13 +213,10 @@ def check_config(cfg: Any) -> dict[str, Any]:
         raise ConfigError(f"threads: {threads!r} torch threads per job; give a number >= 1 (1 is fastest for small "
                           f"models and lets one job run per core), or threads=null for torch's default (every core).")
     trainer = cfg.get("trainer") or {}
-    for name in trainer.get("loggers") or ():
-        if name not in LOGGERS:
-            raise ConfigError(f"trainer.loggers: unknown logger {name!r}.{suggest(name, list(LOGGERS))} "
-                              f"Available: {', '.join(LOGGERS)}.")
-        problem = missing_library(name)
-        if problem:
-            raise ConfigError(problem)
+    try:
+        check_tracker_options(cfg)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if trainer.get("max_epochs", 1) < 1:
         raise ConfigError(f"trainer.max_epochs: must be >= 1, got {trainer.get('max_epochs')}.")
     _check_trainer(trainer)

@@ -170,12 +170,12 @@ class _Search:
     def _job(self, trial: optuna.Trial) -> Job | None:
         """The trial's job, planned and checked; None (the trial told failed, refused) when the planner refuses it."""
         overrides = point(self.search.task, trial.params)
-        trial.set_user_attr("overrides", overrides)
+        trial.set_user_attr("overrides", redact_values(overrides))
         try:
             (job,) = self.search.planner.jobs([overrides], [self.search.out_dir / job_name(overrides)])
             check_objectives_data(job.config, self.s.metrics)
         except ConfigError as err:
-            trial.set_user_attr("refused", str(err))
+            trial.set_user_attr("refused", redact(str(err)))
             self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             print(f"[{self._done()}/{self.s.n_trials}] trial {trial.number} refused: {_sampled(trial.params)}: "
                   f"{one_line(err, 300)}", flush=True)

@@ -37,7 +37,7 @@ from .plans import SearchPlan
 from .samplers import SAMPLER, build_pruner, can
 from .search_space import space_fingerprint
 from .files import locked, sqlite_file
-from .redact import redact
+from .redact import redact, redact_values
 from .validate import ConfigError
 
 __all__ = ["storage_of", "shown_storage", "study_lock", "open_study", "ContinuedSampler", "orphans",
@@ -154,7 +154,7 @@ def _fingerprint(search: SearchPlan) -> dict[str, Any]:
     s = search.settings
     return {_OBJECTIVES: {"metrics": s.metrics, "directions": s.directions},
             _SPACE: space_fingerprint(search.space),
-            _BASE: {"config_hash": search.base_hash, "task": sorted(search.task)}}
+            _BASE: {"config_hash": search.base_hash, "task": sorted(redact_values(search.task))}}
 
 
 def _refuse(search: SearchPlan, what: str) -> ConfigError:

@@ -149,7 +149,7 @@ def _leave_to_others(plan: Plan, outcomes: dict[int, dict[str, Any]], todo: list
 
 def _command(prog: str, argv: list[str]) -> str:
     """The command line to run again ("" when it is not the user's: a search's confirmation)."""
-    return shlex.join([*prog.split(), *argv]) if argv else ""
+    return redact(shlex.join([*prog.split(), *argv])) if argv else ""
 
 
 def _relative(plan: Plan, job: Job) -> str:

@@ -412,3 +412,19 @@ def test_a_missing_tracker_or_search_library_is_one_line_naming_the_extra(argv, 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
     _refused([*argv, "--dry-run"], capsys, f"pip install 'se-variants[{extra}]'")
+
+
+def test_an_op_unregistered_in_this_process_is_no_longer_an_option(cwd, capsys):
+    """A throwaway op (an interactive session's, a test's) leaves the config options once it is unregistered."""
+    from se_variants import SQUEEZE
+    from se_variants.squeeze.pool import Pool
+
+    SQUEEZE.register("throwaway")(Pool)
+    try:
+        assert main(["squeeze=throwaway", "trainer=smoke", "--dry-run"]) == 0
+    finally:
+        SQUEEZE.unregister("throwaway")
+    capsys.readouterr()
+    assert main(["squeeze=throwaway", "trainer=smoke", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown squeeze option 'throwaway'" in err and "throwaway," not in err, err

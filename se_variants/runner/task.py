@@ -17,7 +17,7 @@ from .devices import claim_gpus
 from .job import JobConflict, finish_lost, run_job
 from .validate import ConfigError, check_devices
 
-__all__ = ["Job", "execute", "summary", "lost", "failed"]
+__all__ = ["Job", "execute", "summary", "lost", "stopped", "failed"]
 
 
 @dataclass
@@ -87,3 +87,15 @@ def lost(job: Job, why: str) -> dict[str, Any]:
     if record is not None and record.get("status") == "ok":  # it finished just before its process died
         return summary(record, job)
     return failed(job, "Killed", why)
+
+
+def stopped(job: Job, why: str) -> None:
+    """Close the record of a job its launcher stopped (an interrupt) once the process that trained it has ended:
+    a job stopped in training has recorded the interrupt itself, but one stopped between two writes of its record
+    (just as it wrote its result, say) or killed when it did not stop in time would still say ``running``. Such a
+    record becomes Interrupted (the next run resumes the job from its last checkpoint); any other is left as it
+    is."""
+    try:
+        finish_lost(job.folder, why, kind="Interrupted", outcome="interrupted")
+    except Exception:  # the record stays as it is; the next run closes it
+        pass

@@ -74,10 +74,20 @@ by environment variables, so that a job's config (and folder) is the same with a
 * SV_FAIL_SEED=<seed>: training raises while the job's seed is <seed>;
 * SV_KILL_AT=<n>: at this process's n-th training call, send SV_KILL_SIGNAL (KILL, TERM or INT; default KILL) to
   SV_KILL_TARGET: ``self`` (default: the process training the job), ``group`` (its whole process group: a sweep and
-  its workers) or ``parent`` (from a worker: the sweep command alone, as `kill <pid>` or `timeout` would).
-No fault fires in no-grad passes, so the planner's check of the model passes."""
+  its workers) or ``parent`` (from a worker: the sweep command alone, as `kill <pid>` or `timeout` would); with
+  SV_MARK=<path>, the file <path> is created just before the signal is sent; with SV_KILL_WAIT=1 the sender then
+  trains no further until it is stopped itself (its stop comes from the signal's receiver);
+* SV_HOLD_SEED=<seed>: the job of that seed waits at its first training call until the file SV_MARK exists;
+* SV_STOP_AT_RESULT=1: in a worker process, the moment the job writes its finished result, SIGTERM goes to the
+  sweep command and the worker waits -- the result unwritten -- until the command's launcher stops it.
+Every wait is for an event of the run under test; GUARD_S only keeps a broken run from hanging the test session
+(the fault then raises, and the test fails). No fault fires in no-grad passes, so the planner's check of the model
+passes."""
+import multiprocessing
 import os
 import signal
+import time
+from pathlib import Path
 
 import torch
 
@@ -85,6 +95,20 @@ from se_variants import SQUEEZE, Descriptor
 from se_variants.squeeze import Squeeze
 
 CALLS = [0]
+GUARD_S = 600.0
+
+
+def _wait(done, what):
+    deadline = time.monotonic() + GUARD_S
+    while not done():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"sv_test_ops: gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def _mark():
+    if os.environ.get("SV_MARK"):
+        Path(os.environ["SV_MARK"]).touch()
 
 
 @SQUEEZE.register("fault")
@@ -100,16 +124,35 @@ class Fault(Squeeze):
         if torch.is_grad_enabled() and self.training:
             if os.environ.get("SV_FAIL_SEED") == str(self.seed):
                 raise RuntimeError(f"injected failure (SV_FAIL_SEED={self.seed})")
+            if os.environ.get("SV_HOLD_SEED") == str(self.seed):
+                _wait(lambda: Path(os.environ["SV_MARK"]).exists(), "SV_MARK")
             if os.environ.get("SV_KILL_AT"):
                 CALLS[0] += 1
                 if CALLS[0] == int(os.environ["SV_KILL_AT"]):
                     signum = getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL"))
                     target = os.environ.get("SV_KILL_TARGET", "self")
+                    _mark()
                     if target == "group":
                         os.killpg(os.getpgid(0), signum)
                     else:
                         os.kill(os.getppid() if target == "parent" else os.getpid(), signum)
+                    if os.environ.get("SV_KILL_WAIT"):
+                        _wait(lambda: False, "this process to be stopped")
         return x.mean((2, 3), keepdim=True).unsqueeze(1)
+
+
+if os.environ.get("SV_STOP_AT_RESULT") and multiprocessing.parent_process() is not None:
+    from se_variants.runner import job as _job
+
+    _write_json = _job.write_json
+
+    def _write_json_then_stop(path, data, *args, **kwargs):
+        if isinstance(data, dict) and data.get("status") == "ok":
+            os.kill(os.getppid(), signal.SIGTERM)
+            _wait(lambda: False, "the launcher to stop this worker")
+        return _write_json(path, data, *args, **kwargs)
+
+    _job.write_json = _write_json_then_stop
 '''
 
 
@@ -200,6 +243,37 @@ def sweep_results(sweep: Path) -> dict[str, dict]:
     import json
 
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))}
+
+
+#: the parts of a job record an assertion message shows (the whole record holds its config and history)
+BRIEF = ("job", "status", "error", "attempts", "epochs", "metrics", "wall_time_s", "finished")
+
+
+def brief(record) -> dict | object:
+    """What an assertion on a job record shows when it fails: the record's status, error, attempts and metrics
+    (the error without its traceback); anything that is not a record, as it is."""
+    if not isinstance(record, dict):
+        return record
+    out = {k: record.get(k) for k in BRIEF if k in record}
+    if isinstance(out.get("error"), dict):
+        out["error"] = {k: v for k, v in out["error"].items() if k != "traceback"}
+    return out
+
+
+def briefs(records) -> list:
+    """:func:`brief` of every record of a dict or list of them."""
+    return [brief(r) for r in (records.values() if isinstance(records, dict) else records)]
+
+
+def error_type(record: dict) -> str | None:
+    """The type of a record's error, None when it has none (never a TypeError on an unexpected record)."""
+    error = record.get("error") if isinstance(record, dict) else None
+    return error.get("type") if isinstance(error, dict) else None
+
+
+def tail(text: str, n: int = 3000) -> str:
+    """The end of a command's output, for an assertion message."""
+    return (text or "")[-n:]
 
 
 class Reference(dict):

@@ -57,6 +57,29 @@ def test_a_dead_owner_is_taken_over(tmp_path):
     claim.release()
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+def test_an_ended_owner_not_yet_reaped_is_dead(tmp_path):
+    """A process that has ended but is not reaped yet (a zombie: a killed worker whose parent died with it waits
+    for init) holds no claim: the next run takes its job over at once, instead of waiting for it."""
+    def state(pid: int) -> bytes:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0]
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + GUARD_S
+        while state(proc.pid) != b"Z" and time.monotonic() < deadline:
+            time.sleep(0.01)  # until it has exited (not reaped: nobody waits for it yet)
+        assert state(proc.pid) == b"Z", "the child never ended"
+        _write_claim(tmp_path / "job", pid=proc.pid, process_start=claims._process_start(proc.pid), token="zombie")
+        assert owner_of(tmp_path / "job") is None
+        claim = acquire(tmp_path / "job")
+        assert isinstance(claim, Claim) and claim.stale.token == "zombie", claim
+        claim.release()
+    finally:
+        proc.wait()
+
+
 def test_a_recycled_pid_does_not_keep_a_claim_alive(tmp_path):
     """Same pid, but another process start time: the claim's owner is gone."""
     _write_claim(tmp_path / "job", pid=os.getpid(), process_start="1")

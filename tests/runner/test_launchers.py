@@ -7,7 +7,9 @@ it can be without a cluster.
 
 The processes these tests stop are stopped by the fault op (conftest.py) at a training call it counts, and the
 tests wait for events of the run (a marker file, a process's own stop), never for wall-clock time: they pass the
-same on a busy machine."""
+same on a busy machine. A command runs in a process of its own only where a signal reaches it or a second command
+runs beside it; the run that resumes what a stopped command left runs in this process, one job after another (a
+sweep's job folders do not depend on its launcher: test_sweep.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -60,6 +63,21 @@ def _assert_killed_attempt_timed(attempt: dict) -> None:
     assert datetime.fromisoformat(attempt["ended"]) >= datetime.fromisoformat(attempt["started"]), attempt
 
 
+def _here(argv: list[str], user_ops: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """``se-variants <argv>`` in this process with the test ops importable (here and in the processes it starts):
+    (exit code, stdout, stderr)."""
+    path = os.pathsep.join(filter(None, [str(user_ops), os.environ.get("PYTHONPATH")]))
+    with ops_in_process(user_ops, {"PYTHONPATH": path, **(env or {})}):
+        return in_process(argv)
+
+
+def _again_here(args: list[str], user_ops: Path) -> tuple[int, str, str]:
+    """The same sweep as ``se-variants <args>`` again, in this process, one job after another: what the next run
+    of the command does with the records and checkpoints a stopped run left."""
+    argv = [a for a in args if not a.startswith(("hydra/launcher=", "hydra.launcher."))]
+    return _here([*argv, "hydra/launcher=basic"], user_ops)
+
+
 def _processes_in_group(pgid: int, marker: str) -> list[int]:
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
@@ -73,14 +91,16 @@ def _processes_in_group(pgid: int, marker: str) -> list[int]:
 
 @pytest.mark.parametrize("launcher", ["workers", "processes"])
 def test_same_numbers_whichever_launcher_runs_the_jobs(launcher, tmp_path, user_ops, reference_sweep):
-    """SWEEP uninterrupted under ``workers`` and ``processes``: the configs and numbers of the reference run
-    (``basic``)."""
-    proc = run_cli(["train", "-m", *SWEEP, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / 's'}"],
-                   cwd=tmp_path, pythonpath=[user_ops])
-    assert proc.returncode == 0, tail(proc.stderr)
-    _assert_reference(sweep_results(tmp_path / "s"), reference_sweep)
-    assert "3 of 3 jobs ok" in proc.stdout and proc.stdout.count("[ok]") == 3, proc.stdout
-    assert f"at a time ({launcher})" in proc.stdout, proc.stdout  # the parallelism is stated
+    """SWEEP uninterrupted under ``workers`` and ``processes`` (the command in this process; its jobs in worker
+    processes, or a fresh process each): the configs and numbers of the reference run (``basic``)."""
+    code, out, err = _here(["train", "-m", *SWEEP, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / 's'}"],
+                           user_ops)
+    assert code == 0, tail(err)
+    results = sweep_results(tmp_path / "s")
+    _assert_reference(results, reference_sweep)
+    assert {r["attempts"][0]["pid"] for r in results.values()}.isdisjoint({os.getpid()}), briefs(results)
+    assert "3 of 3 jobs ok" in out and out.count("[ok]") == 3, out
+    assert f"at a time ({launcher})" in out, out  # the parallelism is stated
     if launcher == "processes":
         assert len(list((tmp_path / "s" / ".submitit").glob("*/*_log.out"))) == 3  # a process of its own per job
     assert (tmp_path / "s" / "report.png").is_file() and (tmp_path / "s" / "report.md").is_file()
@@ -108,19 +128,19 @@ def test_a_killed_worker_costs_only_its_job(tmp_path, user_ops, reference_sweep)
     seed-0 job and then the third fault job -- its second -- and SIGKILLs itself in that job's second epoch
     (SECOND_JOB_EPOCH_2); no other process ever reaches that count, and every squeeze=avg job is still waiting when
     it dies. The killed job is recorded (Killed, its attempt timed), a fresh worker trains the squeeze=avg jobs,
-    the command names the job on stderr and exits 1; the same command again resumes the killed job from its
+    the command names the job on stderr and exits 1; the sweep run again resumes the killed job from its
     checkpoint to the numbers of the uninterrupted run."""
     sweep = tmp_path / "s"
     grid = ["squeeze=fault,avg" if o == "squeeze=fault" else o for o in SWEEP]
     args = ["train", "-m", *grid, "hydra/launcher=workers", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}"]
-    proc = run_cli(args, cwd=tmp_path, pythonpath=[user_ops], env={
+    code, out, err = _here(args, user_ops, env={  # (the command here: only its workers are killed)
         "SV_KILL_AT": str(SECOND_JOB_EPOCH_2), "SV_KILL_TARGET": "self", "SV_HOLD_SEED": "1",
         "SV_MARK": str(tmp_path / "killed")})
-    assert proc.returncode == 1, tail(proc.stderr)
-    assert "Traceback" not in proc.stderr and "5 of 6 jobs ok" in proc.stdout, (proc.stdout, tail(proc.stderr))
-    _, _, listed = proc.stderr.partition("1 job(s) failed or did not finish:\n")
+    assert code == 1, tail(err)
+    assert "Traceback" not in err and "5 of 6 jobs ok" in out, (out, tail(err))
+    _, _, listed = err.partition("1 job(s) failed or did not finish:\n")
     failed_lines = [line for line in listed.splitlines() if line.startswith("  ")]
-    assert len(failed_lines) == 1, tail(proc.stderr)
+    assert len(failed_lines) == 1, tail(err)
     (failed_line,) = failed_lines
     assert "squeeze=fault seed=2" in failed_line and "Killed: the worker process" in failed_line \
         and "SIGKILL" in failed_line, failed_line
@@ -139,9 +159,9 @@ def test_a_killed_worker_costs_only_its_job(tmp_path, user_ops, reference_sweep)
     fresh = {r["attempts"][0]["pid"] for r in others} - initial
     assert len(fresh) == 1, briefs(first)  # a fresh worker took over the jobs still waiting
 
-    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
-    assert again.returncode == 0, tail(again.stderr)
-    assert "5 done before (skipped)" in again.stdout and "6 of 6 jobs ok" in again.stdout, again.stdout
+    code, out, err = _again_here(args, user_ops)
+    assert code == 0, tail(err)
+    assert "5 done before (skipped)" in out and "6 of 6 jobs ok" in out, out
     results = sweep_results(sweep)
     assert set(results) == set(first)  # the same folders
     _assert_reference(results, reference_sweep)
@@ -153,19 +173,23 @@ def test_a_killed_worker_costs_only_its_job(tmp_path, user_ops, reference_sweep)
             assert record["finished"] == first[name]["finished"], (name, brief(record))  # not trained again
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
 def test_a_parallel_sweep_killed_as_a_whole_resumes_only_what_is_missing(tmp_path, user_ops, reference_sweep):
     """SIGKILL to the whole process group of a workers sweep (2 workers, 3 jobs) in the middle of its third job --
-    sent by the worker that trains two jobs, in its second job's second epoch -- then the same command: jobs that
+    sent by the worker that trains two jobs, in its second job's second epoch -- then the sweep again: jobs that
     had finished are not trained again, the others resume, and the numbers are the sequential ones."""
     args = ["train", "-m", *SWEEP, "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 's'}"]
     proc = start_cli(args, cwd=tmp_path, env={"SV_KILL_AT": str(SECOND_JOB_EPOCH_2), "SV_KILL_TARGET": "group"},
                      pythonpath=[user_ops])
     _, err = proc.communicate(timeout=600)  # (a guard against a hang only)
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, tail(err))
+    deadline = time.monotonic() + 600  # (a guard against a hang only)
+    while _processes_in_group(proc.pid, "spawn_main") and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the killed workers have ended too (the kernel may still be tearing one down)
     before = sweep_results(tmp_path / "s")
     assert [r["status"] for r in before.values()].count("running") >= 1, briefs(before)  # killed mid-training
-    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
-    assert again.returncode == 0, tail(again.stderr)
+    code, _, err = _again_here(args, user_ops)
+    assert code == 0, tail(err)
     results = sweep_results(tmp_path / "s")
     _assert_reference(results, reference_sweep)
     for name, record in results.items():
@@ -181,8 +205,8 @@ def test_a_terminated_parallel_sweep_stops_its_workers_and_resumes(tmp_path, use
     """SIGTERM to the sweep command alone (as `kill <pid>` or `timeout` send it) -- from a worker, in its second
     job, which then trains no further until the command stops it (SV_KILL_WAIT) -- stops the sweep as Ctrl-C
     does: exit 130, the report written, every worker ended before the command exits (none left training
-    unattended), every job not finished recorded as Interrupted; the same command again finishes with the
-    sequential numbers."""
+    unattended), every job not finished recorded as Interrupted; the sweep run again finishes with the sequential
+    numbers."""
     args = ["train", "-m", *SWEEP, "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 's'}"]
     proc = start_cli(args, cwd=tmp_path, pythonpath=[user_ops], env={
         "SV_KILL_AT": str(SECOND_JOB_EPOCH_2), "SV_KILL_SIGNAL": "TERM", "SV_KILL_TARGET": "parent",
@@ -199,8 +223,8 @@ def test_a_terminated_parallel_sweep_stops_its_workers_and_resumes(tmp_path, use
     for record in stopped:
         assert error_type(record) == "Interrupted" and record["attempts"][-1]["outcome"] == "interrupted", \
             brief(record)
-    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
-    assert again.returncode == 0, tail(again.stderr)
+    code, _, err = _again_here(args, user_ops)
+    assert code == 0, tail(err)
     _assert_reference(sweep_results(tmp_path / "s"), reference_sweep)
 
 
@@ -262,8 +286,7 @@ def test_a_job_stopped_as_it_writes_its_result_is_recorded_interrupted(tmp_path,
     assert len(records) == 1, briefs(records)
     ((name, record),) = records.items()
     _assert_stopped_as_it_finished(record, sweep / name)
-    with ops_in_process(user_ops):  # the same sweep again (its folders do not depend on the launcher)
-        code, out, err = in_process(["train", "-m", *ONE_EPOCH, "hydra/launcher=basic", f"hydra.sweep.dir={sweep}"])
+    code, out, err = _again_here(args, user_ops)
     assert code == 0 and "1 of 1 jobs ok" in out, tail(err)
     record = json.loads((sweep / name / "metrics.json").read_text())
     assert [a["outcome"] for a in record["attempts"]] == ["interrupted", "ok"], brief(record)

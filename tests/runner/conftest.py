@@ -193,6 +193,34 @@ def in_process(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+class Done:
+    """A finished command, as subprocess.CompletedProcess names its parts."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run_here(args: list[str], user_ops: Path | None = None, env: dict[str, str] | None = None,
+             cwd: Path | None = None) -> Done:
+    """``se-variants <args>`` in this process, as :func:`run_cli` runs it in a process of its own: with the test
+    ops importable (here and in the processes the command starts: workers, submitit jobs), the fault variables in
+    ``env`` set, in ``cwd``. For the commands a test does not signal: a signal that stops a command must reach a
+    process of its own (:func:`run_cli`, :func:`start_cli`)."""
+    extra = dict(env or {})
+    if user_ops is not None:
+        extra["PYTHONPATH"] = os.pathsep.join(filter(None, [str(user_ops), os.environ.get("PYTHONPATH")]))
+    with contextlib.ExitStack() as stack:
+        if user_ops is not None:
+            stack.enter_context(ops_in_process(user_ops, extra))
+        else:
+            mp = stack.enter_context(pytest.MonkeyPatch.context())
+            for key, value in extra.items():
+                mp.setenv(key, value)
+        if cwd is not None:
+            stack.enter_context(pytest.MonkeyPatch.context()).chdir(cwd)
+        return Done(*in_process(args))
+
+
 def cli_env(env: dict[str, str] | None = None, pythonpath: list[Path] | None = None) -> dict[str, str]:
     full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     if pythonpath:

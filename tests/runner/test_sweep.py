@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import in_process, ops_in_process, sweep_results
+from .conftest import Done, in_process, ops_in_process, sweep_results
 
 pytestmark = pytest.mark.slow
 
@@ -52,13 +52,6 @@ def sweep_runs(tmp_path_factory, user_ops):
         runs.append({"proc": proc, "before": before, "after": sweep_results(sweep), "rows": _report_rows(sweep),
                      "md": (sweep / "report.md").read_text()})
     return sweep, runs
-
-
-class Done:
-    """A finished command, as subprocess.CompletedProcess names its parts."""
-
-    def __init__(self, returncode: int, stdout: str, stderr: str):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
 def test_failed_jobs_leave_the_report_and_the_other_results(sweep_runs):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli
+from .conftest import brief, run_cli, run_here, tail
 
 pytestmark = pytest.mark.slow
 
@@ -24,21 +24,27 @@ def _records(sweep: Path) -> dict[str, dict]:
 
 
 def test_mlflow_gets_every_job_once_and_continues_a_killed_one(tmp_path, user_ops):
+    """A sweep logging to MLflow (SQLite store) is killed in its second job, then run again: one MLflow run per
+    job (the killed job continues its own), with the job's params, per-epoch history, final metrics equal to
+    metrics.json and its files; the report as a run of its own; the skipped job creates none; rerun=true starts
+    new runs, marked as re-runs."""
     mlflow = pytest.importorskip("mlflow", reason="trainer.loggers=[mlflow] needs the track extra")
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["train", "-m", *ONE, "seed=0,1", "trainer.loggers=[csv,mlflow]", f"logger.mlflow.tracking_uri={store}",
             f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     # 27 training calls a job (3 epochs × 3 batches × 3 blocks): the kill lands in the second job's second epoch
     killed = run_cli(args, cwd=tmp_path, env={"SV_KILL_AT": str(27 + 9 + 4)}, pythonpath=[user_ops])
-    assert killed.returncode == -signal.SIGKILL
-    done = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])  # the first job is skipped, the second resumed
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, tail(killed.stderr))
+    # the next runs in this process (nothing kills them): the first job is skipped, the second resumed
+    done = run_here(args, user_ops, cwd=tmp_path)
+    assert done.returncode == 0, tail(done.stderr)
     client = mlflow.MlflowClient(tracking_uri=store)
     experiment = client.get_experiment_by_name("sweep")
     runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
     records = _records(tmp_path / "sweep")
-    assert set(runs) == {*records, "sweep report"}  # one run per job (the killed one continued), and the report
-    for name, record in records.items():
+    assert set(runs) == {*records, "sweep report"}, (sorted(runs), [brief(r) for r in records.values()])
+    for name, record in records.items():  # one run per job (the killed one continued), and the report
+        assert record["status"] == "ok", brief(record)
         run = runs[name]
         assert run.data.params["config_hash"] == record["config_hash"] and run.data.params["seed"] == str(record["seed"])
         assert run.data.params["squeeze"] == "fault" and run.info.status == "FINISHED"
@@ -50,14 +56,14 @@ def test_mlflow_gets_every_job_once_and_continues_a_killed_one(tmp_path, user_op
         assert {"metrics.json", "config.yaml"} <= artifacts
         assert json.loads((tmp_path / "sweep" / name / "trackers.json").read_text())["mlflow"] == run.info.run_id
     resumed = [r for r in records.values() if len(r["attempts"]) == 2]
-    assert len(resumed) == 1  # the killed job resumed into its own run (no second run for it)
-    assert "1 done before (skipped)" in done.stdout  # ... and the skipped job created none
+    assert len(resumed) == 1, [brief(r) for r in records.values()]  # the killed job resumed into its own run
+    assert "1 done before (skipped)" in done.stdout, done.stdout  # ... and the skipped job created none
     report = {a.path for a in client.list_artifacts(runs["sweep report"].info.run_id)}
-    assert {"report.md", "report.csv"} <= report
-    rerun = run_cli([*args, "rerun=true"], cwd=tmp_path, pythonpath=[user_ops])
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert {"report.md", "report.csv"} <= report, report
+    rerun = run_here([*args, "rerun=true"], user_ops, cwd=tmp_path)
+    assert rerun.returncode == 0, tail(rerun.stderr, 2000)
     reruns = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("se_variants.rerun")]
-    assert len(reruns) == 2 and all(r.info.status == "FINISHED" for r in reruns)
+    assert len(reruns) == 2 and all(r.info.status == "FINISHED" for r in reruns), [r.info for r in reruns]
 
 
 def _wandb_records(path: Path) -> list:
@@ -89,9 +95,12 @@ def test_wandb_offline_runs_are_grouped_by_sweep(tmp_path, user_ops):
     pytest.importorskip("wandb", reason="trainer.loggers=[wandb] needs the track extra")
     args = ["train", "-m", *ONE, "seed=0,1", "trainer.loggers=[wandb]", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
     proc = run_cli(args, cwd=tmp_path, env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"}, pythonpath=[user_ops])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "trackers did not get" not in proc.stderr, proc.stderr[-2000:]
-    for name, record in _records(tmp_path / "sweep").items():
+    assert proc.returncode == 0, tail(proc.stderr)
+    assert "trackers did not get" not in proc.stderr, tail(proc.stderr, 2000)
+    records = _records(tmp_path / "sweep")
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records.values()), \
+        [brief(r) for r in records.values()]
+    for name, record in records.items():
         run_id = json.loads((tmp_path / "sweep" / name / "trackers.json").read_text())["wandb"]
         (run,) = (tmp_path / "sweep" / name / "wandb").glob(f"offline-run-*-{run_id}")
         records = _wandb_records(run / f"run-{run_id}.wandb")

@@ -299,6 +299,12 @@ def error_type(record: dict) -> str | None:
     return error.get("type") if isinstance(error, dict) else None
 
 
+def error_message(record: dict) -> str:
+    """The message of a record's error, "" when it has none."""
+    error = record.get("error") if isinstance(record, dict) else None
+    return str(error.get("message") or "") if isinstance(error, dict) else ""
+
+
 def tail(text: str, n: int = 3000) -> str:
     """The end of a command's output, for an assertion message."""
     return (text or "")[-n:]

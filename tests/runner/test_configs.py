@@ -13,7 +13,7 @@ from se_variants.runner.data import DATA
 from se_variants.runner.gen import GENERATED_MARK, generated_files
 from omegaconf import OmegaConf
 
-from se_variants.runner.configs import CONFIG_DIR, Composer, compose
+from se_variants.runner.configs import CONFIG_DIR, Composer
 from se_variants.runner.models import MODEL
 from se_variants.runner.optim import OPTIM, SCHEDULE
 from se_variants.runner.validate import ConfigError, check_config, check_devices, check_model
@@ -35,11 +35,13 @@ def test_generated_files_match_the_registries():
     )
 
 
-def test_every_registered_part_has_a_group_option():
+def test_every_registered_part_has_a_group_option(option_configs):
+    """Every preset has its block option; every registered model, data set, optimizer and schedule is the name of
+    some option of its group (the options' configs: ``option_configs``)."""
     for name in PRESET.names():
-        assert (CONFIG_DIR / "block" / f"{name}.yaml").is_file()
+        assert (CONFIG_DIR / "block" / f"{name}.yaml").is_file(), name
     for group, registry in (("model", MODEL), ("data", DATA), ("optim", OPTIM), ("schedule", SCHEDULE)):
-        used = {compose([f"{group}={p.stem}"])[group]["name"] for p in (CONFIG_DIR / group).glob("*.yaml")}
+        used = {cfg[group]["name"] for (g, _), cfg in option_configs.items() if g == group}
         assert set(registry.names()) <= used, f"{group}: no config file for {set(registry.names()) - used}"
 
 

@@ -317,15 +317,21 @@ class Reference(dict):
 
 
 @pytest.fixture(scope="session")
-def reference_sweep(tmp_path_factory, user_ops) -> Reference:
-    """SWEEP run once, uninterrupted, one job after another (hydra/launcher=basic), in this process."""
-    cwd = tmp_path_factory.mktemp("reference")
-    with ops_in_process(user_ops):
-        code, _, err = in_process(["train", "-m", *SWEEP, "hydra/launcher=basic", f"hydra.sweep.dir={cwd / 'sweep'}"])
-    assert code == 0, err[-3000:]
-    results = Reference(sweep_results(cwd / "sweep"))
-    results.folder = cwd / "sweep"
-    assert len(results) == 3 and all(r["status"] == "ok" for r in results.values())
+def reference_sweep(user_ops, once) -> Reference:
+    """SWEEP run once per test session, uninterrupted, one job after another (hydra/launcher=basic), in this
+    process -- or read from the folder where another process of the session ran it (``once``)."""
+
+    def make(folder: Path) -> Path:
+        with ops_in_process(user_ops):
+            code, _, err = in_process(["train", "-m", *SWEEP, "hydra/launcher=basic",
+                                       f"hydra.sweep.dir={folder / 'sweep'}"])
+        assert code == 0, tail(err)
+        return folder / "sweep"
+
+    sweep = once("reference", make, lambda folder: folder / "sweep")
+    results = Reference(sweep_results(sweep))
+    results.folder = sweep
+    assert len(results) == 3 and all(r["status"] == "ok" for r in results.values()), briefs(results)
     return results
 
 

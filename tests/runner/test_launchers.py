@@ -44,11 +44,12 @@ def _by_seed(results: dict, squeeze: str = "fault") -> dict[int, dict]:
     return {r["seed"]: r for r in results.values() if r["squeeze"] == squeeze}
 
 
-def _assert_reference(results: dict, reference: dict) -> None:
-    """The fault jobs of ``results`` are SWEEP's -- in the reference's folders, whichever launcher ran them --
-    finished, with the configs and numbers of the reference run."""
+def _assert_reference(results: dict, reference: dict, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
+    """The fault jobs of ``results`` are SWEEP's of ``seeds`` -- in the reference's folders, whichever launcher ran
+    them -- finished, with the configs and numbers of the reference run."""
     mine = {name: r for name, r in results.items() if r.get("squeeze") == "fault"}
-    assert set(mine) == set(reference) and len(mine) == 3, (sorted(mine), sorted(reference), briefs(results))
+    expected = {name for name, r in reference.items() if r["seed"] in seeds}
+    assert set(mine) == expected and len(mine) == len(seeds), (sorted(mine), sorted(expected), briefs(results))
     for name, record in mine.items():
         assert record["status"] == "ok", (name, brief(record))
         assert record["config_hash"] == reference[name]["config_hash"], (name, brief(record))
@@ -87,20 +88,25 @@ def _processes_in_group(pgid: int, marker: str) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("launcher", ["workers", "processes"])
-def test_same_numbers_whichever_launcher_runs_the_jobs(launcher, tmp_path, user_ops, reference_sweep):
-    """SWEEP uninterrupted under ``workers`` and ``processes`` (the command in this process; its jobs in worker
-    processes, or a fresh process each): the configs and numbers of the reference run (``basic``)."""
-    code, out, err = _here(["train", "-m", *SWEEP, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / 's'}"],
+@pytest.mark.parametrize("launcher,seeds", [("workers", (0, 1, 2)), ("processes", (0, 1))],
+                         ids=["workers", "processes"])
+def test_same_numbers_whichever_launcher_runs_the_jobs(launcher, seeds, tmp_path, user_ops, reference_sweep):
+    """SWEEP uninterrupted under ``workers`` (3 jobs on 2 worker processes) and ``processes`` (2 of its jobs, a
+    fresh process each); the command itself in this process: the configs and numbers of the reference run
+    (``basic``), the jobs trained elsewhere than in the command's process."""
+    sweep = [o if not o.startswith("seed=") else "seed=" + ",".join(map(str, seeds)) for o in SWEEP]
+    code, out, err = _here(["train", "-m", *sweep, f"hydra/launcher={launcher}", f"hydra.sweep.dir={tmp_path / 's'}"],
                            user_ops)
     assert code == 0, tail(err)
     results = sweep_results(tmp_path / "s")
-    _assert_reference(results, reference_sweep)
-    assert {r["attempts"][0]["pid"] for r in results.values()}.isdisjoint({os.getpid()}), briefs(results)
-    assert "3 of 3 jobs ok" in out and out.count("[ok]") == 3, out
+    _assert_reference(results, reference_sweep, seeds)
+    assert os.getpid() not in {r["attempts"][0]["pid"] for r in results.values()}, briefs(results)
+    n = len(seeds)
+    assert f"{n} of {n} jobs ok" in out and out.count("[ok]") == n, out
     assert f"at a time ({launcher})" in out, out  # the parallelism is stated
-    if launcher == "processes":
-        assert len(list((tmp_path / "s" / ".submitit").glob("*/*_log.out"))) == 3  # a process of its own per job
+    if launcher == "processes":  # a process of its own per job
+        assert len(list((tmp_path / "s" / ".submitit").glob("*/*_log.out"))) == n, briefs(results)
+        assert len({r["attempts"][0]["pid"] for r in results.values()}) == n, briefs(results)
     assert (tmp_path / "s" / "report.png").is_file() and (tmp_path / "s" / "report.md").is_file()
 
 

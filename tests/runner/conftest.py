@@ -78,8 +78,8 @@ by environment variables, so that a job's config (and folder) is the same with a
   SV_MARK=<path>, the file <path> is created just before the signal is sent; with SV_KILL_WAIT=1 the sender then
   trains no further until it is stopped itself (its stop comes from the signal's receiver);
 * SV_HOLD_SEED=<seed>: the job of that seed waits at its first training call until the file SV_MARK exists;
-* SV_STOP_AT_RESULT=1: in a worker process, the moment the job writes its finished result, SIGTERM goes to the
-  sweep command and the worker waits -- the result unwritten -- until the command's launcher stops it.
+* SV_STOP_AT_RESULT=<seed>: in a worker process, the job of that seed, as it is about to write its finished
+  result, creates the file SV_MARK and waits -- its result unwritten -- until the command's launcher stops it.
 Every wait is for an event of the run under test; GUARD_S only keeps a broken run from hanging the test session
 (the fault then raises, and the test fails). No fault fires in no-grad passes, so the planner's check of the model
 passes."""
@@ -146,13 +146,14 @@ if os.environ.get("SV_STOP_AT_RESULT") and multiprocessing.parent_process() is n
 
     _write_json = _job.write_json
 
-    def _write_json_then_stop(path, data, *args, **kwargs):
-        if isinstance(data, dict) and data.get("status") == "ok":
-            os.kill(os.getppid(), signal.SIGTERM)
+    def _write_json_or_wait(path, data, *args, **kwargs):
+        if isinstance(data, dict) and data.get("status") == "ok" and \
+                str(data.get("seed")) == os.environ["SV_STOP_AT_RESULT"]:
+            _mark()
             _wait(lambda: False, "the launcher to stop this worker")
         return _write_json(path, data, *args, **kwargs)
 
-    _job.write_json = _write_json_then_stop
+    _job.write_json = _write_json_or_wait
 '''
 
 

@@ -1,8 +1,8 @@
 """Sweeps under every launcher give the numbers of one plain sequential run (``reference_sweep``): ``workers``
 (the default: our own pool of worker processes), ``processes`` (submitit, a fresh process per job); two identical
 sweeps started at once into one folder; a worker killed mid-job costs only its job; a sweep killed as a whole, or
-terminated alone, is run again to the same numbers; a job stopped in its last moments (as it writes its result)
-is recorded as interrupted, never left ``running``; run knobs never change job folders; SLURM is checked as far as
+terminated alone, is run again to the same numbers; a sweep whose output is closed stops its workers; a job
+stopped in its last moments (as it writes its result) is recorded as interrupted, never left ``running``; run knobs never change job folders; SLURM is checked as far as
 it can be without a cluster.
 
 The processes these tests stop are stopped by the fault op (conftest.py) at a training call it counts, and the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import (CALLS_PER_EPOCH, SWEEP, brief, briefs, error_type, in_process, ops_in_process, run_cli,
+from .conftest import (CALLS_PER_EPOCH, SWEEP, brief, briefs, error_message, error_type, in_process, ops_in_process,
                        run_here, start_cli, sweep_results, tail)
 
 pytestmark = pytest.mark.slow
@@ -232,17 +232,37 @@ def test_a_terminated_parallel_sweep_stops_its_workers_and_resumes(tmp_path, use
     _assert_reference(sweep_results(tmp_path / "s"), reference_sweep)
 
 
+#: one-epoch jobs with the test ops imported (squeeze=fault: its holds and its SV_STOP_AT_RESULT fault)
+ONE_EPOCH = ["squeeze=fault", "trainer=smoke", "imports=[sv_test_ops]"]
+
+
+def _assert_stopped_as_it_finished(record: dict, job: Path) -> None:
+    """The record of a job stopped as it wrote its result: Interrupted (its attempt too, timed), not ``running``,
+    its claim released and its last checkpoint kept for the next run."""
+    assert record["status"] == "failed" and error_type(record) == "Interrupted", brief(record)
+    assert "stopped before it finished" in error_message(record), brief(record)
+    (attempt,) = record["attempts"]
+    assert attempt["outcome"] == "interrupted" and attempt["wall_time_s"] is not None, brief(record)
+    assert not (job / "claim.json").exists() and (job / "checkpoints" / "last.ckpt").is_file()
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
-def test_a_sweep_whose_output_is_closed_stops_its_workers(tmp_path):
+def test_a_sweep_whose_output_is_closed_stops_its_workers(tmp_path, user_ops):
     """`se-variants train -m ... | head -1`: once the reader is gone, the next progress line fails
     (BrokenPipeError). The command still stops its workers and exits -- it never waits for them forever -- and the
-    job a worker was training is recorded as interrupted (the next run resumes it)."""
-    args = ["train", "-m", "seed=0,1,2,3", "trainer=smoke", "hydra.launcher.n_jobs=2",
-            f"hydra.sweep.dir={tmp_path / 's'}"]
-    proc = start_cli(args, cwd=tmp_path)
+    job the other worker had not finished is recorded as interrupted, never left ``running``, even when the stop
+    lands as that job writes its result (the race this test once lost): here it always does -- the seed-1 job
+    waits at its result, unwritten, until it is stopped (SV_STOP_AT_RESULT), and the seed-0 job, whose progress
+    line breaks the pipe, starts training only once it waits there (SV_HOLD_SEED). The next run finishes the
+    interrupted job from its last checkpoint and trains the job never started."""
+    sweep = tmp_path / "s"
+    args = ["train", "-m", *ONE_EPOCH, "seed=0,1,2", "hydra/launcher=workers", "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={sweep}"]
+    proc = start_cli(args, cwd=tmp_path, pythonpath=[user_ops], env={
+        "SV_STOP_AT_RESULT": "1", "SV_HOLD_SEED": "0", "SV_MARK": str(tmp_path / "at-result")})
     try:
         header = proc.stdout.readline()
-        assert header.startswith("Sweep of 4 jobs"), header
+        assert header.startswith("Sweep of 3 jobs"), header
         proc.stdout.close()  # as `head -1` does once it has its line
         proc.wait(timeout=600)  # (a guard against a hang only)
     finally:
@@ -253,45 +273,14 @@ def test_a_sweep_whose_output_is_closed_stops_its_workers(tmp_path):
     proc.stderr.close()
     assert proc.returncode != 0 and "BrokenPipeError" in err, (proc.returncode, tail(err))
     assert not _processes_in_group(proc.pid, "spawn_main"), "a worker outlived the sweep command"
-    records = sweep_results(tmp_path / "s")
-    # the first job finished (its progress line broke the pipe); the other worker's job finished too, or was
-    # stopped at any point of it -- in training, or as it wrote its result: never left "running"
-    assert records, tail(err)
-    for name, record in records.items():
-        assert record["status"] == "ok" or (record["status"] == "failed" and error_type(record) == "Interrupted"), \
-            (name, brief(record))
+    records = {r["seed"]: (name, r) for name, r in sweep_results(sweep).items()}
+    assert sorted(records) == [0, 1], (briefs(sweep_results(sweep)), tail(err))  # seed 2 never started
+    assert records[0][1]["status"] == "ok", brief(records[0][1])  # its progress line broke the pipe
+    name, stopped = records[1]
+    _assert_stopped_as_it_finished(stopped, sweep / name)
 
-
-#: one job that trains a single epoch, with the test ops imported (their SV_STOP_AT_RESULT fault)
-ONE_EPOCH = ["seed=0", "trainer=smoke", "imports=[sv_test_ops]"]
-
-
-def _assert_stopped_as_it_finished(record: dict, job: Path) -> None:
-    """The record of a job stopped as it wrote its result: Interrupted (its attempt too, timed), not ``running``,
-    its claim released and its last checkpoint kept for the next run."""
-    assert record["status"] == "failed" and error_type(record) == "Interrupted", brief(record)
-    assert "stopped before it finished" in record["error"]["message"], brief(record)
-    (attempt,) = record["attempts"]
-    assert attempt["outcome"] == "interrupted" and attempt["wall_time_s"] is not None, brief(record)
-    assert not (job / "claim.json").exists() and (job / "checkpoints" / "last.ckpt").is_file()
-
-
-def test_a_job_stopped_as_it_writes_its_result_is_recorded_interrupted(tmp_path, user_ops):
-    """The race behind a sweep stopped while a worker finishes its job (an interrupt, SIGTERM, a closed output):
-    the stop lands after training, while the job writes its result -- here made certain by SV_STOP_AT_RESULT: the
-    worker sends SIGTERM to the command as it is about to write, and waits there until the command's launcher
-    stops it. The worker ends without writing; the launcher closes the record as Interrupted (never leaves it
-    ``running``), and the next run resumes the job from its last checkpoint."""
-    sweep = tmp_path / "s"
-    args = ["train", "-m", *ONE_EPOCH, "hydra/launcher=workers", "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={sweep}"]
-    proc = run_cli(args, cwd=tmp_path, env={"SV_STOP_AT_RESULT": "1"}, pythonpath=[user_ops])
-    assert proc.returncode == 130 and "Interrupted." in proc.stderr, (proc.returncode, tail(proc.stderr))
-    records = sweep_results(sweep)
-    assert len(records) == 1, briefs(records)
-    ((name, record),) = records.items()
-    _assert_stopped_as_it_finished(record, sweep / name)
     code, out, err = _again_here(args, user_ops)
-    assert code == 0 and "1 of 1 jobs ok" in out, tail(err)
+    assert code == 0 and "1 done before (skipped)" in out and "3 of 3 jobs ok" in out, (out, tail(err))
     record = json.loads((sweep / name / "metrics.json").read_text())
     assert [a["outcome"] for a in record["attempts"]] == ["interrupted", "ok"], brief(record)
     assert record["attempts"][1]["from_epoch"] == 1 and record["status"] == "ok", brief(record)
@@ -314,7 +303,8 @@ def test_a_job_interrupted_as_it_writes_its_result_in_this_process_is_recorded_i
     monkeypatch.setattr(job_module, "write_json", interrupted_at_the_result)
     sweep = tmp_path / "s"
     with ops_in_process(user_ops):
-        code, _, err = in_process(["train", "-m", *ONE_EPOCH, "hydra/launcher=basic", f"hydra.sweep.dir={sweep}"])
+        code, _, err = in_process(["train", "-m", *ONE_EPOCH, "seed=0", "hydra/launcher=basic",
+                                   f"hydra.sweep.dir={sweep}"])
     assert code == 130 and "Interrupted." in err, (code, tail(err))
     records = sweep_results(sweep)
     assert len(records) == 1, briefs(records)

@@ -244,6 +244,15 @@ def start_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def first_line(proc: subprocess.Popen, guard_s: float = 600.0) -> str:
+    """The first line ``proc`` prints (its header: planning is over), "" if it exits first; ``guard_s`` only keeps
+    a command that hangs silently from hanging the test session."""
+    import select
+
+    ready, _, _ = select.select([proc.stdout], [], [], guard_s)
+    return proc.stdout.readline() if ready else ""
+
+
 @pytest.fixture
 def cifar_checksums(data_root, monkeypatch):
     """The generated CIFAR files stand in for the real release: their MD5s replace the published ones."""

@@ -50,9 +50,10 @@ def test_default_ablation_covers_the_design():
 
 
 def test_tiny_ablation_end_to_end(tmp_path, capsys):
-    """The default experiment cut down to 2 variants × 2 seeds, on the default launcher (worker processes)."""
+    """The default experiment cut down to 2 variants × 2 seeds, on the default launcher (a worker process: one,
+    hydra.launcher.n_jobs=1 -- test_launchers.py runs several)."""
     out = tmp_path / "abl"
-    code = main([*TINY, f"hydra.sweep.dir={out}"])
+    code = main([*TINY, "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={out}"])
     printed, err = capsys.readouterr()
     assert code == 0, (printed, tail(err))
     assert "Ablation 'digits': 2 variants × 2 seeds = 4 jobs" in printed and "(workers)" in printed, printed
@@ -67,7 +68,7 @@ def test_tiny_ablation_end_to_end(tmp_path, capsys):
     delta = float(rows[1]["mean"]) - float(rows[0]["mean"])
     assert abs(float(rows[1]["delta_pp"]) - delta) < 1e-9, rows
     finished = {name: r["finished"] for name, r in sweep_results(out).items()}
-    code = main([*TINY, f"hydra.sweep.dir={out}"])  # all four done before: nothing runs
+    code = main([*TINY, "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={out}"])  # all four done before: nothing runs
     printed, err = capsys.readouterr()
     assert code == 0, (printed, tail(err))
     assert "4 done before (skipped); 0 to run" in printed and "4 of 4 jobs ok" in printed and "[ok]" not in printed, \

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import (CALLS_PER_EPOCH, SWEEP, brief, briefs, error_message, error_type, in_process, ops_in_process,
-                       run_here, start_cli, sweep_results, tail)
+from .conftest import (CALLS_PER_EPOCH, SWEEP, brief, briefs, error_message, error_type, first_line, in_process,
+                       ops_in_process, run_here, start_cli, sweep_results, tail)
 
 pytestmark = pytest.mark.slow
 
@@ -111,18 +111,23 @@ def test_same_numbers_whichever_launcher_runs_the_jobs(launcher, seeds, tmp_path
 
 
 def test_two_identical_sweeps_at_once_train_every_job_once(tmp_path, user_ops, reference_sweep):
-    """Two commands started together on one sweep folder: every job trained once, by one of them (the other
-    waits for it and reads its result), both report 3 of 3 ok, no claim is left behind."""
+    """Two identical commands at once on one sweep folder -- one started as a process of its own, the other run
+    here as soon as the first has planned (its header printed: it is claiming its first job): every job trained
+    once, by one of them (the other leaves it, waits for it and reads its result), both report 3 of 3 ok, no
+    claim is left behind."""
     args = ["train", "-m", *SWEEP, "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 's'}"]
-    procs = [start_cli(args, cwd=tmp_path, pythonpath=[user_ops]) for _ in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]  # (a guard against a hang only)
-    assert [p.returncode for p in procs] == [0, 0], [tail(o[1], 2000) for o in outs]
-    assert all("3 of 3 jobs ok" in out for out, _ in outs), [out for out, _ in outs]
+    proc = start_cli(args, cwd=tmp_path, pythonpath=[user_ops])
+    header = first_line(proc)
+    here = run_here(args, user_ops, cwd=tmp_path) if header else None
+    out, err = proc.communicate(timeout=600)  # (a guard against a hang only)
+    assert header.startswith("Sweep of 3 jobs") and proc.returncode == 0, (header, proc.returncode, tail(err, 2000))
+    assert here.returncode == 0, tail(here.stderr, 2000)
+    assert "3 of 3 jobs ok" in out and "3 of 3 jobs ok" in here.stdout, (out, here.stdout)
     results = sweep_results(tmp_path / "s")
     _assert_reference(results, reference_sweep)
     for record in results.values():
         assert len(record["attempts"]) == 1, brief(record)  # trained once, by one of the two
-        assert record["attempts"][0]["pid"] in {p.pid for p in procs}, brief(record)
+        assert record["attempts"][0]["pid"] in {proc.pid, os.getpid()}, brief(record)
     assert not list((tmp_path / "s").glob("*/claim.json"))
 
 
@@ -261,7 +266,7 @@ def test_a_sweep_whose_output_is_closed_stops_its_workers(tmp_path, user_ops):
     proc = start_cli(args, cwd=tmp_path, pythonpath=[user_ops], env={
         "SV_STOP_AT_RESULT": "1", "SV_HOLD_SEED": "0", "SV_MARK": str(tmp_path / "at-result")})
     try:
-        header = proc.stdout.readline()
+        header = first_line(proc)
         assert header.startswith("Sweep of 3 jobs"), header
         proc.stdout.close()  # as `head -1` does once it has its line
         proc.wait(timeout=600)  # (a guard against a hang only)

@@ -15,7 +15,7 @@ import pytest
 
 optuna = pytest.importorskip("optuna", reason="searches need the search extra: pip install 'se-variants[search]'")
 
-from .conftest import brief, run_cli, run_here, start_cli, tail  # noqa: E402
+from .conftest import brief, first_line, run_cli, run_here, start_cli, tail  # noqa: E402
 
 #: a small, quick search: 2 epochs of 3 batches, one thread, one trial at a time in this process
 TINY = ["trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2",
@@ -115,18 +115,25 @@ def test_a_killed_search_resumes_to_exactly_n_trials(tmp_path, user_ops):
 
 @pytest.mark.slow
 def test_two_commands_share_one_study(tmp_path):
-    """Two commands started together on one study: 6 trials in all, every one complete; a job that two trials
+    """Two commands at once on one study -- one started as a process of its own, the other run here as soon as the
+    first has opened the study (its header printed): 6 trials in all, every one complete; a job that two trials
     share is trained once."""
     args = ["train", "-m", *ONE_EPOCH, *SPACE, "hydra.sweeper.n_trials=6", "hydra.sweeper.sampler.name=random",
             "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path / 's'}"]
-    procs = [start_cli(args, cwd=tmp_path) for _ in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]  # (a guard against a hang only)
-    assert [p.returncode for p in procs] == [0, 0], [tail(o[1], 2000) for o in outs]
+    proc = start_cli(args, cwd=tmp_path)
+    header = first_line(proc)
+    here = run_here(args, cwd=tmp_path) if header else None
+    out, err = proc.communicate(timeout=600)  # (a guard against a hang only)
+    assert header.startswith("Search") and proc.returncode == 0, (header, proc.returncode, tail(err, 2000))
+    assert here.returncode == 0, tail(here.stderr, 2000)
     trials = _trials(tmp_path / "s")
     assert len(trials) == 6 and all(state == "COMPLETE" for _, state, _, _ in trials), trials
+    pids = set()
     for path in (tmp_path / "s").glob("*/metrics.json"):  # a job shared by two trials is trained once
         record = json.loads(path.read_text())
         assert len(record["attempts"]) == 1, brief(record)
+        pids.add(record["attempts"][0]["pid"])
+    assert pids <= {proc.pid, os.getpid()}, pids
 
 
 @pytest.mark.slow

@@ -186,9 +186,9 @@ def test_list_unknown_kind(capsys):
 
 
 def test_show_parts(capsys):
-    code, out, _ = run(capsys, "show", "squeeze=max", "excite=conv1d", "gate=sigmoid", "--channels", "64",
+    code, out, err = run(capsys, "show", "squeeze=max", "excite=conv1d", "gate=sigmoid", "--channels", "64",
                        "--input", "2,64,32,32")
-    assert code == 0
+    assert code == 0, (out, err)
     assert "(squeeze): Pool(64, stats=['max'], axes='spatial')" in out  # the module tree
     assert field(out, "parameters") == ["3 (3 trainable)"]  # ECA k = 3 for C = 64, no bias
     assert field(out, "output") == ["(2, 64, 32, 32)"]
@@ -200,8 +200,8 @@ def test_show_parts(capsys):
 
 
 def test_show_default_block_flops_by_hand(capsys):
-    code, out, _ = run(capsys, "show", "--input", "2,64,8,8")
-    assert code == 0
+    code, out, err = run(capsys, "show", "--input", "2,64,8,8")
+    assert code == 0, (out, err)
     hidden = 64 // 16
     assert field(out, "FLOPs")[0].startswith(f"{2 * (2 * 64 * hidden) * 2:,} ")  # two FCs on N = 2 vectors
     params = 64 * hidden + hidden + hidden * 64 + 64  # two FCs with biases
@@ -209,21 +209,21 @@ def test_show_default_block_flops_by_hand(capsys):
 
 
 def test_show_preset_with_option(capsys):
-    code, out, _ = run(capsys, "show", "name=cbam", "reduction=8")
-    assert code == 0
+    code, out, err = run(capsys, "show", "name=cbam", "reduction=8")
+    assert code == 0, (out, err)
     assert out.splitlines()[1].startswith("Serial(")
     assert len(field(out, "descriptor")) == 2 and len(field(out, "scale")) == 2
-    code, bare, _ = run(capsys, "show", "cbam", "reduction=8")
-    assert code == 0 and bare == out
-    code, hydra, _ = run(capsys, "show", "block=cbam", "block.reduction=8")  # the runner's overrides
-    assert code == 0 and hydra == out
+    code, bare, err = run(capsys, "show", "cbam", "reduction=8")
+    assert code == 0 and bare == out, (bare, out, err)
+    code, hydra, err = run(capsys, "show", "block=cbam", "block.reduction=8")  # the runner's overrides
+    assert code == 0 and hydra == out, (hydra, out, err)
 
 
 def test_show_takes_the_runner_block_group(capsys):
-    code, parts, _ = run(capsys, "show", "block=parts", "squeeze=max")
-    assert code == 0 and field(parts, "spec") == ["channels=64 name=parts squeeze=max"]
+    code, parts, err = run(capsys, "show", "block=parts", "squeeze=max")
+    assert code == 0 and field(parts, "spec") == ["channels=64 name=parts squeeze=max"], (parts, err)
     code, _, err = run(capsys, "show", "block=none")
-    assert code == 2 and "baseline" in err
+    assert code == 2 and "baseline" in err, err
 
 
 @pytest.mark.parametrize("args", [
@@ -234,8 +234,8 @@ def test_show_takes_the_runner_block_group(capsys):
     ["excite.reduction=8", "excite=fc"],
 ])
 def test_show_override_forms_agree(capsys, args):
-    code, out, _ = run(capsys, "show", *args)
-    assert code == 0
+    code, out, err = run(capsys, "show", *args)
+    assert code == 0, (out, err)
     assert field(out, "spec") == ["channels=64 excite={name: fc, reduction: 8}"]
     assert field(out, "parameters") == [f"{64 * 8 + 8 + 8 * 64 + 64:,} (1,096 trainable)"]
 
@@ -247,16 +247,16 @@ def test_show_override_forms_agree(capsys, args):
     (["squeeze=d", "--dims", "3", "--channels", "16"], "(2, 1, 16, 8, 1, 1)", "(2, 16, 8, 1, 1)"),
 ])
 def test_show_1d_and_3d(capsys, args, descriptor, scale):
-    code, out, _ = run(capsys, "show", *args)
-    assert code == 0
+    code, out, err = run(capsys, "show", *args)
+    assert code == 0, (out, err)
     assert field(out, "descriptor")[0].startswith(descriptor) and field(out, "scale")[0].startswith(scale)
     mixes = "excite=conv1d" in args  # a conv over the kept positions
     assert field(out, "mask")[0].startswith("no: excite 'conv1d' mixes" if mixes else "yes")
 
 
 def test_show_multi_input_block(capsys):
-    code, out, _ = run(capsys, "show", "multi_input", "inputs=3", "--input", "1,32,8,8")
-    assert code == 0
+    code, out, err = run(capsys, "show", "multi_input", "inputs=3", "--input", "1,32,8,8")
+    assert code == 0, (out, err)
     assert field(out, "input")[0].startswith("(1, 32, 8, 8) × 3 inputs")
     assert field(out, "scale")[0].startswith("(1, 3, 32, 1, 1)")
 
@@ -282,15 +282,18 @@ def test_show_multi_input_block(capsys):
 ])
 def test_show_errors_exit_2_without_traceback(capsys, args, message):
     code, out, err = run(capsys, "show", *args)
-    assert code == 2
-    assert message in err and "Traceback" not in err + out
+    assert code == 2, (out, err)
+    assert message in err and "Traceback" not in err + out, (out, err)
 
 
+@pytest.mark.slow  # starts a se-variants process
 def test_console_command_error_has_no_traceback():
+    """The installed command itself (a process of its own) ends an error with the message, exit 2, no traceback."""
     proc = subprocess.run([sys.executable, "-m", "se_variants.cli", "show", "squeeze=avgg"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "Unknown squeeze 'avgg'. Did you mean 'avg'?" in proc.stderr and "Traceback" not in proc.stderr
+                          capture_output=True, text=True, timeout=600)  # (the timeout: a guard against a hang only)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Unknown squeeze 'avgg'. Did you mean 'avg'?" in proc.stderr and "Traceback" not in proc.stderr, \
+        proc.stderr
 
 
 # --- override values -------------------------------------------------------------------------------------------

@@ -222,6 +222,7 @@ def isolated(folder: Path) -> Iterator[None]:
 
     groups = {id(SQUEEZE): "squeeze", id(EXCITE): "excite", id(GATE): "gate", id(PRESET): "block"}
     names = [(r, set(r.names())) for r in _registries()]
+    before = set(sys.modules)  # (a module from the folder is imported by the command: a new one)
     try:
         yield
     finally:
@@ -230,8 +231,8 @@ def isolated(folder: Path) -> Iterator[None]:
             for name in set(registry.names()) - known:
                 registry.unregister(name)
                 repo.get(groups.get(id(registry)), {}).pop(f"{name}.yaml", None)
-        for name, module in list(sys.modules.items()):
-            where = getattr(module, "__file__", None)
+        for name in set(sys.modules) - before:
+            where = getattr(sys.modules[name], "__file__", None)
             if where and Path(where).resolve().is_relative_to(folder.resolve()):
                 del sys.modules[name]
 

@@ -57,6 +57,16 @@ def _process_start(pid: int) -> str | None:
         return None
 
 
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` has ended and only waits to be reaped (a zombie, Linux): a killed worker whose
+    parent died with it stays one until init reaps it, which can take seconds."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
 def scheduler_job() -> tuple[str, int] | None:
     """This process's scheduler job and how often it was restarted (SLURM: array job and task id, or job id, and
     SLURM_RESTART_COUNT, which a requeue increments), or None outside a scheduler."""
@@ -80,6 +90,8 @@ def _pid_alive(pid: int, start: str | None, last_seen: float, now: float) -> boo
         return False
     except PermissionError:  # exists, owned by another user
         pass
+    if _ended(pid):
+        return False
     current = _process_start(pid)
     if start is None or current is None:
         return now - last_seen < STALE_AFTER_S

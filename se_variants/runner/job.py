@@ -263,15 +263,16 @@ def _killed_until(job_dir: Path, claim: Claim | None) -> float | None:
     return max(times) if times else None
 
 
-def _close_killed(attempts: list[dict[str, Any]], job_dir: Path, claim: Claim | None) -> None:
-    """Mark a last attempt still ``running`` (its process died without a word) as ``killed``, timed up to the
-    last sign of life of its process."""
+def _close_killed(attempts: list[dict[str, Any]], job_dir: Path, claim: Claim | None,
+                  outcome: str = "killed") -> None:
+    """Mark a last attempt still ``running`` (its process died without a word) as ``outcome`` (``killed``, or
+    ``interrupted`` for a job its launcher stopped), timed up to the last sign of life of its process."""
     if not attempts or attempts[-1].get("outcome") != "running":
         return
     began = dt.datetime.fromisoformat(attempts[-1]["started"]).timestamp()
     seen = _killed_until(job_dir, claim)
     end = max(seen, began) if seen is not None else None
-    attempts[-1].update(outcome="killed", ended=_now(end) if end is not None else None,
+    attempts[-1].update(outcome=outcome, ended=_now(end) if end is not None else None,
                         wall_time_s=round(end - began, 3) if end is not None else None)
 
 
@@ -372,11 +373,15 @@ def _finish(record: dict[str, Any], attempt: dict[str, Any], path: Path, start: 
     write_json(path, record)
 
 
-def finish_lost(job_dir: Path | str, why: str) -> dict[str, Any] | None:
+def finish_lost(job_dir: Path | str, why: str, *, kind: str = "Killed",
+                outcome: str = "killed") -> dict[str, Any] | None:
     """Close the record of a job whose process died while training it (a worker killed by the system, a node
     lost): its last attempt becomes ``killed`` (timed up to the last sign of life), the record ``failed`` with
-    ``why``, so the report shows it and the next run resumes it from its checkpoint. Returns the record, or None
-    when the folder has no record of a running attempt or its claim is held by a live process."""
+    ``why``, so the report shows it and the next run resumes it from its checkpoint. A launcher that stopped the
+    job (an interrupt) closes it as ``kind="Interrupted", outcome="interrupted"``: its process may have ended
+    before the job could write that itself (stopped between two writes of the record, or killed when it did not
+    stop in time). Returns the record, or None when the folder has no record of a running attempt or its claim is
+    held by a live process."""
     job_dir = Path(job_dir)
     path = job_dir / RESULT_FILE
     record, _ = load_record(path) if path.is_file() else (None, None)
@@ -390,11 +395,11 @@ def finish_lost(job_dir: Path | str, why: str) -> dict[str, Any] | None:
         if record is None or record["status"] != "running":
             return record
         attempts = [dict(a) for a in record.get("attempts") or []]
-        _close_killed(attempts, job_dir, claim)
+        _close_killed(attempts, job_dir, claim, outcome)
         if attempts:
             notes = attempts[-1].setdefault("notes", [])
             notes.append(why)
-        record.update(status="failed", attempts=attempts, error={"type": "Killed", "message": why},
+        record.update(status="failed", attempts=attempts, error={"type": kind, "message": why},
                       wall_time_s=_total_time(attempts),
                       finished=attempts[-1].get("ended") if attempts else None)
         write_json(path, record)

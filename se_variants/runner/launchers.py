@@ -32,7 +32,7 @@ from typing import Any
 from .tables import one_line
 from .plans import Job
 from .redact import join_secrets, split_secrets
-from .task import execute, lost
+from .task import execute, lost, stopped
 
 __all__ = ["Launcher", "Basic", "Workers", "Submitit", "open_launcher"]
 
@@ -79,11 +79,26 @@ class Basic(Launcher):
 
     def __init__(self, progress_bar: bool = False):
         self.progress_bar = progress_bar
+        self.current: Job | None = None
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, dict[str, Any]]]:
         for job in jobs:
-            yield job, execute(job, progress_bar=self.progress_bar)
+            self.current = job
+            result = execute(job, progress_bar=self.progress_bar)
+            self.current = None
+            yield job, result
 
+    def close(self, interrupted: bool = False) -> str | None:
+        if interrupted and self.current is not None:  # stopped in its job: the record says so
+            stopped(self.current, _STOPPED)
+        self.current = None
+        return None
+
+
+#: why a job stopped by an interrupt that could not record it itself is Interrupted (see :func:`.task.stopped`)
+_STOPPED = "stopped before it finished; run the command again to resume it from its last checkpoint"
+#: how long workers have to stop after an interrupt (after the end of a sweep) before they are killed
+_STOP_S, _END_S = 30.0, 60.0
 
 # ------------------------------------------------------------------------------------------------- workers
 
@@ -204,12 +219,18 @@ class Workers(Launcher):
                     w.conn.send(None)
                 except (BrokenPipeError, OSError):
                     pass
-        deadline = time.monotonic() + (30.0 if interrupted else 60.0)
+        deadline = time.monotonic() + (_STOP_S if interrupted else _END_S)
+        killed = set()
         for w in workers:
             w.process.join(max(0.0, deadline - time.monotonic()))
             if w.alive():
                 w.process.kill()
                 w.process.join()
+                killed.add(w)
+        if interrupted:  # the jobs they were training, whose workers have ended now: closed, whenever they stopped
+            for w, job in self.busy.items():
+                stopped(job, _STOPPED if w not in killed else
+                        f"{_STOPPED} (its worker did not stop within {_STOP_S:.0f} s of the interrupt and was killed)")
         self.idle, self.busy = [], {}
         return None
 

@@ -16,7 +16,7 @@ from .job import JobConflict, finish_lost, run_job
 from .plans import Job
 from .validate import ConfigError, check_devices
 
-__all__ = ["execute", "summary", "lost", "failed", "COSTS"]
+__all__ = ["execute", "summary", "lost", "stopped", "failed", "COSTS"]
 
 
 #: the cost columns of a record a summary carries (a search may optimize them)
@@ -77,3 +77,15 @@ def lost(job: Job, why: str) -> dict[str, Any]:
     if record is not None and record.get("status") == "ok":  # it finished just before its process died
         return summary(record, job)
     return failed(job, "Killed", why)
+
+
+def stopped(job: Job, why: str) -> None:
+    """Close the record of a job its launcher stopped (an interrupt) once the process that trained it has ended:
+    a job stopped in training has recorded the interrupt itself, but one stopped between two writes of its record
+    (just as it wrote its result, say) or killed when it did not stop in time would still say ``running``. Such a
+    record becomes Interrupted (the next run resumes the job from its last checkpoint); any other is left as it
+    is."""
+    try:
+        finish_lost(job.folder, why, kind="Interrupted", outcome="interrupted")
+    except Exception:  # the record stays as it is; the next run closes it
+        pass

@@ -46,11 +46,13 @@ def test_every_shipped_experiment_runs_at_least_three_seeds(experiment):
     assert swept is None or len(str(swept).split(",")) >= 3, (experiment, swept)
 
 
-def test_every_registered_part_has_a_group_option():
+def test_every_registered_part_has_a_group_option(option_configs):
+    """Every preset has its block option; every registered model, data set, optimizer and schedule is the name of
+    some option of its group (the options' configs: ``option_configs``)."""
     for name in PRESET.names():
-        assert (CONFIG_DIR / "block" / f"{name}.yaml").is_file()
+        assert (CONFIG_DIR / "block" / f"{name}.yaml").is_file(), name
     for group, registry in (("model", MODEL), ("data", DATA), ("optim", OPTIM), ("schedule", SCHEDULE)):
-        used = {compose([f"{group}={p.stem}"])[group]["name"] for p in (CONFIG_DIR / group).glob("*.yaml")}
+        used = {cfg[group]["name"] for (g, _), cfg in option_configs.items() if g == group}
         assert set(registry.names()) <= used, f"{group}: no config file for {set(registry.names()) - used}"
 
 

@@ -22,11 +22,12 @@ from .conftest import cli_env, write_imagefolder
 
 
 def _refused(argv: list[str], capsys, *expected: str, command=main) -> str:
-    assert command(argv) == 2
-    err = capsys.readouterr().err
+    code = command(argv)
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
     for text in expected:
         assert text in err, f"{text!r} not in: {err}"
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
     return err
 
 
@@ -249,13 +250,16 @@ def test_a_symlinked_report_lock_is_refused(capsys, cwd):
     assert not (cwd / "elsewhere").exists()
 
 
+@pytest.mark.slow  # starts a se-variants process (one without the library, which this one has imported)
 @pytest.mark.parametrize("hidden,expected", [("hydra", "hydra-core"), ("lightning", "lightning")])
 def test_runner_commands_without_the_train_extra(hidden, expected, tmp_path):
+    """Without hydra-core or lightning installed, a runner command exits 2 naming the extra to install."""
     code = (f"import sys; sys.modules[{hidden!r}] = None\n"
             "from se_variants.cli import main\nsys.exit(main(['train', 'trainer=smoke']))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert expected in proc.stderr and "pip install 'se-variants[train]'" in proc.stderr
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
+                          timeout=600)  # (a guard against a hang only)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, (proc.returncode, proc.stderr)
+    assert expected in proc.stderr and "pip install 'se-variants[train]'" in proc.stderr, proc.stderr
 
 
 def test_a_launcher_that_is_not_installed(cwd, capsys, monkeypatch):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_cli, start_cli
+from .conftest import run_cli, run_here, start_cli
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +135,7 @@ def test_a_killed_job_resumed_with_changed_knobs_continues_its_run_once(tmp_path
     killed = run_cli([*args, "seed=0,1", "checkpoint_every_s=3600"], cwd=tmp_path, env={"SV_KILL_AT": str(27 + 9 + 4)},
                      pythonpath=[user_ops])
     assert killed.returncode == -signal.SIGKILL
-    done = run_cli([*args, "seed=0,1,2", "checkpoint_every_s=0"], cwd=tmp_path, pythonpath=[user_ops])
+    done = run_here([*args, "seed=0,1,2", "checkpoint_every_s=0"], user_ops, cwd=tmp_path)  # (here: nothing kills it)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1 done before (skipped)" in done.stdout  # the skipped job created no second run
     runs = _check_runs(store, tmp_path / "sweep")

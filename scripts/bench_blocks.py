@@ -27,6 +27,7 @@ CPU peak memory is not measured: torch has no CPU allocator statistics and trace
     python scripts/bench_blocks.py                 # all pairs, every shape (about a minute on 2 cores)
     python scripts/bench_blocks.py --quick         # one small shape per dims, fewer repeats (a smoke run)
     python scripts/bench_blocks.py --blocks se eca --shapes 32,64,56,56
+    python scripts/bench_blocks.py --record        # keep the figures docs/speed.md and README quote (figures.py)
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import se_variants as sv  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import add_record_flag, machine, record  # noqa: E402
 
 SHAPES = [(32, 64, 56, 56), (64, 256, 14, 14), (128, 512, 7, 7),  # ResNet stages
           (32, 512, 200), (64, 256, 400),  # 1-D: ECAPA-TDNN-sized frame sequences (N, C, T)
@@ -312,6 +316,41 @@ def _dims(row: Row) -> str:
     return f"{len(row.shape) - 2}-D"
 
 
+def _span(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}"
+
+
+def _memory(rows: list[Row]) -> str:
+    """How the bytes saved for backward compare over a pair's settings: equal, or within the largest gap."""
+    gaps = [abs(r.ours_kib / r.ref_kib - 1) for r in rows if r.ours_kib is not None and r.ref_kib]
+    if not gaps:
+        return "–"
+    worst = max(gaps)
+    return "equal" if worst < 0.005 else f"within {max(1, round(worst * 100))} %"
+
+
+def pair_table(rows: list[Row]) -> str:
+    """A markdown table: per pair (block, reference, dims) the span of ours / reference over its shapes and
+    layouts, forward and forward + backward, and how the bytes saved for backward compare."""
+    lines = ["| ours vs | forward | forward + backward | saved for backward |", "|---|---|---|---|"]
+    for key in dict.fromkeys((r.block, r.reference, _dims(r)) for r in rows):
+        mine = [r for r in rows if (r.block, r.reference, _dims(r)) == key]
+        fwd = [r.ratio for r in mine if r.mode == "forward"]
+        both = [r.ratio for r in mine if r.mode != "forward"]
+        lines.append(f"| `{key[0]}` vs {key[1]} ({key[2]}) | {_span(fwd)} | {_span(both)} | {_memory(mine)} |")
+    return "\n".join(lines)
+
+
+def headline(rows: list[Row]) -> str:
+    """The README's sentence: the geometric mean over every setting and the span of each mode."""
+    geo = statistics.geometric_mean([r.ratio for r in rows])
+    fwd = [r.ratio for r in rows if r.mode == "forward"]
+    both = [r.ratio for r in rows if r.mode != "forward"]
+    return (f"{geo:.2f}× in geometric mean over its {len(rows)} settings (forward {min(fwd):.2f}–{max(fwd):.2f}×, "
+            f"forward + backward {min(both):.2f}–{max(both):.2f}×)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--blocks", nargs="+", default=list(PAIRS), choices=list(PAIRS))
@@ -325,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                              "waiting for descheduled threads)")
     parser.add_argument("--quick", action="store_true", help=f"shapes {QUICK_SHAPES}, 5 repeats, 1 warmup")
     parser.add_argument("--system-malloc", action="store_true", help="keep glibc's allocator defaults")
+    add_record_flag(parser)
     ns = parser.parse_args(argv)
     torch.set_num_threads(ns.threads)
     allocator = "glibc defaults"
@@ -342,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
           "fastest run (less sensitive to other load). saved KiB: tensors kept for backward by one train forward, "
           "excluding the input and parameters.")
     print(summary(rows))
+    print("\n" + pair_table(rows) + "\n\n" + headline(rows))
+    if ns.record:
+        record("bench_blocks", {"per pair": ("docs/speed.md", pair_table(rows)),
+                                "summary": ("docs/speed.md", summary(rows)),
+                                "headline": ("README.md", headline(rows))}, machine(ns.threads))
     return 0
 
 

@@ -13,11 +13,16 @@
 4. the ratio wall time ÷ floor, and a check that every job ended with the validation accuracy of its plain loop
    (the two compute the same thing).
 
-Usage: python scripts/bench_sweep.py [overrides ...]   (e.g. trainer.max_epochs=3 for a quick look)
+Usage: python scripts/bench_sweep.py [overrides ...] [--record [--doc DOC]]   (trainer.max_epochs=3: a quick look)
+
+``--record`` keeps the figures the documentation quotes (the table the ablation printed, its time against its
+floor, its memory) in docs/figures/ and updates the document that quotes them (README.md for the main job;
+``experiment=ablate_mnist1d --doc docs/runner.md`` for the 1-D ablation): see scripts/figures.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import statistics
@@ -30,8 +35,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_job import plain_loop  # noqa: E402
+from figures import add_record_flag, machine, record  # noqa: E402
 
-from se_variants.runner.plan import make_plan, parse_args  # noqa: E402
+from se_variants.runner.args import parse_args  # noqa: E402
+from se_variants.runner.plan import make_plan  # noqa: E402
 
 
 def _tree_rss(root: int) -> tuple[int, int]:
@@ -80,8 +87,17 @@ def _loops(configs: list[dict]) -> list[tuple[float, float]]:
     return [plain_loop(cfg) for cfg in configs]
 
 
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
 def main() -> None:
-    overrides = sys.argv[1:]
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("overrides", nargs="*", help="overrides of se-variants ablate (default: the main job)")
+    parser.add_argument("--doc", default="README.md", help="the document that quotes the figures (with --record)")
+    add_record_flag(parser)
+    ns = parser.parse_args()
+    overrides = ns.overrides
     cli = [sys.executable, "-m", "se_variants.cli"]
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         root = Path(tmp)
@@ -116,7 +132,20 @@ def main() -> None:
         print(f"every job's final validation accuracy equals its plain loop's (to float32): {same}")
         print("\nwhat se-variants ablate printed, from its table on:")
         lines = out.strip().splitlines()
-        print("\n".join(lines[next(i for i, line in enumerate(lines) if line.startswith("variant")):]))
+        table = lines[next(i for i, line in enumerate(lines) if line.startswith("variant")):]
+        table = table[:next(i for i, line in enumerate(table) if line.startswith("Verdict")) + 1]
+        print("\n".join(table))
+    if ns.record:
+        what = "main job" if not overrides else " ".join(overrides)
+        stem = "bench_sweep" + "".join(f"-{o.split('=', 1)[1]}" for o in overrides if o.startswith("experiment="))
+        record(stem, {
+            f"{what}: table": (ns.doc, "\n".join(table)),
+            f"{what}: time": (ns.doc, f"{ablate_s:.0f} s for the {len(plan.jobs)} jobs, {ablate_s / floor:.2f}× its "
+                                      f"compute floor"),
+            f"{what}: memory": (ns.doc, f"{_gb(total)} of memory at its peak ({_gb(largest)} a process)"),
+            f"{what}: again": (ns.doc, f"re-running it when every job is done takes {again_s:.1f} s "
+                                       f"({again_s / torch_s:.2f}× `python -c \"import torch\"`)"),
+        }, machine(plan.jobs[0].config.get("threads")))
 
 
 if __name__ == "__main__":

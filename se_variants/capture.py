@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .gate import Gate
+from .registry import suggest
 
 __all__ = ["capture_scales", "attention_blocks", "base_name"]
 
@@ -122,8 +123,6 @@ def capture_scales(model: nn.Module, blocks: Iterable[str] | None = None) -> Ite
         names = sorted({key for key, _ in gates.values()})
         unknown = sorted(wanted - set(names))
         if unknown:
-            from .registry import suggest
-
             raise ValueError(f"no attention block named {unknown[0]!r} in {type(model).__name__}."
                              f"{suggest(unknown[0], names)} Blocks: {', '.join(names)}.")
     scales: dict[str, torch.Tensor] = {}

@@ -1,5 +1,5 @@
 """The ``se-variants`` command: ``list``, ``show`` (block library) and ``train``, ``report``, ``ablate``,
-``inspect`` (ablation runner, ``se_variants.runner``)."""
+``status``, ``inspect`` (ablation runner, ``se_variants.runner``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 import threading
 from typing import Any
 
+from .registry import suggest
+
 USAGE = """usage: se-variants <command> [args]
 
 commands:
@@ -15,6 +17,7 @@ commands:
   show      a block spec from the command line -> structure, parameters, FLOPs
   train     one training run, or a Hydra multirun sweep with -m (Hydra overrides)
   report    the results report of a sweep folder
+  status    where each job of a sweep stands: finished, training, queued or lost
   ablate    the default ablation on the embedded digits dataset (the main job)
   inspect   what a trained job's attention learned: gate outputs per class (SENet Fig. 6/7)
 """
@@ -47,9 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command in ("list", "show"):
-        from . import library_cli
+        from . import library_cli  # (the library's commands: torch, no runner)
 
         return library_cli.main(command, rest)
+    if command == "status":
+        from .runner import status  # (reads the sweep's files: none of the train extra, so no check of it)
+
+        return status.main(rest)
     if command in ("train", "report", "ablate", "inspect"):
         missing = missing_train_extra()
         if missing:
@@ -58,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"pip install 'se-variants[train]'", file=sys.stderr)
             return 2
         return _interruptible(command, rest)
-    from .registry import suggest
-
-    commands = ["list", "show", "train", "report", "ablate", "inspect"]
+    commands = ["list", "show", "train", "report", "ablate", "status", "inspect"]
     print(f"se-variants: unknown command {command!r}.{suggest(command, commands)}"
           f"\n\n{USAGE}", file=sys.stderr)
     return 2
@@ -74,7 +79,7 @@ def _interruptible(command: str, argv: list[str]) -> int:
     """Run a runner command with SIGTERM (kill, timeout, a scheduler ending the command) treated as Ctrl-C: a
     sweep stops its workers, keeps what finished, writes its report and exits 130 (:mod:`.runner.sweep`); an
     interrupt anywhere else exits 130 at once."""
-    from .runner import commands
+    from .runner import commands  # (the runner: needs the train extra, checked before)
 
     main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None

@@ -1,9 +1,12 @@
 """``se-variants list`` and ``se-variants show``: what the registries hold, and what a spec builds.
 
-``list`` prints one line per registered squeeze / excite / gate op, composition and preset::
+``list`` prints every registered squeeze / excite / gate op, composition and preset, and every sampler and pruner
+of the runner's searches (``hydra.sweeper.sampler.name``, ``hydra.sweeper.pruner.name``) -- a line of what it does,
+a line of its options -- wrapped to the terminal::
 
     se-variants list                  # everything
     se-variants list squeeze gate     # only these kinds
+    se-variants list sampler pruner   # what a search can sample and prune with
 
 ``show`` builds a block from a spec written as overrides (the names of Python and YAML) and prints its module
 tree, parameter count, forward FLOPs, output shape and the descriptor and scale shapes::
@@ -25,15 +28,26 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from .descriptor import SPATIAL_AXES
+from .factory import build_block
 from .flops import FLOPS_COUNTED, child_flops, counted_run
+from .gate import Gate
 from .overrides import format_value, parse_overrides
+from .registry import (COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, UnknownName, describe_type,
+                       import_registrations, suggest)
+from .runner.samplers import PRUNER, SAMPLER  # a search's samplers and pruners (no Optuna needed to list them)
+from .runner.trackers import LOGGER  # (importing it registers the loggers; it needs only the standard library)
+from .spec import PART_KEYS, PARTS, block_name, from_config, split_block
+from .squeeze import Squeeze
 
 __all__ = ["main", "list_lines", "spec_from_overrides"]
 
@@ -46,40 +60,84 @@ DEFAULT_SPATIAL = {1: (64,), 2: (32, 32), 3: (8, 16, 16)}
 
 
 def _registries() -> list[Any]:
-    from .registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE
-
-    return [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET]
+    return [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET, SAMPLER, PRUNER, LOGGER]
 
 
 def _options_text(entry: Any) -> str:
-    from .registry import describe_type
-
     types_ = entry.option_types()
     parts = [f"{name}={format_value(default)} ({describe_type(types_[name])})"
              for name, default in entry.default_options().items()]
     return "; ".join(parts) if parts else "(none)"
 
 
-def list_lines(kinds: Sequence[str] = ()) -> list[str]:
-    """One line per registered entry: kind, name, summary, then ``options: key=default (type); ...``."""
+#: the width ``list`` wraps to when its output is not a terminal (a file, a pipe)
+PLAIN_WIDTH = 100
+#: below this many columns for the descriptions, an entry's text goes under its kind and name
+MIN_TEXT = 32
+
+
+def output_width() -> int:
+    """The terminal's width when the output is a terminal (or ``COLUMNS`` sets one), else :data:`PLAIN_WIDTH`."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return max(shutil.get_terminal_size((PLAIN_WIDTH, 24)).columns, 20)
+    return PLAIN_WIDTH
+
+
+def list_lines(kinds: Sequence[str] = (), width: int | None = None) -> list[str]:
+    """Each registered entry: kind, name and its one-line summary, then ``options: key=default (type); ...`` on
+    a line of its own, every line wrapped to ``width`` (default: :func:`output_width`)."""
+    width = width or output_width()
     rows = [(reg.kind, name, reg.entry(name)) for reg in _registries() if not kinds or reg.kind in kinds
             for name in reg.names()]
     kind_w = max((len(k) for k, _, _ in rows), default=0)
     name_w = max((len(n) for _, n, _ in rows), default=0)
-    return [f"{kind:<{kind_w}}  {name:<{name_w}}  {entry.summary}  options: {_options_text(entry)}"
-            for kind, name, entry in rows]
+    column = kind_w + name_w + 4
+    stacked = width - column < MIN_TEXT  # a narrow terminal: the text under the names
+    indent = " " * (4 if stacked else column)
+    lines = []
+    for kind, name, entry in rows:
+        head = f"{kind:<{kind_w}}  {name:<{name_w}}  "
+        if stacked:
+            lines.append(head.rstrip())
+        first = indent if stacked else head
+        lines += textwrap.wrap(entry.summary or "-", width, initial_indent=first, subsequent_indent=indent,
+                               break_on_hyphens=False)
+        lines += textwrap.wrap(f"options: {_options_text(entry)}", width, initial_indent=indent,
+                               subsequent_indent=indent + "  ", break_on_hyphens=False)
+    return lines
+
+
+def _modules(text: str) -> list[str]:
+    names = [t for t in text.replace(" ", "").split(",") if t]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated module names such as my_ops,pkg.ops; got {text!r}")
+    return names
+
+
+def _imports_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--imports", type=_modules, default=[], metavar="MOD1,MOD2",
+                        help="modules to import first, where your own ops are registered (the runner's imports=[...])")
+
+
+def _own_op_hint(err: SpecError) -> str:
+    """After "Unknown squeeze 'rms'": how a user's own op comes in here (``--imports``)."""
+    if not isinstance(err, UnknownName) or err.kind not in {r.kind for r in _registries()}:
+        return ""
+    return (f" If {err.name!r} is an op of your own, import the module that registers it with --imports <module>, "
+            f"e.g. --imports my_ops.")
 
 
 def _cmd_list(args: list[str]) -> int:
-    from .registry import SpecError, suggest
-
     kinds = [reg.kind for reg in _registries()]
     parser = argparse.ArgumentParser(
         prog="se-variants list",
-        description="Every registered op, composition and preset: kind, name, summary, options: key=default (type).",
+        description="Every registered op, composition and preset: kind, name, what it does, and its options "
+                    "(key=default (type)), wrapped to the terminal's width (100 columns when not a terminal).",
     )
     parser.add_argument("kinds", nargs="*", metavar="kind", help=f"only these kinds ({', '.join(kinds)})")
+    _imports_option(parser)
     ns = parser.parse_args(args)
+    import_registrations(ns.imports)
     for kind in ns.kinds:
         if kind not in kinds:
             raise SpecError(f"Unknown kind {kind!r}.{suggest(kind, kinds)} Available: {', '.join(kinds)}.")
@@ -94,9 +152,6 @@ def _cmd_list(args: list[str]) -> int:
 def _fill_part_names(spec: dict[str, Any]) -> dict[str, Any]:
     """Give a part set only by its options (``excite.reduction=8``) the composition's default name (``fc``), as a
     Hydra override edits the part the config already has."""
-    from .registry import COMPOSE
-    from .spec import split_block
-
     name, options = split_block(spec)
     if name not in COMPOSE:
         return spec  # presets have no parts to fill; a bad name is reported by build_block
@@ -113,9 +168,6 @@ def spec_from_overrides(tokens: Sequence[str]) -> Any:
     Either the spec's own keys (``cbam reduction=8``, ``name=cbam``, ``squeeze=max``), or the runner's layout,
     where ``block=...`` holds the block node and ``squeeze``/``excite``/``gate`` the parts of ``block=parts``.
     """
-    from .registry import COMPOSE, SpecError
-    from .spec import PART_KEYS, PARTS, block_name, from_config
-
     keys = {"name", "block", *COMPOSE.entry(PARTS).options}
     for token in tokens:
         if "=" not in token and token.lstrip("+") in keys:
@@ -150,9 +202,6 @@ def _fmt_shape(shape: Sequence[int]) -> str:
 def _record_shapes(block: nn.Module) -> tuple[list[tuple], list[tuple], list]:
     """Forward hooks that record the output of every squeeze op ((path, shape, Descriptor)) and every gate
     ((path, shape)); returns both lists and the hook handles."""
-    from .gate import Gate
-    from .squeeze import Squeeze
-
     descriptors: list[tuple[str, Any]] = []
     scales: list[tuple[str, Any]] = []
     handles = []
@@ -166,10 +215,6 @@ def _record_shapes(block: nn.Module) -> tuple[list[tuple], list[tuple], list]:
 
 
 def _cmd_show(args: list[str]) -> int:
-    from .descriptor import SPATIAL_AXES
-    from .factory import build_block
-    from .registry import SpecError
-
     parser = argparse.ArgumentParser(
         prog="se-variants show",
         description="Build a block from overrides and print its structure, parameters, FLOPs and shapes.",
@@ -183,7 +228,9 @@ def _cmd_show(args: list[str]) -> int:
                         help="input shape N,C,L | N,C,H,W | N,C,D,H,W (default 2,C,32,32 for --dims 2)")
     parser.add_argument("--dims", "-d", type=int, choices=(1, 2, 3),
                         help="spatial dims of the input (default: from --input, else 2)")
+    _imports_option(parser)
     ns = parser.parse_args(args)
+    import_registrations(ns.imports)
 
     spec = spec_from_overrides(ns.spec)
     dims = ns.dims or (len(ns.input) - 2 if ns.input else 2)
@@ -245,8 +292,6 @@ def _cmd_show(args: list[str]) -> int:
 
 def main(command: str, args: list[str]) -> int:
     """Run ``se-variants list|show args``; returns the exit code (2 for a bad spec or arguments)."""
-    from .registry import SpecError
-
     try:
         if command == "list":
             return _cmd_list(list(args))
@@ -257,7 +302,7 @@ def main(command: str, args: list[str]) -> int:
     except SystemExit as exit_:  # argparse: --help (0) or bad arguments (2, usage already printed)
         return exit_.code if isinstance(exit_.code, int) else 2
     except SpecError as err:
-        print(f"se-variants {command}: {err}", file=sys.stderr)
+        print(f"se-variants {command}: {err}{_own_op_hint(err)}", file=sys.stderr)
         return 2
     except (ValueError, TypeError) as err:  # a forward that refuses the input shape
         print(f"se-variants {command}: {err}", file=sys.stderr)

@@ -23,17 +23,20 @@ The root registries are declared here: ``SQUEEZE``, ``EXCITE``, ``GATE`` (the pa
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import math
+import os
 import re
+import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union, get_args, get_origin
 
-__all__ = ["Registry", "SpecError", "Entry", "suggest", "check_value", "spec_to_dict", "describe_type", "DEFAULT_DIMS",
-           "SQUEEZE", "EXCITE", "GATE", "COMPOSE", "PRESET", "NONE"]
+__all__ = ["Registry", "SpecError", "UnknownName", "import_registrations", "Entry", "suggest", "check_value",
+           "spec_to_dict", "describe_type", "DEFAULT_DIMS", "SQUEEZE", "EXCITE", "GATE", "COMPOSE", "PRESET", "NONE"]
 
 #: spatial dims a block is built for when none are given: (N, C, H, W) inputs
 DEFAULT_DIMS = 2
@@ -43,6 +46,34 @@ NONE = "none"
 
 class SpecError(ValueError):
     """A spec (name or options) that cannot be built. The message says what was wrong and what would work."""
+
+
+class UnknownName(SpecError):
+    """A name no entry of a registry has. ``kind`` and ``name`` say which, for the caller that knows how a user's
+    own entries come in (the runner's ``imports=[...]``, ``--imports`` of ``se-variants show``)."""
+
+    def __init__(self, message: str, kind: str = "", name: str = ""):
+        super().__init__(message)
+        self.kind, self.name = kind, name
+
+
+def import_registrations(modules: Sequence[str]) -> None:
+    """Import ``modules`` so that their registrations run (your own ops: ``@SQUEEZE.register("rms")``), found on
+    ``sys.path`` or in the current folder (as ``python -m`` would). A module that is missing, does not parse or
+    raises is a SpecError naming it."""
+    if modules and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in modules:
+        try:
+            importlib.import_module(str(name))
+        except ModuleNotFoundError as err:
+            raise SpecError(f"cannot import {name!r} ({err}). Is it installed, or on PYTHONPATH?") from None
+        except SyntaxError as err:
+            raise SpecError(f"{name!r} has a syntax error: {err.msg} ({err.filename}, line {err.lineno}). Fix the "
+                            f"module, or leave it out.") from None
+        except Exception as err:  # the module raised while being imported
+            raise SpecError(f"importing {name!r} raised {type(err).__name__}: {err}. Fix the module, or leave it "
+                            f"out.") from None
 
 
 def suggest(word: str, choices: list[str]) -> str:
@@ -178,7 +209,12 @@ class Entry:
 
     @property
     def summary(self) -> str:
-        """The first sentence of the docstring's first paragraph, on one line."""
+        """What this name builds, on one line: the first sentence of the docstring's first paragraph -- or, when
+        the factory's class itself defines ``summary_for(**options)`` (one class under several names, each with its
+        own defaults: the pooling squeezes), what it says for this name's default options. A subclass describes
+        itself (its docstring) unless it defines its own."""
+        if inspect.isclass(self.factory) and "summary_for" in vars(self.factory):
+            return self.factory.summary_for(**self.default_options())
         doc = (inspect.getdoc(self.factory) or "").strip()
         paragraph = " ".join(doc.split("\n\n")[0].split())
         return _SENTENCE_END.split(paragraph, maxsplit=1)[0]
@@ -261,9 +297,9 @@ class Registry:
     def entry(self, name: str) -> Entry:
         if not isinstance(name, str) or name not in self._entries:
             names = self.names()
-            raise SpecError(
-                f"Unknown {self.kind} {name!r}.{suggest(str(name), names)} Available: {', '.join(names)}."
-            )
+            raise UnknownName(
+                f"Unknown {self.kind} {name!r}.{suggest(str(name), names)} Available: {', '.join(names)}.",
+                self.kind, str(name))
         return self._entries[name]
 
     def get(self, name: str) -> Callable[..., Any]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .registry import NONE, spec_to_dict
+from .registry import NONE, SpecError, spec_to_dict
 
 __all__ = ["NONE", "PARTS", "PART_KEYS", "split_block", "block_name", "is_baseline", "from_config"]
 
@@ -36,8 +36,6 @@ _LEGACY_KEYS = ("preset", "type")
 def split_block(spec: Any = None, options: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """A block spec and extra keyword ``options`` → (block name, options). Raises SpecError for a spec that is
     not a name or a mapping, and for the retired discriminator keys ``preset`` and ``type``."""
-    from .registry import SpecError
-
     spec = spec_to_dict(spec)
     opts = {k: spec_to_dict(v) for k, v in (options or {}).items()}
     if spec is None:
@@ -79,8 +77,6 @@ def from_config(cfg: Mapping[str, Any]) -> Any:
     For ``parts`` the part nodes join the block's options; any other block chooses its own parts, so the part
     nodes (present in every composed runner config) are not used.
     """
-    from .registry import SpecError
-
     cfg = spec_to_dict(cfg)
     block = cfg.get("block")
     if block is None:

@@ -1,11 +1,19 @@
 """Shared fixtures: a throwaway user-registered squeeze op, single-threaded torch, inputs for any block, and the
-compatibility matrix's results (computed once per test session, read by test_parts.py and test_matrix.py)."""
+compatibility matrix's results (computed once per test session, read by test_parts.py and test_matrix.py);
+``once`` for what all the processes of a session (pytest-xdist workers) can share."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.util
+import os
+import pickle
+import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -74,12 +82,49 @@ def matrix():
 
 
 @pytest.fixture(scope="session")
-def matrix_results(matrix):
-    """Every squeeze × excite × gate × dims built and trained one step, once per session (single-threaded, as the
-    script runs it): ``matrix.results()``."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # session-scoped, so set here, not by single_thread
-    try:
-        return matrix.results()
-    finally:
-        torch.set_num_threads(threads)
+def once(tmp_path_factory) -> Callable[[str, Callable[[Path], Any], Callable[[Path], Any]], Any]:
+    """``once(name, make, load)``: ``make(folder)`` in the first process of the test session that asks for
+    ``name`` -- all pytest-xdist workers of a session share one folder -- and ``load(folder)`` in the others, which
+    wait for the first to finish (on a lock, not for a span of time). A ``make`` that fails leaves nothing behind:
+    the next process makes it again (and reports its own error)."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # (xdist: <session>/popen-gw<n>)
+
+    def run(name: str, make: Callable[[Path], Any], load: Callable[[Path], Any]) -> Any:
+        folder, done = root / f"once-{name}", root / f"once-{name}.done"
+        with open(root / f"once-{name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if done.is_file():
+                    return load(folder)
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.rmtree(folder)
+                folder.mkdir()
+                value = make(folder)
+                done.touch()
+                return value
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def matrix_results(matrix, once):
+    """Every squeeze × excite × gate × dims built and trained one step, once per test session -- in one of its
+    processes, the others read them (single-threaded, as the script runs it): ``matrix.results()``, which the
+    module then returns (its ``build_markdown`` reads them)."""
+
+    def make(folder: Path) -> dict:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # session-scoped, so set here, not by single_thread
+        try:
+            results = matrix.results()
+        finally:
+            torch.set_num_threads(threads)
+        (folder / "results.pickle").write_bytes(pickle.dumps(results))
+        return results
+
+    results = once("matrix", make, lambda folder: pickle.loads((folder / "results.pickle").read_bytes()))
+    matrix.results = lambda: results
+    return results

@@ -11,12 +11,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from se_variants import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, cli
+from se_variants.library_cli import PLAIN_WIDTH
 from se_variants.flops import count_flops, module_flops
 from se_variants.overrides import format_value, parse_overrides, parse_value
+from se_variants.runner.samplers import PRUNER, SAMPLER
+from se_variants.runner.trackers import LOGGER
 
 import se_variants as sv
 
-REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET]
+REGISTRIES = [SQUEEZE, EXCITE, GATE, COMPOSE, PRESET, SAMPLER, PRUNER, LOGGER]
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -35,31 +38,143 @@ def field(out: str, label: str) -> list[str]:
 # --- list ------------------------------------------------------------------------------------------------------
 
 
-def test_list_has_one_line_per_registered_entry(capsys):
+def entries(out: str) -> dict[tuple[str, str], tuple[str, str, list[str]]]:
+    """``se-variants list``'s output as (kind, name) → (summary, options text, the entry's lines), in order: an entry
+    starts at a line that is not indented; its options start at ``options:``; wrapped lines are joined back."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            kind, name, *rest = line.split(maxsplit=2)
+            key = (kind, name)
+            found[key] = [line]
+        else:
+            found[key].append(line)
+    parsed = {}
+    for key, lines in found.items():
+        words = " ".join(lines).split()[2:]
+        cut = words.index("options:")
+        parsed[key] = (" ".join(words[:cut]), " ".join(words[cut + 1:]), lines)
+    return parsed
+
+
+def test_list_has_one_entry_per_registered_entry(capsys):
     code, out, _ = run(capsys, "list")
     assert code == 0
-    lines = out.splitlines()
-    assert len(lines) == sum(len(r) for r in REGISTRIES)
-    rows = [(r.kind, n) for r in REGISTRIES for n in r.names()]
-    for (kind, name), line in zip(rows, lines):
-        assert line.split()[:2] == [kind, name]
-        assert REGISTRIES[[r.kind for r in REGISTRIES].index(kind)].entry(name).summary in line
+    listed = entries(out)
+    assert list(listed) == [(r.kind, n) for r in REGISTRIES for n in r.names()]
+    for (kind, name), (summary, _, lines) in listed.items():
+        assert summary == REGISTRIES[[r.kind for r in REGISTRIES].index(kind)].entry(name).summary
+        assert sum(line.lstrip().startswith("options:") for line in lines) == 1  # the options on lines of their own
+
+
+def test_list_describes_each_op_of_a_shared_class_by_its_options(capsys):
+    """The 11 pooling squeezes are one class registered under 11 names: each gets its own description, from the
+    options its name sets."""
+    _, out, _ = run(capsys, "list", "squeeze")
+    listed = {name: summary for (_, name), (summary, _, _) in entries(out).items()}
+    pooling = [n for n in SQUEEZE.names() if SQUEEZE.get(n) is SQUEEZE.get("avg")]
+    assert len(pooling) == 11 and len({listed[n] for n in pooling}) == 11
+    assert listed["max"].startswith("Max pooling over H and W")
+    assert listed["avgmax"].startswith("Average and max pooling over H and W")
+    assert listed["meanstd"].startswith("Average and standard deviation pooling")
+    assert listed["h"].startswith("Average pooling over W, keeping H")  # `h` keeps H: the trap the name sets
+    assert listed["d"].startswith("Average pooling over H and W, keeping D (3-D only)")
+    assert listed["c"].startswith("Average pooling over C")
+
+
+def test_a_subclass_of_a_shared_class_describes_itself():
+    """A user's op built on the pooling class, with options of its own, is listed by its own docstring (the
+    pooling class's description of its options is not about it)."""
+    from se_variants.squeeze.pool import Pool
+
+    class SoftPool(Pool):
+        """Pooling with a temperature (a user's op, for this test)."""
+
+        def __init__(self, channels: int, dims: int = 2, *, stats: tuple = ("avg",), axes: str = "spatial",
+                     temperature: float = 1.0):
+            super().__init__(channels, dims, stats=stats, axes=axes)
+
+    SQUEEZE.register("soft_pool_test")(SoftPool)
+    try:
+        assert SQUEEZE.entry("soft_pool_test").summary == "Pooling with a temperature (a user's op, for this test)."
+    finally:
+        SQUEEZE.unregister("soft_pool_test")
+
+
+@pytest.mark.parametrize("columns", [60, 40])
+def test_list_wraps_to_the_terminals_width(capsys, monkeypatch, columns):
+    """No line past the terminal's width (COLUMNS, as a terminal reports it); in a narrow one the text goes under
+    the names. Nothing is lost: every entry is still there, options included."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    _, out, _ = run(capsys, "list")
+    assert max(len(line) for line in out.splitlines()) <= columns
+    listed = entries(out)
+    assert len(listed) == sum(len(r) for r in REGISTRIES)
+    assert "reduction=16 (float)" in listed[("excite", "fc")][1]
+
+
+def test_list_into_a_file_or_pipe_is_100_columns_wide(capsys, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    _, out, _ = run(capsys, "list")  # capsys: the output is not a terminal
+    widths = [len(line) for line in out.splitlines()]
+    assert max(widths) <= PLAIN_WIDTH and max(widths) > PLAIN_WIDTH - 10  # the width is used, not a default 80
 
 
 def test_list_shows_options_with_defaults_and_types(capsys):
     _, out, _ = run(capsys, "list", "excite", "preset")
-    fc = next(line for line in out.splitlines() if line.split()[:2] == ["excite", "fc"])
+    listed = entries(out)
+    fc = listed[("excite", "fc")][1]
     assert "reduction=16 (float)" in fc and "hidden=null (int | None)" in fc and "bias=true (bool)" in fc
     assert "norm=none ('none' | 'bn' | 'ln')" in fc
-    cbam = next(line for line in out.splitlines() if line.split()[:2] == ["preset", "cbam"])
-    assert "style=official ('official' | 'timm')" in cbam
-    assert {line.split()[0] for line in out.splitlines()} == {"excite", "preset"}
+    assert "style=official ('official' | 'timm')" in listed[("preset", "cbam")][1]
+    assert {kind for kind, _ in listed} == {"excite", "preset"}
 
 
 def test_list_picks_up_a_newly_registered_op(capsys, toy_squeeze):
     _, out, _ = run(capsys, "list", "squeeze")
-    line = next(line for line in out.splitlines() if line.split()[:2] == ["squeeze", toy_squeeze])
-    assert "Root mean square over H×W" in line and "eps=1e-06 (float)" in line
+    summary, options, _ = entries(out)[("squeeze", toy_squeeze)]
+    assert "Root mean square over H×W" in summary and "eps=1e-06 (float)" in options
+
+
+OWN_OPS = '''
+from se_variants import SQUEEZE, Descriptor
+from se_variants.squeeze import Squeeze
+
+
+@SQUEEZE.register("cli_rms")
+class CliRMS(Squeeze):
+    """Root mean square over the spatial axes (a user's op, for the --imports test)."""
+
+    def __init__(self, channels: int, dims: int = 2, *, eps: float = 1e-6):
+        super().__init__(channels, dims)
+        self.eps, self.spatial = eps, tuple(range(2, 2 + dims))
+        self.descriptor = Descriptor(channels, stats=1, keeps=("c",), dims=dims)
+
+    def forward(self, x):
+        return x.pow(2).mean(self.spatial, keepdim=True).add(self.eps).sqrt().unsqueeze(1)
+'''
+
+
+def test_your_own_ops_come_in_with_imports_and_an_unknown_op_says_so(capsys, tmp_path, monkeypatch):
+    """An op name the registry does not have says how a user's own op comes in (--imports), keeping "did you
+    mean"; with --imports, show and list take it."""
+    (tmp_path / "sv_cli_ops.py").write_text(OWN_OPS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = run(capsys, "show", "squeeze=cli_rms")
+    assert code == 2 and "Unknown squeeze 'cli_rms'" in err and "with --imports <module>" in err
+    code, _, err = run(capsys, "show", "block=parts", "excite=fcc")
+    assert code == 2 and "Did you mean 'fc'?" in err and "--imports" in err
+    try:
+        code, out, _ = run(capsys, "show", "squeeze=cli_rms", "--imports", "sv_cli_ops")
+        assert code == 0 and field(out, "spec") == ["channels=64 squeeze=cli_rms"]
+        code, out, _ = run(capsys, "list", "squeeze", "--imports", "sv_cli_ops")
+        assert code == 0 and "Root mean square" in entries(out)[("squeeze", "cli_rms")][0]
+    finally:
+        if "cli_rms" in SQUEEZE:
+            SQUEEZE.unregister("cli_rms")
+        sys.modules.pop("sv_cli_ops", None)
+    code, _, err = run(capsys, "list", "--imports", "no_such_module_sv")
+    assert code == 2 and "cannot import 'no_such_module_sv'" in err and "Traceback" not in err
 
 
 def test_list_unknown_kind(capsys):
@@ -71,9 +186,9 @@ def test_list_unknown_kind(capsys):
 
 
 def test_show_parts(capsys):
-    code, out, _ = run(capsys, "show", "squeeze=max", "excite=conv1d", "gate=sigmoid", "--channels", "64",
+    code, out, err = run(capsys, "show", "squeeze=max", "excite=conv1d", "gate=sigmoid", "--channels", "64",
                        "--input", "2,64,32,32")
-    assert code == 0
+    assert code == 0, (out, err)
     assert "(squeeze): Pool(64, stats=['max'], axes='spatial')" in out  # the module tree
     assert field(out, "parameters") == ["3 (3 trainable)"]  # ECA k = 3 for C = 64, no bias
     assert field(out, "output") == ["(2, 64, 32, 32)"]
@@ -85,8 +200,8 @@ def test_show_parts(capsys):
 
 
 def test_show_default_block_flops_by_hand(capsys):
-    code, out, _ = run(capsys, "show", "--input", "2,64,8,8")
-    assert code == 0
+    code, out, err = run(capsys, "show", "--input", "2,64,8,8")
+    assert code == 0, (out, err)
     hidden = 64 // 16
     assert field(out, "FLOPs")[0].startswith(f"{2 * (2 * 64 * hidden) * 2:,} ")  # two FCs on N = 2 vectors
     params = 64 * hidden + hidden + hidden * 64 + 64  # two FCs with biases
@@ -94,21 +209,21 @@ def test_show_default_block_flops_by_hand(capsys):
 
 
 def test_show_preset_with_option(capsys):
-    code, out, _ = run(capsys, "show", "name=cbam", "reduction=8")
-    assert code == 0
+    code, out, err = run(capsys, "show", "name=cbam", "reduction=8")
+    assert code == 0, (out, err)
     assert out.splitlines()[1].startswith("Serial(")
     assert len(field(out, "descriptor")) == 2 and len(field(out, "scale")) == 2
-    code, bare, _ = run(capsys, "show", "cbam", "reduction=8")
-    assert code == 0 and bare == out
-    code, hydra, _ = run(capsys, "show", "block=cbam", "block.reduction=8")  # the runner's overrides
-    assert code == 0 and hydra == out
+    code, bare, err = run(capsys, "show", "cbam", "reduction=8")
+    assert code == 0 and bare == out, (bare, out, err)
+    code, hydra, err = run(capsys, "show", "block=cbam", "block.reduction=8")  # the runner's overrides
+    assert code == 0 and hydra == out, (hydra, out, err)
 
 
 def test_show_takes_the_runner_block_group(capsys):
-    code, parts, _ = run(capsys, "show", "block=parts", "squeeze=max")
-    assert code == 0 and field(parts, "spec") == ["channels=64 name=parts squeeze=max"]
+    code, parts, err = run(capsys, "show", "block=parts", "squeeze=max")
+    assert code == 0 and field(parts, "spec") == ["channels=64 name=parts squeeze=max"], (parts, err)
     code, _, err = run(capsys, "show", "block=none")
-    assert code == 2 and "baseline" in err
+    assert code == 2 and "baseline" in err, err
 
 
 @pytest.mark.parametrize("args", [
@@ -119,8 +234,8 @@ def test_show_takes_the_runner_block_group(capsys):
     ["excite.reduction=8", "excite=fc"],
 ])
 def test_show_override_forms_agree(capsys, args):
-    code, out, _ = run(capsys, "show", *args)
-    assert code == 0
+    code, out, err = run(capsys, "show", *args)
+    assert code == 0, (out, err)
     assert field(out, "spec") == ["channels=64 excite={name: fc, reduction: 8}"]
     assert field(out, "parameters") == [f"{64 * 8 + 8 + 8 * 64 + 64:,} (1,096 trainable)"]
 
@@ -132,16 +247,16 @@ def test_show_override_forms_agree(capsys, args):
     (["squeeze=d", "--dims", "3", "--channels", "16"], "(2, 1, 16, 8, 1, 1)", "(2, 16, 8, 1, 1)"),
 ])
 def test_show_1d_and_3d(capsys, args, descriptor, scale):
-    code, out, _ = run(capsys, "show", *args)
-    assert code == 0
+    code, out, err = run(capsys, "show", *args)
+    assert code == 0, (out, err)
     assert field(out, "descriptor")[0].startswith(descriptor) and field(out, "scale")[0].startswith(scale)
     mixes = "excite=conv1d" in args  # a conv over the kept positions
     assert field(out, "mask")[0].startswith("no: excite 'conv1d' mixes" if mixes else "yes")
 
 
 def test_show_multi_input_block(capsys):
-    code, out, _ = run(capsys, "show", "multi_input", "inputs=3", "--input", "1,32,8,8")
-    assert code == 0
+    code, out, err = run(capsys, "show", "multi_input", "inputs=3", "--input", "1,32,8,8")
+    assert code == 0, (out, err)
     assert field(out, "input")[0].startswith("(1, 32, 8, 8) × 3 inputs")
     assert field(out, "scale")[0].startswith("(1, 3, 32, 1, 1)")
 
@@ -167,15 +282,18 @@ def test_show_multi_input_block(capsys):
 ])
 def test_show_errors_exit_2_without_traceback(capsys, args, message):
     code, out, err = run(capsys, "show", *args)
-    assert code == 2
-    assert message in err and "Traceback" not in err + out
+    assert code == 2, (out, err)
+    assert message in err and "Traceback" not in err + out, (out, err)
 
 
+@pytest.mark.slow  # starts a se-variants process
 def test_console_command_error_has_no_traceback():
+    """The installed command itself (a process of its own) ends an error with the message, exit 2, no traceback."""
     proc = subprocess.run([sys.executable, "-m", "se_variants.cli", "show", "squeeze=avgg"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "Unknown squeeze 'avgg'. Did you mean 'avg'?" in proc.stderr and "Traceback" not in proc.stderr
+                          capture_output=True, text=True, timeout=600)  # (the timeout: a guard against a hang only)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Unknown squeeze 'avgg'. Did you mean 'avg'?" in proc.stderr and "Traceback" not in proc.stderr, \
+        proc.stderr
 
 
 # --- override values -------------------------------------------------------------------------------------------

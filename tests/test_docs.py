@@ -14,8 +14,9 @@ Commands are the lines of fenced ``bash`` blocks (``\\`` continues a line) and t
 Files the docs show with a ``# file: <path>`` comment among a block's first comment lines (an experiment YAML, a
 module of your own ops) are written into that folder first, so that commands using them run as documented;
 ``PYTHONPATH=.`` before a command puts the folder on ``sys.path``. Ops the commands register are unregistered
-afterwards. Also checked: README.md's length, that the paths and links it names exist (and those of docs/), that
-its map of the code names real files, and that its test command is the one ``.ci/run`` runs.
+afterwards. Also checked: README.md's length, that the paths and links it names exist (and those of docs/; a
+document another branch brings is listed in ``ARRIVING`` until it is here), that its map of the code names real
+files, and that its test command is the one ``.ci/run`` runs.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 MAX_README_LINES = 250
+#: documents that another branch brings: links to them are left unchecked until they arrive, and then
+#: test_arriving_documents_are_not_here_yet fails until the entry is removed (so that the links are checked)
+ARRIVING = {"docs/ucr.md"}
 
 #: the commands run in this process: se-variants subcommand → run with --dry-run appended
 IN_PROCESS = {"train": True, "ablate": True, "list": False, "show": False}
@@ -218,6 +222,7 @@ def isolated(folder: Path) -> Iterator[None]:
 
     groups = {id(SQUEEZE): "squeeze", id(EXCITE): "excite", id(GATE): "gate", id(PRESET): "block"}
     names = [(r, set(r.names())) for r in _registries()]
+    before = set(sys.modules)  # (a module from the folder is imported by the command: a new one)
     try:
         yield
     finally:
@@ -226,8 +231,8 @@ def isolated(folder: Path) -> Iterator[None]:
             for name in set(registry.names()) - known:
                 registry.unregister(name)
                 repo.get(groups.get(id(registry)), {}).pop(f"{name}.yaml", None)
-        for name, module in list(sys.modules.items()):
-            where = getattr(module, "__file__", None)
+        for name in set(sys.modules) - before:
+            where = getattr(sys.modules[name], "__file__", None)
             if where and Path(where).resolve().is_relative_to(folder.resolve()):
                 del sys.modules[name]
 
@@ -249,6 +254,7 @@ def test_documented_command_runs(command: Command, workdir: Path, monkeypatch, c
 
     env, _ = command.split()
     monkeypatch.chdir(workdir)
+    monkeypatch.delenv("COLUMNS", raising=False)  # output as into a file, whatever the terminal (xdist's workers: 80)
     for name, value in env:
         monkeypatch.setenv(name, value)
         if name == "PYTHONPATH":
@@ -274,6 +280,21 @@ def test_other_commands_say_how_they_are_checked(command: Command):
     tested = TESTED_BY.search(command.comment)
     if tested:
         assert (ROOT / tested.group(1)).is_file(), f"{command.where}: {tested.group(1)} does not exist"
+
+
+def test_the_readmes_sweeps_include_their_baseline(tmp_path, monkeypatch):
+    """A ``train -m`` sweep the README shows has ``block=none`` among its jobs, so that its report has Δ and p."""
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.identity import is_baseline
+    from se_variants.runner.plan import make_plan
+
+    monkeypatch.chdir(tmp_path)
+    sweeps = [c for c in RUNNABLE if c.where.startswith("README") and c.cli_args()[:2] == ["train", "-m"]
+              and "hydra/sweeper=optuna" not in c.text]
+    assert sweeps
+    for command in sweeps:
+        plan = make_plan(parse_args([a for a in command.cli_args()[1:] if a != "--dry-run"]))
+        assert any(is_baseline(job.config) for job in plan.jobs), f"{command.where}: `{command.text}` has no baseline"
 
 
 def test_the_docs_have_commands_of_every_kind():
@@ -321,7 +342,7 @@ def _anchors(doc: Path) -> set[str]:
 
 def test_readme_paths_exist():
     text = _readme()
-    missing = sorted({p for p in REPO_PATH.findall(text) if not (ROOT / p.rstrip(".,:;")).exists()})
+    missing = sorted({p for p in REPO_PATH.findall(text) if not (ROOT / p.rstrip(".,:;")).exists()} - ARRIVING)
     assert not missing, f"README.md names paths that do not exist: {missing}"
 
 
@@ -333,11 +354,19 @@ def test_relative_links_and_anchors_exist(doc: Path):
             continue  # https:, mailto:
         path, _, anchor = target.partition("#")
         file = (doc.parent / path).resolve() if path else doc
+        if file.is_relative_to(ROOT) and str(file.relative_to(ROOT)) in ARRIVING:
+            continue
         if not file.exists():
             problems.append(f"{target}: no such file")
         elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
             problems.append(f"{target}: no heading with that anchor in {file.name}")
     assert not problems, f"{doc.name}: broken links: {problems}"
+
+
+@pytest.mark.parametrize("path", sorted(ARRIVING))
+def test_arriving_documents_are_not_here_yet(path: str):
+    assert not (ROOT / path).exists(), (f"{path} has arrived: remove it from ARRIVING in tests/test_docs.py, so that "
+                                        f"the links to it are checked")
 
 
 def _ci_command() -> str:
@@ -360,13 +389,14 @@ MAP_TOKEN = re.compile(r"(?<![\w./-])([\w-]+(?:/[\w.-]+)*\.(?:py|md|yaml|toml)|[
 DESCRIPTION_COLUMN = 20
 
 
-def test_the_map_of_the_code_names_real_paths():
-    """Each entry of README's map exists where its indentation puts it, and so does each file or folder its
-    description names (relative to the entry's folder, or to the repository)."""
+def _map() -> tuple[set[Path], list[str]]:
+    """(every path README's map names -- its entries and the files and folders their descriptions name --,
+    the names that do not exist where the map puts them)."""
     heading = _readme().splitlines().index("## The map of the code") + 1
     block = next(b for b in blocks(README) if b.line > heading)
     stack: list[tuple[int, Path]] = []
     base = ROOT
+    named: set[Path] = set()
     missing = []
     for line in block.lines:
         if not line.strip():
@@ -380,6 +410,7 @@ def test_the_map_of_the_code_names_real_paths():
                 stack.pop()
             parent = stack[-1][1] if stack else ROOT
             path = parent / name.rstrip("/")
+            named.add(path)
             if not path.exists():
                 missing.append(str(path.relative_to(ROOT)))
             if name.endswith("/"):
@@ -388,6 +419,39 @@ def test_the_map_of_the_code_names_real_paths():
             else:
                 base = parent
         for token in MAP_TOKEN.findall(description):
-            if not ((base / token).exists() or (ROOT / token).exists()):
+            found = [p for p in (base / token, ROOT / token) if p.exists()]
+            named.update(p.resolve() if p.is_symlink() else p for p in found)
+            if not found:
                 missing.append(f"{token} (in the description of {base.relative_to(ROOT) or '.'})")
+    return named, missing
+
+
+def test_the_map_of_the_code_names_real_paths():
+    """Each entry of README's map exists where its indentation puts it, and so does each file or folder its
+    description names (relative to the entry's folder, or to the repository)."""
+    _, missing = _map()
     assert not missing, f"README's map of the code names what does not exist: {missing}"
+
+
+def _runner_rooms() -> list[Path]:
+    """The runner's modules and packages, and the config groups (``configs/<group>/``, ``configs/hydra/<group>/``)."""
+    runner = ROOT / "se_variants" / "runner"
+    rooms = [p for p in runner.iterdir() if (p.suffix == ".py" and p.name != "__init__.py")
+             or (p.is_dir() and (p / "__init__.py").is_file())]
+    groups = [p for p in (ROOT / "configs").iterdir() if p.is_dir() and p.name != "hydra"]
+    groups += [p for p in (ROOT / "configs" / "hydra").iterdir() if p.is_dir()]
+    return sorted(rooms) + sorted(groups)
+
+
+def test_the_maps_name_every_runner_module_and_config_group():
+    """A module of the runner or a config group that README's map (or the runner package's own map, its
+    docstring) does not name is a room a reader cannot find: both maps must be complete, not only real."""
+    named, _ = _map()
+    off_readme = [str(p.relative_to(ROOT)) for p in _runner_rooms() if p not in named]
+    assert not off_readme, f"README's map of the code does not name: {off_readme}"
+    import se_variants.runner as runner
+
+    doc = runner.__doc__ or ""
+    modules = [p for p in _runner_rooms() if "se_variants" in p.parts]
+    off_package = [p.name for p in modules if not re.search(rf"(?<![\w.]){re.escape(p.name)}", doc)]
+    assert not off_package, f"se_variants/runner/__init__.py's map does not name: {off_package}"

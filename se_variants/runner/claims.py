@@ -30,7 +30,8 @@ from typing import Any
 
 from .files import parse_json
 
-__all__ = ["Claim", "ClaimError", "Owner", "acquire", "owner_of", "CLAIM_FILE", "HEARTBEAT_S", "STALE_AFTER_S"]
+__all__ = ["Claim", "ClaimError", "Owner", "acquire", "owner_of", "this_process", "CLAIM_FILE", "HEARTBEAT_S",
+           "STALE_AFTER_S"]
 
 CLAIM_FILE = "claim.json"
 #: how often a running job touches its claim
@@ -56,6 +57,16 @@ def _process_start(pid: int) -> str | None:
         return None
 
 
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` has ended and only waits to be reaped (a zombie, Linux): a killed worker whose
+    parent died with it stays one until init reaps it, which can take seconds."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
 def scheduler_job() -> tuple[str, int] | None:
     """This process's scheduler job and how often it was restarted (SLURM: array job and task id, or job id, and
     SLURM_RESTART_COUNT, which a requeue increments), or None outside a scheduler."""
@@ -79,6 +90,8 @@ def _pid_alive(pid: int, start: str | None, last_seen: float, now: float) -> boo
         return False
     except PermissionError:  # exists, owned by another user
         pass
+    if _ended(pid):
+        return False
     current = _process_start(pid)
     if start is None or current is None:
         return now - last_seen < STALE_AFTER_S
@@ -179,11 +192,17 @@ class Claim:
         self.release()
 
 
+def this_process() -> Owner:
+    """This process as an :class:`Owner` (host, pid, start time, scheduler job), as of now: what a claim holds, and
+    what a search records of the command that asked for a trial."""
+    job = scheduler_job()
+    return Owner(socket.gethostname(), os.getpid(), time.time(), secrets.token_hex(8), time.time(),
+                 _process_start(os.getpid()), list(job) if job else None)
+
+
 def _create(path: Path) -> Owner | None:
     """Create the claim file with O_EXCL (never following a symlink); our Owner, or None when it already exists."""
-    job = scheduler_job()
-    owner = Owner(socket.gethostname(), os.getpid(), time.time(), secrets.token_hex(8), time.time(),
-                  _process_start(os.getpid()), list(job) if job else None)
+    owner = this_process()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:

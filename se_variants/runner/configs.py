@@ -30,7 +30,8 @@ from .identity import job_name
 from .schema import TrainConfig, register_schema
 from .validate import ConfigError
 
-__all__ = ["CONFIG_DIR", "CONFIG_NAME", "Composer", "compose", "compose_many", "searchpath_override", "message"]
+__all__ = ["CONFIG_DIR", "CONFIG_NAME", "Composer", "compose", "compose_many", "searchpath_override", "message",
+           "override_parser", "parse_overrides"]
 
 #: the packaged config tree (top-level configs/ of the repository, installed as package data)
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -69,10 +70,21 @@ def message(err: BaseException) -> str:
                     and "OC_CAUSE" not in line and line.strip())
 
 
-def _parser():
+def override_parser() -> Any:
+    """Hydra's parser of command-line overrides (``key=value``, ``a=1,2``, ``choice(...)``, ``+a``, ``~a``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     return OverridesParser.create()
+
+
+def parse_overrides(overrides: Sequence[str]) -> list[Any]:
+    """Hydra's ``Override`` objects of ``overrides``; ConfigError naming them when one cannot be parsed."""
+    from hydra.errors import HydraException
+
+    try:
+        return override_parser().parse_overrides(list(overrides))
+    except HydraException as err:
+        raise ConfigError(f"cannot parse the overrides {' '.join(overrides)}: {message(err)}") from None
 
 
 _HEADER = re.compile(r"^#\s*@package\s+(\S+)")
@@ -201,7 +213,7 @@ class Composer:
     def jobs(self, jobs: Sequence[Sequence[str]], hydra_overrides: Sequence[str] = ()) -> list[DictConfig]:
         """The config of every job (each a list of task overrides), as Hydra composes ``[*job, *hydra_overrides]``
         -- without the hydra node -- through the fast path where it applies (see the module doc)."""
-        parser = _parser()
+        parser = override_parser()
         parsed = [parser.parse_overrides(list(job)) for job in jobs]
         fast = self.config_name == CONFIG_NAME and self._config_sources() is not None
         split = [self._split(p) for p in parsed] if fast else [None] * len(jobs)

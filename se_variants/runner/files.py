@@ -1,25 +1,29 @@
 """Files the runner writes and reads: every write atomic, every read bounded.
 
-A writer replaces a file in one step (a temporary file in the same folder, then ``os.replace``), so a reader sees
-the old file or the new one, never half of one. New files get the permissions any other new file of this process
-gets (``0o666`` minus the umask): colleagues sharing a file system can read results when the umask lets them.
+A writer replaces a file in one step (a temporary file in the same folder, then ``os.replace``), so a reader
+sees the old file or the new one, never half of one; records are synced to disk first, notes that the next write
+replaces anyway (a job's progress, a driver's list) are not. New files get the permissions any other new file of
+this process gets (``0o666`` minus the umask): colleagues sharing a file system can read results when the umask
+lets them.
 A reader trusts nothing: JSON is parsed with limits (size, nesting, encoding), and the caller gets the reason
 when a file cannot be read, so it can show the file as broken instead of crashing on it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_atomic", "write_json", "replace_into", "parse_json", "read_json", "unwritable", "stamp",
+__all__ = ["sqlite_file", "write_atomic", "write_json", "replace_into", "parse_json", "read_json", "unwritable", "stamp", "locked",
            "MAX_JSON_BYTES", "FileProblem"]
 
 #: the runner's JSON files (records, plans, claims) are a few kB; anything far larger is not one of ours
@@ -57,15 +61,17 @@ def replace_into(path: Path | str, write: Callable[[str], None]) -> None:
         raise
 
 
-def write_atomic(path: Path | str, data: str | bytes) -> None:
-    """Write ``data`` (text as UTF-8) to ``path`` atomically (see :func:`replace_into`), synced to disk."""
+def write_atomic(path: Path | str, data: str | bytes, durable: bool = True) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` atomically (see :func:`replace_into`), synced to disk unless
+    ``durable`` is False (a note the next write replaces: a crash of the machine may lose it, never half of it)."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
 
     replace_into(path, write)
 
@@ -80,9 +86,10 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
-def write_json(path: Path | str, obj: Any, indent: int | None = 2) -> None:
-    """``obj`` as JSON (NaN and infinity written as null: JSON has no such numbers), atomically."""
-    write_atomic(path, json.dumps(_finite(obj), indent=indent, default=str, allow_nan=False) + "\n")
+def write_json(path: Path | str, obj: Any, indent: int | None = 2, durable: bool = True) -> None:
+    """``obj`` as JSON (NaN and infinity written as null: JSON has no such numbers), atomically (see
+    :func:`write_atomic` for ``durable``)."""
+    write_atomic(path, json.dumps(_finite(obj), indent=indent, default=str, allow_nan=False) + "\n", durable)
 
 
 def parse_json(path: Path | str, max_bytes: int = MAX_JSON_BYTES) -> tuple[Any, str | None]:
@@ -135,3 +142,31 @@ def unwritable(folder: Path | str) -> str | None:
 def stamp() -> str:
     """The local time as a file-name suffix: ``20261203-214500``."""
     return time.strftime("%Y%m%d-%H%M%S")
+
+
+@contextlib.contextmanager
+def locked(path: Path | str) -> Iterator[None]:
+    """Hold the lock file ``path`` (flock, created when missing, never followed through a symlink): one holder at
+    a time across processes on a host, and across hosts where the file system supports locks; where it does not,
+    the holders' writes stay atomic, just not serialised. Raises :class:`FileProblem` for a lock that is not a
+    file."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as err:
+        raise FileProblem(f"{path} cannot be used as a lock file ({err.strerror or err}: a folder or a symlink?); "
+                          f"remove it.") from None
+    try:
+        with contextlib.suppress(OSError):  # a file system without locks
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (an Optuna study's storage, an MLflow store): None for other
+    databases and for an in-memory one."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None

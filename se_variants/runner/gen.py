@@ -86,6 +86,9 @@ def generated_files() -> dict[str, str]:
     return files
 
 
+_STORED: dict[str, set[str]] = {}  # group -> the names this process stored in the ConfigStore
+
+
 def register_missing(config_dirs: list[Path]) -> list[str]:
     """Store a ConfigStore node for every registered op and preset that has no YAML file in ``config_dirs``
     (ops of your own modules); returns the ``group/name`` entries stored."""
@@ -94,10 +97,14 @@ def register_missing(config_dirs: list[Path]) -> list[str]:
     store = ConfigStore.instance()
     stored = []
     for group, registry in [*PART_GROUPS.items(), ("block", PRESET)]:
+        for name in [n for n in _STORED.get(group, ()) if n not in registry]:  # unregistered since: forget it
+            store.repo.get(group, {}).pop(f"{name}.yaml", None)
+            _STORED[group].discard(name)
         for name in registry.names():
             if any((Path(d) / group / f"{name}.yaml").is_file() for d in config_dirs):
                 continue
             node = preset_node(name) if group == "block" else option_node(registry, name)
             store.store(group=group, name=name, node=node)
+            _STORED.setdefault(group, set()).add(name)
             stored.append(f"{group}/{name}")
     return stored

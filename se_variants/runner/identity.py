@@ -16,7 +16,7 @@ import json
 import re
 from typing import Any
 
-from ..registry import NONE
+from ..registry import COMPOSE, EXCITE, GATE, NONE, PRESET, SQUEEZE
 from ..spec import PART_KEYS, PARTS
 from ..spec import is_baseline as spec_is_baseline
 from .schema import NON_IDENTITY_KEYS
@@ -128,8 +128,6 @@ def variant_columns(cfg: dict[str, Any]) -> dict[str, str | None]:
     """The result table's identity columns: ``block`` (``none``, ``parts``, or a preset or composition name with
     the options that differ from its defaults: ``cbam(reduction=8)``) and, for block=parts, ``squeeze``,
     ``excite``, ``gate``."""
-    from ..registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE
-
     block = cfg.get("block") or {}
     name = _block_name(cfg)
     out: dict[str, str | None] = {"block": name, "squeeze": None, "excite": None, "gate": None}

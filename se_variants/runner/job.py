@@ -12,7 +12,9 @@ What a job guarantees (README, "Resume, re-runs and concurrent runs"):
   restarts from scratch -- both recorded;
 * **honest records**: ``metrics.json`` is written atomically when the job starts (``running``) and when it ends
   (``ok`` / ``failed``); ``attempts`` lists every attempt (killed ones included, timed up to the last sign of
-  life of their process) and ``wall_time_s`` sums them.
+  life of their process) and ``wall_time_s`` sums them; a credential in a URL of the config is written as ``***``
+  (:mod:`.redact`), while the job uses the real one;
+* **trackers never block it**: a tracker that fails costs its logging, never the result (:mod:`.trackers`).
 """
 
 from __future__ import annotations
@@ -40,13 +42,16 @@ from ..registry import spec_to_dict
 from .checkpoints import (LAST_CKPT, CheckpointError, check_checkpoint, epochs_done, given_checkpoint, history,
                           load_checkpoint, selected)
 from .claims import Claim, Owner, acquire
+from .data import DATA
 from .files import stamp, write_atomic, write_json
 from .identity import config_hashes, variant_columns
 from .measure import count_flops, count_params, measure_latency
+from .models import MODEL
 from .pruning import Pruned, TrialReporter
-from .results import RESULT_FILE, load_record
+from .redact import redact, redact_values
+from .results import PROGRESS_FILE, RESULT_FILE, load_record
 from .schema import RUNNER_TRAINER_KEYS
-from .trackers import finish_job, job_loggers
+from .trackers import CONFIG_FILE, JobTrackers
 from .validate import block_spec, import_user_modules
 
 __all__ = ["run_job", "JobConflict", "versions", "finish_lost", "SCHEMA_VERSION"]
@@ -172,9 +177,7 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     """Build, measure, fit, test; fills ``record`` in place as it goes."""
     import lightning as L
 
-    from .data import DATA
-    from .lit import Classifier, ImageData, RunState, per_class
-    from .models import MODEL
+    from .lit import Classifier, ImageData, RunState, per_class  # (Lightning: only where a job trains)
 
     clock = time.perf_counter()
     phases: dict[str, float] = {}
@@ -188,14 +191,14 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     record["params"] = count_params(model)
     record["flops"] = count_flops(model, (1, splits.in_channels, *splits.image_size))
     lit = Classifier(model, splits.num_classes, cfg["optim"], cfg["schedule"], cfg["trainer"]["max_epochs"],
-                     hparams=cfg)
+                     hparams=redact_values(cfg))
     last = job_dir / LAST_CKPT
     last.parent.mkdir(parents=True, exist_ok=True)
     search = cfg.get("search") or {}
     reporter = TrialReporter(search) if search.get("prune") else None  # a search's pruner, fed after every epoch
     select = cfg["trainer"].get("select", "last")
     state = RunState(cfg["seed"], last, record["config_hash"], every_s=cfg.get("checkpoint_every_s") or 0.0,
-                     reporter=reporter, select=select)
+                     reporter=reporter, progress=job_dir / PROGRESS_FILE, select=select)
     # no validation split (val_fraction=0): no validation loop, and no val metrics recorded (not zeros)
     no_val = {} if len(splits.val) else {"limit_val_batches": 0}
     trainer = _trainer(cfg, job_dir, loggers or [], [state], **({"devices": devices} if devices else {}), **no_val)
@@ -289,15 +292,16 @@ def _killed_until(job_dir: Path, claim: Claim | None) -> float | None:
     return max(times) if times else None
 
 
-def _close_killed(attempts: list[dict[str, Any]], job_dir: Path, claim: Claim | None) -> None:
-    """Mark a last attempt still ``running`` (its process died without a word) as ``killed``, timed up to the
-    last sign of life of its process."""
+def _close_killed(attempts: list[dict[str, Any]], job_dir: Path, claim: Claim | None,
+                  outcome: str = "killed") -> None:
+    """Mark a last attempt still ``running`` (its process died without a word) as ``outcome`` (``killed``, or
+    ``interrupted`` for a job its launcher stopped), timed up to the last sign of life of its process."""
     if not attempts or attempts[-1].get("outcome") != "running":
         return
     began = dt.datetime.fromisoformat(attempts[-1]["started"]).timestamp()
     seen = _killed_until(job_dir, claim)
     end = max(seen, began) if seen is not None else None
-    attempts[-1].update(outcome="killed", ended=_now(end) if end is not None else None,
+    attempts[-1].update(outcome=outcome, ended=_now(end) if end is not None else None,
                         wall_time_s=round(end - began, 3) if end is not None else None)
 
 
@@ -332,7 +336,7 @@ def _run_claimed(cfg: dict[str, Any], job_dir: Path, overrides: list[str], hashe
         "status": "running",
         "error": None,
         **variant_columns(cfg),
-        "overrides": overrides,
+        "overrides": redact_values(overrides),
         "seed": cfg.get("seed"),
         **hashes,
         "job": job_dir.name,
@@ -346,21 +350,21 @@ def _run_claimed(cfg: dict[str, Any], job_dir: Path, overrides: list[str], hashe
         "finished": None,
         "attempts": attempts,
         "versions": versions(),
-        "host": {**_host(), "argv": sys.argv},
-        "config": cfg,
+        "host": {**_host(), "argv": redact_values(sys.argv)},
+        "config": redact_values(cfg),
     }
     write_json(path, record)
     start = time.perf_counter()
-    loggers: list[Any] = []
+    trackers: JobTrackers | None = None
     try:
         import_user_modules(cfg.get("imports"))
+        trackers = JobTrackers(cfg, job_dir, new_runs=rerun)
         ckpt, epoch = _resume_from(cfg, job_dir, previous, notes)
         attempt.update(resumed_from=ckpt, from_epoch=epoch)
         threads = torch.get_num_threads()
         try:
             with _quiet(not cfg.get("verbose")):
-                loggers = job_loggers(cfg, job_dir, record, new_runs=rerun)
-                _train(cfg, record, job_dir, ckpt, devices, loggers)
+                _train(cfg, record, job_dir, ckpt, devices, trackers.start(record))
         finally:
             torch.set_num_threads(threads)
         record["status"] = "ok"
@@ -373,24 +377,17 @@ def _run_claimed(cfg: dict[str, Any], job_dir: Path, overrides: list[str], hashe
             record["error"] = {"type": "Interrupted", "message": f"stopped ({type(err).__name__}) before it finished; "
                                f"run it again to resume from its last checkpoint"}
             _finish(record, attempt, path, start, "interrupted")
+            if trackers is not None:
+                trackers.close()
             raise
-        record["error"] = {"type": type(err).__name__, "message": str(err) or type(err).__name__,
-                           "traceback": traceback.format_exc()}
+        record["error"] = {"type": type(err).__name__, "message": redact(str(err) or type(err).__name__),
+                           "traceback": redact(traceback.format_exc())}
     _finish(record, attempt, path, start, record["status"])
-    if loggers:
-        _to_trackers(loggers, cfg, job_dir, record)
+    if trackers:  # after the record is written: a tracker that fails costs its logging, never the result
+        with contextlib.suppress(OSError):  # (an artifact: without it, the trackers get metrics.json alone)
+            write_atomic(job_dir / CONFIG_FILE, yaml.safe_dump(record["config"], sort_keys=False))
+        trackers.finish(record, [p for p in (path, job_dir / CONFIG_FILE) if p.is_file()])
     return record
-
-
-def _to_trackers(loggers: list[Any], cfg: dict[str, Any], job_dir: Path, record: dict[str, Any]) -> None:
-    """The job's final metrics and files to its tracker runs (after its record is written: a tracker that fails
-    here costs a warning, never the result)."""
-    try:
-        write_atomic(job_dir / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-        finish_job(loggers, job_dir, record, [job_dir / RESULT_FILE, job_dir / "config.yaml"])
-    except Exception as err:
-        print(f"se-variants: {job_dir.name}: the trackers did not get the final metrics and files "
-              f"({type(err).__name__}: {err})", file=sys.stderr)
 
 
 def _total_time(attempts: list[dict[str, Any]]) -> float:
@@ -405,11 +402,15 @@ def _finish(record: dict[str, Any], attempt: dict[str, Any], path: Path, start: 
     write_json(path, record)
 
 
-def finish_lost(job_dir: Path | str, why: str) -> dict[str, Any] | None:
+def finish_lost(job_dir: Path | str, why: str, *, kind: str = "Killed",
+                outcome: str = "killed") -> dict[str, Any] | None:
     """Close the record of a job whose process died while training it (a worker killed by the system, a node
     lost): its last attempt becomes ``killed`` (timed up to the last sign of life), the record ``failed`` with
-    ``why``, so the report shows it and the next run resumes it from its checkpoint. Returns the record, or None
-    when the folder has no record of a running attempt or its claim is held by a live process."""
+    ``why``, so the report shows it and the next run resumes it from its checkpoint. A launcher that stopped the
+    job (an interrupt) closes it as ``kind="Interrupted", outcome="interrupted"``: its process may have ended
+    before the job could write that itself (stopped between two writes of the record, or killed when it did not
+    stop in time). Returns the record, or None when the folder has no record of a running attempt or its claim is
+    held by a live process."""
     job_dir = Path(job_dir)
     path = job_dir / RESULT_FILE
     record, _ = load_record(path) if path.is_file() else (None, None)
@@ -423,11 +424,11 @@ def finish_lost(job_dir: Path | str, why: str) -> dict[str, Any] | None:
         if record is None or record["status"] != "running":
             return record
         attempts = [dict(a) for a in record.get("attempts") or []]
-        _close_killed(attempts, job_dir, claim)
+        _close_killed(attempts, job_dir, claim, outcome)
         if attempts:
             notes = attempts[-1].setdefault("notes", [])
             notes.append(why)
-        record.update(status="failed", attempts=attempts, error={"type": "Killed", "message": why},
+        record.update(status="failed", attempts=attempts, error={"type": kind, "message": why},
                       wall_time_s=_total_time(attempts),
                       finished=attempts[-1].get("ended") if attempts else None)
         write_json(path, record)

@@ -8,26 +8,31 @@ summary as it finishes, whatever happens to the process that ran it.
   fresh worker takes the next job. Workers stop when the command stops, and stop themselves if it dies.
 * ``processes`` and ``slurm``: submitit's local and SLURM executors, a fresh process (or cluster job) per job;
   ``processes`` runs ``n_jobs`` at once, SLURM an array throttled by ``array_parallelism``; a SLURM job that hits
-  its time limit or is preempted is requeued and resumes from its checkpoint.
+  its time limit or is preempted is requeued and resumes from its checkpoint. :meth:`Submitit.submit` hands jobs
+  over without waiting for them (``--no-wait``); ``on_submit`` hears the ids of every job handed over.
 
 Every launcher runs :func:`.task.execute`, so a job gives the same numbers wherever it runs.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
 from .tables import one_line
-from .task import Job, execute, lost
+from .plans import Job
+from .redact import join_secrets, split_secrets
+from .task import execute, lost, stopped
 
 __all__ = ["Launcher", "Basic", "Workers", "Submitit", "open_launcher"]
 
@@ -55,9 +60,11 @@ class _Feed:
 
 class Launcher:
     """Runs jobs; :meth:`run` takes them lazily from any iterable (one when a slot is free) and yields
-    ``(job, summary)`` as each finishes; :meth:`close` stops what is left."""
+    ``(job, summary)`` as each finishes; :meth:`close` stops what is left. A launcher whose jobs have ids in a
+    queue (submitit's) calls ``on_submit(jobs, ids)`` when it hands jobs over."""
 
     name = "basic"
+    on_submit: Callable[[list[Job], list[str]], None] | None = None
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, dict[str, Any]]]:
         raise NotImplementedError
@@ -72,11 +79,26 @@ class Basic(Launcher):
 
     def __init__(self, progress_bar: bool = False):
         self.progress_bar = progress_bar
+        self.current: Job | None = None
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, dict[str, Any]]]:
         for job in jobs:
-            yield job, execute(job, progress_bar=self.progress_bar)
+            self.current = job
+            result = execute(job, progress_bar=self.progress_bar)
+            self.current = None
+            yield job, result
 
+    def close(self, interrupted: bool = False) -> str | None:
+        if interrupted and self.current is not None:  # stopped in its job: the record says so
+            stopped(self.current, _STOPPED)
+        self.current = None
+        return None
+
+
+#: why a job stopped by an interrupt that could not record it itself is Interrupted (see :func:`.task.stopped`)
+_STOPPED = "stopped before it finished; run the command again to resume it from its last checkpoint"
+#: how long workers have to stop after an interrupt (after the end of a sweep) before they are killed
+_STOP_S, _END_S = 30.0, 60.0
 
 # ------------------------------------------------------------------------------------------------- workers
 
@@ -197,12 +219,18 @@ class Workers(Launcher):
                     w.conn.send(None)
                 except (BrokenPipeError, OSError):
                     pass
-        deadline = time.monotonic() + (30.0 if interrupted else 60.0)
+        deadline = time.monotonic() + (_STOP_S if interrupted else _END_S)
+        killed = set()
         for w in workers:
             w.process.join(max(0.0, deadline - time.monotonic()))
             if w.alive():
                 w.process.kill()
                 w.process.join()
+                killed.add(w)
+        if interrupted:  # the jobs they were training, whose workers have ended now: closed, whenever they stopped
+            for w, job in self.busy.items():
+                stopped(job, _STOPPED if w not in killed else
+                        f"{_STOPPED} (its worker did not stop within {_STOP_S:.0f} s of the interrupt and was killed)")
         self.idle, self.busy = [], {}
         return None
 
@@ -210,11 +238,18 @@ class Workers(Launcher):
 # ------------------------------------------------------------------------------------------------- submitit
 
 
+#: the environment variable a submitit job finds the secrets of its config in (its pickle holds them redacted)
+SECRETS_ENV = "SE_VARIANTS_SECRETS"
+
+
 class _SubmititTask:
-    """What submitit runs for a job (picklable); requeued with the same job when SLURM stops it early."""
+    """What submitit runs for a job (picklable); requeued with the same job when SLURM stops it early. The job
+    comes redacted (submitit writes it to a file) and gets its credentials back from the environment."""
 
     def __call__(self, job: Job) -> dict[str, Any]:
-        return execute(job)
+        secrets = json.loads(os.environ.get(SECRETS_ENV) or "{}")
+        return execute(replace(job, config=join_secrets(job.config, secrets),
+                               overrides=join_secrets(job.overrides, secrets)))
 
     def checkpoint(self, job: Job) -> Any:  # submitit's hook on timeout / preemption: run the job again
         import submitit
@@ -227,13 +262,15 @@ _GENERIC = ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "gpus_per
             "stderr_to_stdout")
 #: options submitit's SlurmExecutor takes when it is created, not through ``update_parameters``
 _AT_CREATION = ("max_num_timeout",)
+#: the launcher node's own keys: which launcher (and which Hydra launcher it stands for), not sbatch options
+_OURS = ("name", "alias", "n_jobs")
 
 
 def slurm_parameters(options: dict[str, Any]) -> dict[str, Any]:
     """The launcher node of ``hydra/launcher=slurm`` as submitit's ``update_parameters`` keywords."""
     out: dict[str, Any] = {}
     for key, value in options.items():
-        if key == "name" or key in _AT_CREATION or value is None or value == {} or value == []:
+        if key in _OURS or key in _AT_CREATION or value is None or value == {} or value == []:
             continue
         out[key if key in _GENERIC else f"slurm_{key}"] = value
     out.setdefault("name", "se-variants")
@@ -260,16 +297,31 @@ class Submitit(Launcher):
         # search says how many trials run at once
         self.limit = parallel
         self.submitted: list[Any] = []
+        self.secrets: dict[str, str] = {}
 
     def _submit(self, jobs: list[Job]) -> list[Any]:
         task = _SubmititTask()
-        if len(jobs) > 1 and self.limit is None:
+        sealed = []
+        for job in jobs:  # the files submitit writes hold no credential: they reach the job in its environment
+            (config, overrides), secrets = split_secrets((job.config, job.overrides))
+            self.secrets.update(secrets)
+            sealed.append(replace(job, config=config, overrides=overrides))
+        if self.secrets:
+            os.environ[SECRETS_ENV] = json.dumps(self.secrets)
+        if len(sealed) > 1 and self.limit is None:
             with self.executor.batch():  # one array job
-                futures = [self.executor.submit(task, job) for job in jobs]
+                futures = [self.executor.submit(task, job) for job in sealed]
         else:
-            futures = [self.executor.submit(task, job) for job in jobs]
+            futures = [self.executor.submit(task, job) for job in sealed]
         self.submitted += futures
+        if self.on_submit is not None:
+            self.on_submit(jobs, [str(f.job_id) for f in futures])
         return futures
+
+    def submit(self, jobs: list[Job]) -> list[str]:
+        """Hand every job over at once, without waiting for any (SLURM: one array, throttled by
+        ``array_parallelism``); their ids (``12345_0``, ...)."""
+        return [str(f.job_id) for f in self._submit(jobs)]
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, dict[str, Any]]]:
         feed = _Feed(jobs)

@@ -36,14 +36,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Checkpoint
+from lightning.pytorch.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .checkpoints import PLATEAU_KEY, RUN_STATE_KEY
+from .files import write_json
 from .data.base import EpochSampler, SeededItems, ShardSampler, Splits, derive_seed
 from .optim import OPTIM, SCHEDULE
 
-__all__ = ["Classifier", "ImageData", "RunState", "STAGES", "per_class"]
+__all__ = ["Classifier", "ImageData", "RunState", "TrackerLogger", "STAGES", "per_class"]
 
 STAGES = ("train", "val", "test")
 _Plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
@@ -70,7 +72,8 @@ class Classifier(L.LightningModule):
         self.optim_spec = dict(optim)
         self.schedule_spec = dict(schedule)
         self.epochs = epochs
-        self.save_hyperparameters(hparams or {})
+        # in the checkpoint only: a tracker gets the job's identity from its own code, never the whole config
+        self.save_hyperparameters(hparams or {}, logger=False)
         self.test_confusion: torch.Tensor | None = None
         self.plateau: _Plateau | None = None  # a plateau schedule, stepped here with the epoch's training loss
         self._plateau_state: dict[str, Any] | None = None  # its state from a checkpoint, until it is built
@@ -226,6 +229,8 @@ class RunState(Checkpoint):
             from the last checkpoint written, with the same final numbers; only the work since is lost.
         reporter: called with (epoch, that epoch's metrics) after each epoch (a search's pruner: it may raise
             :class:`.pruning.Pruned` to stop the job).
+        progress: where to note the epochs finished (:data:`.results.PROGRESS_FILE`) when training starts and
+            after every epoch, for ``se-variants status``; a note that cannot be written is skipped.
         select: ``last`` or ``min_train_loss``: keep a copy of the model's state (parameters and buffers) from the
             end of every epoch whose training loss is lower than every earlier one (strictly: the first of equal
             minima; a non-finite loss never counts), as Keras' ``ModelCheckpoint(monitor='loss',
@@ -237,13 +242,14 @@ class RunState(Checkpoint):
     """
 
     def __init__(self, seed: int, ckpt_path: Path, config_hash: str, every_s: float = 0.0,
-                 reporter: Any = None, select: str = "last"):
+                 reporter: Any = None, progress: Path | None = None, select: str = "last"):
         self.seed = seed
         self.ckpt_path = Path(ckpt_path)
         self.config_hash = config_hash
         self.every_s = every_s
         self.reporter = reporter
         self.select = select
+        self.progress = progress
         self.history: list[dict[str, float]] = []
         #: the selected epoch: {"epoch", "train/loss", "state": the model's state_dict on the CPU} (min_train_loss)
         self.selected: dict[str, Any] | None = None
@@ -260,6 +266,19 @@ class RunState(Checkpoint):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history = list(state.get("history", []))
         self.selected = state.get("selected")
+
+    def _note_progress(self, trainer: L.Trainer, epochs: int) -> None:
+        if self.progress is None or not trainer.is_global_zero:
+            return
+        try:  # not synced: the next epoch rewrites it
+            write_json(self.progress, {"epoch": epochs, "max_epochs": trainer.max_epochs,
+                                       "metrics": self.history[-1] if self.history else {}}, indent=None,
+                       durable=False)
+        except OSError:
+            pass
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._note_progress(trainer, trainer.current_epoch)  # a resumed attempt: the epochs of its checkpoint
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         seed = derive_seed(self.seed, trainer.current_epoch, trainer.global_rank, 0xE90C)
@@ -292,6 +311,7 @@ class RunState(Checkpoint):
                 os.replace(tmp, self.ckpt_path)
             trainer.strategy.barrier("se_variants.last_ckpt")
             self._last_write = time.monotonic()
+        self._note_progress(trainer, trainer.current_epoch + 1)
         if self.reporter is not None and trainer.world_size == 1:  # a search's pruner hears of the epoch
             self.reporter(trainer.current_epoch, self.history[-1])
 
@@ -304,3 +324,78 @@ class RunState(Checkpoint):
             if name:
                 out.setdefault(stage, {})[name] = value
         return out
+
+
+class TrackerLogger(Logger):
+    """A tracker's Lightning logger (MLflow, W&B) that never stops the job it logs: the first error of the tracker
+    is kept and from then on its writes are dropped and counted (:attr:`lost`), so that a tracker that is down
+    costs one failing request, not a stall per epoch; an epoch the run already holds (a resumed job trains
+    again what its killed attempt had logged) is not logged twice.
+
+    Args:
+        inner: the Lightning logger (MLFlowLogger, WandbLogger).
+        logged: metric key → the last epoch the run holds (``"*"``: for every key).
+        epoch_steps: log each metric at its epoch (MLflow's step) instead of Lightning's global step.
+
+    Lightning's automatic ``log_hyperparams`` (the whole config) and ``finalize`` (closing the run before the test
+    metrics) do nothing here: the tracker logs the job's identity and closes its run itself.
+    """
+
+    def __init__(self, inner: Logger, logged: dict[str, int] | None = None, epoch_steps: bool = False):
+        super().__init__()
+        self.inner = inner
+        self.logged = dict(logged or {})
+        self.epoch_steps = epoch_steps
+        self.error: str | None = None
+        self.lost = 0
+
+    @property
+    def name(self) -> str | None:
+        try:
+            return self.inner.name
+        except Exception:  # noqa: BLE001 -- a tracker that is down has no name to show
+            return None
+
+    @property
+    def version(self) -> Any:
+        try:
+            return self.inner.version
+        except Exception:  # noqa: BLE001
+            return None
+
+    @property
+    def experiment(self) -> Any:
+        return self.inner.experiment
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def finalize(self, status: str) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        metrics = dict(metrics)
+        epoch = metrics.get("epoch")
+        if epoch is not None:
+            every = self.logged.get("*", -1)
+            metrics = {k: v for k, v in metrics.items()
+                       if k == "epoch" or int(epoch) > max(self.logged.get(k, -1), every)}
+            if set(metrics) == {"epoch"}:
+                return
+            if self.epoch_steps:
+                step = int(metrics.pop("epoch"))
+        if self.error is not None:
+            self.lost += 1
+            return
+        try:
+            self.inner.log_metrics(metrics, step)
+        except Exception as err:  # noqa: BLE001 -- the tracker's failure costs its logging, never the job
+            self.error = f"{type(err).__name__}: {err}"
+            self.lost += 1
+
+    def save(self) -> None:
+        if self.error is None:
+            try:
+                self.inner.save()
+            except Exception as err:  # noqa: BLE001
+                self.error = f"{type(err).__name__}: {err}"

@@ -1,13 +1,16 @@
-"""The job planner behind ``se-variants train`` (one run, or a ``-m`` sweep) and ``se-variants ablate``: a
-command line in, a checked :class:`Plan` out -- every job's overrides, resolved config, folder and config hash.
+"""The job planner behind ``se-variants train`` (one run, or a ``-m`` sweep), ``se-variants ablate`` and searches:
+a command line in, checked jobs out -- every job's overrides, resolved config, folder and config hash.
 
-:func:`make_plan` runs in named steps (:func:`parse_args` first): the command line's group options and keys exist
-(with "did you mean"); the jobs are the cartesian product of the sweep overrides (``a=1,2 b=x,y``, and
-``hydra.sweeper.params``), times an experiment's ``ablation.variants`` and ``ablation.seeds``; each variant is
-composed once (:meth:`.configs.Composer.jobs`) and its seeds derived; each variant's config is checked against the
-schema and the registries, each distinct network is built once on the meta device; the trainer against the
-launcher and the machine; ``ckpt_path``; every job gets its own folder inside the output folder; the output
-folder can be written. Any problem is a :class:`~.validate.ConfigError` naming the key and the fix (the commands
+:func:`open_planner` makes a :class:`Planner` for a command line (:mod:`.args` parsed it): user modules imported,
+the base config composed, the command line's group options and keys checked (with "did you mean"). The command
+then asks for a grid (:meth:`Planner.grid`: the cartesian product of the sweep overrides ``a=1,2 b=x,y`` and
+``hydra.sweeper.params``, times an experiment's ``ablation.variants`` and ``ablation.seeds``) or hands the planner
+to a search (:func:`.search.plan_search`), which plans each trial with :meth:`Planner.jobs`. Either way each
+variant is composed once (:meth:`.configs.Composer.jobs`) and its seeds derived; each variant's config is checked
+against the schema and the registries, each distinct network is built once on the meta device; the trainer against
+the launcher and the machine; ``ckpt_path``; the trackers' stores (reachable, not corrupt, locked or
+half-migrated: :mod:`.mlflow_store`); every job gets its own folder inside the output folder; the output folder can
+be written. Any problem is a :class:`~.validate.ConfigError` naming the key and the fix (the commands
 exit 2). Nothing here imports Lightning (unless a strategy is named) or trains anything.
 """
 
@@ -15,128 +18,32 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib.util
 import itertools
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from ..registry import spec_to_dict, suggest
+from .args import Args
 from .checkpoints import CheckpointError, given_checkpoint
-from .configs import CONFIG_DIR, CONFIG_NAME, Composer, apply_overrides, message
+from .configs import CONFIG_DIR, Composer, apply_overrides, message, override_parser, parse_overrides
 from .files import unwritable
 from .gen import register_missing
 from .identity import config_hashes, is_run_knob, job_name, safe_name
+from .launcher_choice import REMOTE_LAUNCHERS, launcher_options, parallelism
+from .plans import Job, Plan, report_settings_of
 from .schema import TrainConfig
-from .task import Job
-from .trackers import default_tracking_uri
+from .trackers import check_destinations, fix_destinations
 from .validate import (ConfigError, check_config, check_devices, check_model, check_part_overrides, check_seed,
-                       import_user_modules, model_key)
+                       check_report, import_user_modules, model_key, own_op_hint)
 
-__all__ = ["Args", "Job", "Plan", "UsageError", "parse_args", "expand", "make_plan", "LAUNCHERS", "DEFAULT_EXPERIMENT",
-           "local_jobs"]
-
-#: the launchers (``hydra/launcher=<name>``) → the module they need and the se-variants extra that installs it
-LAUNCHERS = {"basic": None, "workers": None, "processes": ("submitit", "cluster"), "slurm": ("submitit", "cluster")}
-#: launchers whose jobs run on other machines (a cluster): the devices there are not this machine's
-REMOTE_LAUNCHERS = ("slurm",)
+__all__ = ["Planner", "open_planner", "make_plan", "expand", "DEFAULT_EXPERIMENT"]
 #: what ``se-variants ablate`` runs when no experiment is named
 DEFAULT_EXPERIMENT = "ablate_digits"
-# Hydra flags that only print something: no plan, straight to Hydra
-_PASSTHROUGH = {"--help", "-h", "--hydra-help", "--version", "--cfg", "-c", "--info", "-i", "--shell-completion",
-                "-sc", "--package", "-p", "--resolve"}
-_FLAGS = ["-m", "--multirun", "--dry-run", "--confirm", "-cd", "--config-dir", "-cn", "--config-name",
-          *sorted(_PASSTHROUGH)]
-
-
-class UsageError(ValueError):
-    """A bad command line (an unknown flag, a flag without its value): exit code 2, no traceback."""
-
-
-@dataclass
-class Args:
-    """The parts of a ``train`` / ``ablate`` command line the planner needs."""
-
-    overrides: list[str] = field(default_factory=list)
-    multirun: bool = False
-    config_dirs: list[str] = field(default_factory=list)
-    config_name: str = CONFIG_NAME
-    passthrough: bool = False
-    dry_run: bool = False
-    confirm: int | None = None  # a search: train the best configuration with this many fresh seeds afterwards
-
-
-def parse_args(argv: Sequence[str]) -> Args:
-    """Split a command line into flags and overrides; :class:`UsageError` for an unknown flag."""
-    args = Args()
-    it = iter(argv)
-    for a in it:
-        flag, _, inline = a.partition("=")
-        if a in ("-m", "--multirun"):
-            args.multirun = True
-        elif a == "--dry-run":
-            args.dry_run = True
-        elif flag == "--confirm":
-            value = inline or next(it, None)
-            if not value or not value.isdigit() or int(value) < 3:
-                raise UsageError(f"--confirm takes the number of fresh seeds, at least 3 (the fewest with a p-value): "
-                                 f"--confirm 3; got {value!r}")
-            args.confirm = int(value)
-        elif flag in ("-cd", "--config-dir"):
-            value = inline or next(it, None)
-            if not value:
-                raise UsageError(f"{flag} takes a folder: {flag} my_configs")
-            args.config_dirs.append(value)
-        elif flag in ("-cn", "--config-name"):
-            value = inline or next(it, None)
-            if not value:
-                raise UsageError(f"{flag} takes a config name: {flag} my_train")
-            args.config_name = value
-        elif a in _PASSTHROUGH or flag in _PASSTHROUGH:
-            args.passthrough = True
-        elif a.startswith("-") and not a.startswith("~"):
-            raise UsageError(f"unknown flag {a!r}.{suggest(flag, _FLAGS)}")
-        else:
-            args.overrides.append(a)
-    return args
-
-
-@dataclass
-class Plan:
-    """What a command line will run, checked."""
-
-    jobs: list[Job]
-    out_dir: Path  # the sweep folder (multirun) or the run folder
-    multirun: bool
-    launcher: dict[str, Any]  # the launcher's options, with its ``name``
-    parallel: int | None  # jobs at once on this machine (workers, processes), None elsewhere
-    duplicates: list[tuple[Job, Job]] = field(default_factory=list)  # (dropped, the job with its config)
-    report: tuple[float, bool] = (0.05, False)  # report.alpha, report.paired
-    ablation: dict[str, Any] | None = None  # the experiment's ablation node (ablate)
-    search: Any = None  # a search's settings and its open Planner (hydra/sweeper=optuna), see .search
-
-
-def _parser():
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    return OverridesParser.create()
-
-
-def _parse(overrides: Sequence[str]) -> list[Any]:
-    from hydra.errors import HydraException
-
-    try:
-        return _parser().parse_overrides(list(overrides))
-    except HydraException as err:
-        raise ConfigError(f"cannot parse the overrides {' '.join(overrides)}: {message(err)}") from None
-
-
 def expand(arguments: Sequence[str], params: Mapping[str, Any] | None = None, variants: Sequence[str] = (),
            seeds: Sequence[Any] = ()) -> list[list[str]]:
     """The jobs of a sweep, each a list of task overrides.
@@ -151,7 +58,7 @@ def expand(arguments: Sequence[str], params: Mapping[str, Any] | None = None, va
     given order, as Hydra's basic sweeper); with variants, each grid point × variant × seed is a job, the
     variant's overrides and the seed coming last (they win over the grid's).
     """
-    parsed = _parse([*(f"{k}={v}" for k, v in (params or {}).items()), *arguments])
+    parsed = parse_overrides([*(f"{k}={v}" for k, v in (params or {}).items()), *arguments])
     axes: dict[str, list[str]] = {}
     for o in parsed:
         key = o.get_key_element()
@@ -179,10 +86,6 @@ def expand(arguments: Sequence[str], params: Mapping[str, Any] | None = None, va
 # ------------------------------------------------------------------------------------------------- checks
 
 
-#: Hydra's launcher plugins → the se-variants launcher that does their job
-_HYDRA_LAUNCHERS = {"joblib": "workers", "submitit_local": "processes", "submitit_slurm": "slurm"}
-
-
 def _check_choices(parsed: Sequence[Any], composer: Composer) -> None:
     """Every ``group=option`` names an existing option ("did you mean"; a launcher names its extra)."""
     for o in parsed:
@@ -197,16 +100,11 @@ def _check_choices(parsed: Sequence[Any], composer: Composer) -> None:
         for value in values:
             if value == "all" and o.is_sweep_override():
                 continue  # choice(all): every option (a search; a grid refuses it in expand)
-            if group == "hydra/launcher" and value in _HYDRA_LAUNCHERS:
-                new = _HYDRA_LAUNCHERS[value]
-                knobs = "submitit's" if new == "slurm" else "n_jobs"
-                raise ConfigError(f"hydra/launcher={value}: se-variants runs its jobs itself; use "
-                                  f"hydra/launcher={new} (options: {knobs}).")
             if value in options or value == "null":
                 continue
             short = group.rsplit("/", 1)[-1]
             raise ConfigError(f"unknown {short} option {value!r}.{suggest(value, options)} Available {short} "
-                              f"options: {', '.join(options)}.")
+                              f"options: {', '.join(options)}.{own_op_hint(group, value)}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -251,7 +149,7 @@ def _check_job_keys(jobs: list[list[str]], base: DictConfig, composer: Composer)
     default = base.hydra.runtime.choices
     seen: set[tuple[str, Any, str]] = set()
     for job in jobs:
-        parsed = _parse(job)
+        parsed = parse_overrides(job)
         chosen = {o.get_key_element(): o.get_value_element_as_str() for o in parsed
                   if composer.options(o.get_key_element()) is not None and not o.is_sweep_override()}
         for o in parsed:
@@ -292,46 +190,6 @@ def _check_output(folder: Path) -> None:
                           f"trained.")
 
 
-def _launcher(hydra_cfg: DictConfig) -> dict[str, Any]:
-    node = OmegaConf.to_container(hydra_cfg.launcher, resolve=True)
-    name = node.get("name") or ("basic" if str(node.get("_target_", "")).endswith("BasicLauncher") else None)
-    if name not in LAUNCHERS:
-        raise ConfigError(f"hydra/launcher: {node.get('_target_') or name!r} is not a launcher se-variants runs; "
-                          f"use hydra/launcher=workers (the default), basic, processes or slurm.")
-    need = LAUNCHERS[name]
-    if need is not None:
-        if importlib.util.find_spec(need[0]) is None:
-            raise ConfigError(f"hydra/launcher={name} needs {need[0]}, which is not installed. Install it with: "
-                              f"pip install 'se-variants[{need[1]}]'.")
-    return {**node, "name": name}
-
-
-def local_jobs(threads: Any = None, accelerator: Any = "auto", devices: Any = "auto") -> int:
-    """How many jobs fit on this machine at once: one per GPU (``devices`` GPUs per job) when jobs train on GPUs,
-    else the usable CPU cores ÷ ``threads`` per job (``threads`` None: torch uses every core, so one job)."""
-    from .devices import gpu_count, wants_gpus
-
-    per_job = wants_gpus({"accelerator": accelerator, "devices": devices})
-    if per_job:
-        return max(1, gpu_count() // per_job)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // int(threads)) if threads else 1
-
-
-def _parallelism(launcher: dict[str, Any], cfg: dict[str, Any]) -> int | None:
-    """Jobs at once for local launchers: ``n_jobs``, or as many as fit; None for the others."""
-    if launcher["name"] not in ("workers", "processes"):
-        return None
-    given = launcher.get("n_jobs")
-    if given is not None:
-        if isinstance(given, bool) or not isinstance(given, int) or given < 1:
-            raise ConfigError(f"hydra.launcher.n_jobs: {given!r} jobs at once; give a number >= 1, or null for as "
-                              f"many as fit.")
-        return given
-    t = cfg["trainer"]
-    return local_jobs(cfg.get("threads"), t.get("accelerator"), t.get("devices"))
-
-
 def _check_checkpoint(cfg: dict[str, Any]) -> None:
     try:
         given_checkpoint(cfg)
@@ -339,18 +197,41 @@ def _check_checkpoint(cfg: dict[str, Any]) -> None:
         raise ConfigError(str(err) if str(err).startswith("ckpt_path") else f"ckpt_path: {err}") from None
 
 
+def _folder_words(overrides: Sequence[str]) -> str:
+    """Overrides as a folder name: sorted, ``=`` → ``-``, ``,`` → ``+``, joined with ``_``
+    (``excite-fc+conv1d_seed-0+1+2_squeeze-avg+max``)."""
+    return safe_name("_".join(sorted(overrides))).replace("=", "-").replace(",", "+")
+
+
 def _sweep_dir(base: DictConfig, hydra_overrides: list[str], task_overrides: list[str], ablation: bool = False) -> Path:
-    """The sweep folder: given on the command line or by the config (an experiment), else
-    ``outputs/ablate/<ablation.name>`` for ``se-variants ablate`` and ``multirun/<the sweep's arguments>`` for a
-    sweep -- so re-running the same command finds its jobs. Run knobs (``rerun=true``, ...) and the choice of
-    launcher or sweeper do not enter the name: a sweep re-run with them goes on in the same folder."""
-    raw = OmegaConf.to_container(base.hydra.sweep, resolve=False)["dir"]
-    if any(o.lstrip("+~").startswith("hydra.sweep.dir=") for o in hydra_overrides) or "${now:" not in str(raw):
+    """The sweep folder, so that re-running the same command finds its jobs, and one folder holds one set of
+    settings:
+
+    * ``hydra.sweep.dir=...`` on the command line: that folder, as given;
+    * else the folder the config names (an experiment's ``hydra.sweep.dir``), or ``outputs/ablate/<ablation.name>``
+      for ``se-variants ablate``, or ``multirun/<the sweep's arguments>`` for a ``-m`` sweep -- and when the
+      command line changes what the jobs compute (``trainer.max_epochs=3``, ``optim.lr=0.01,0.1``), the configured
+      or ablation folder gets those overrides in its name (``outputs/ablate/digits_trainer.max_epochs-3``), so
+      that jobs of other settings never land beside the experiment's own.
+
+    Run knobs (``rerun=true``, ``ablation.seeds=[0,1,2,3]``, ``trainer.loggers=[mlflow]``:
+    :func:`.identity.is_run_knob`) and the choice of launcher or sweeper never enter a name: a sweep re-run or
+    extended with them goes on in the same folder. Nor does ``experiment=``, when the experiment names its folder."""
+    if any(o.lstrip("+~").startswith("hydra.sweep.dir=") for o in hydra_overrides):
         return Path(str(base.hydra.sweep.dir))
-    if ablation:
-        return Path("outputs") / "ablate" / safe_name(str((base.get("ablation") or {}).get("name") or "ablation"))
     named = [o for o in task_overrides if not is_run_knob(o) and not o.lstrip("+~").startswith("hydra/")]
-    return Path("multirun") / safe_name("_".join(sorted(named))).replace("=", "-").replace(",", "+")
+    raw = OmegaConf.to_container(base.hydra.sweep, resolve=False)["dir"]
+    if "${now:" in str(raw) and not ablation:
+        return Path("multirun") / _folder_words(named)
+    if "${now:" in str(raw):
+        folder = Path("outputs") / "ablate" / safe_name(str((base.get("ablation") or {}).get("name") or "ablation"))
+    else:
+        folder = Path(str(base.hydra.sweep.dir))
+    settings = [o for o in named if o.lstrip("+~").split("=", 1)[0] != "experiment"]
+    if not settings:
+        return folder
+    words = _folder_words(settings)
+    return folder.with_name(f"{folder.name}_{words}") if folder.name else folder / words
 
 
 _DEFAULT_SUBDIR = "${sv_job_name:${hydra.overrides.task}}"
@@ -418,7 +299,7 @@ def _configs(composer: Composer, jobs: list[list[str]], hydra_overrides: list[st
     """Every job's resolved config. Jobs that differ only in ``seed=`` are one variant: composed once, the others
     derived by setting the seed (what Hydra does with a ``seed=`` override of a plain key) -- on the resolved
     config, unless an interpolation names the seed (then on the unresolved one, and resolved again)."""
-    parser = _parser()
+    parser = override_parser()
     groups: dict[tuple[str, ...], list[int]] = {}
     seeds: list[Any] = []
     for i, job in enumerate(jobs):
@@ -448,15 +329,14 @@ def _configs(composer: Composer, jobs: list[list[str]], hydra_overrides: list[st
     return out  # type: ignore[return-value]
 
 
-# ------------------------------------------------------------------------------------------------- the plan
+# ------------------------------------------------------------------------------------------------- the planner
 
 
-def make_plan(args: Args, *, ablation: bool = False) -> Plan:
-    """Compose and check every job of ``args`` (see the module doc); raises ConfigError naming the key at fault.
-
-    ``ablation``: the command is ``se-variants ablate`` (a sweep; ``experiment=ablate_digits`` unless one is
-    named).
-    """
+def open_planner(args: Args, *, ablation: bool = False) -> Planner:
+    """A :class:`Planner` for the command line ``args``: user modules imported, config folders registered, the
+    command's base config composed and its group options and keys checked. ``ablation``: the command is
+    ``se-variants ablate`` (a sweep; ``experiment=ablate_digits`` unless one is named). Raises ConfigError naming
+    the key at fault; the caller closes the planner (it holds a Hydra session)."""
     for folder in args.config_dirs:
         if not Path(folder).is_dir():
             raise ConfigError(f"--config-dir {folder}: no such folder (give a folder holding config groups, "
@@ -466,7 +346,7 @@ def make_plan(args: Args, *, ablation: bool = False) -> Plan:
         args.multirun = True
         if not any(o.lstrip("+").startswith("experiment=") for o in overrides):
             overrides.insert(0, f"experiment={DEFAULT_EXPERIMENT}")
-    parsed = _parse(overrides)
+    parsed = parse_overrides(overrides)
     searchpath: list[str] = []
     for o in parsed:  # user modules first: their ops are group options; hydra.searchpath joins --config-dir
         key = o.get_key_element().lstrip("+~")
@@ -481,37 +361,93 @@ def make_plan(args: Args, *, ablation: bool = False) -> Plan:
     parsed = [o for o in parsed if o.get_key_element().lstrip("+~") != "hydra.searchpath"]
     composer = Composer(args.config_dirs, args.config_name, searchpath)
     try:
-        plan = _plan(args, parsed, composer, ablation)
+        return Planner(composer, parsed, args.multirun, ablation)
     except BaseException:
         composer.close()
         raise
-    if plan.search is None:
-        composer.close()
-    return plan
 
 
 class Planner:
-    """Turns override lists into checked jobs (:class:`~.task.Job`) within one Hydra session: each variant
-    composed once (seeds derived) and checked once, each distinct network built once. A search plans its trials
-    with it one at a time; :meth:`close` ends the session."""
+    """One command line's planning, within one Hydra session: its base config (composed and checked when the
+    planner is made), then checked jobs -- each variant composed once (seeds derived) and checked once, each
+    distinct network built once. :meth:`grid` plans a grid (one run, a sweep, an ablation); a search
+    (:attr:`searching`) plans its trials with :meth:`jobs` one at a time, with the same checks. :meth:`close` ends
+    the session."""
 
-    def __init__(self, composer: Composer, hydra_overrides: list[str], launcher: dict[str, Any]):
-        self.composer, self.hydra_overrides, self.launcher = composer, hydra_overrides, launcher
+    def __init__(self, composer: Composer, parsed: list[Any], multirun: bool, ablation: bool = False):
+        self.composer, self.parsed, self.multirun, self.ablation = composer, parsed, multirun, ablation
         self.checked: set[str] = set()
         self.built: set[str] = set()
+        self.destinations: set[str] = set()  # the trackers' stores checked
+        # the command line: group options and keys exist ("did you mean"), sweeps only with -m
+        self.check_top_keys(parsed)
+        self.check_choices(parsed)
+        sweeps = [o for o in parsed if o.is_sweep_override()]
+        if sweeps and not multirun:
+            raise ConfigError(f"{sweeps[0].input_line} lists several values: add -m to run a sweep over them "
+                              f"(se-variants train -m ...).")
+        plain = [o for o in parsed if not o.is_sweep_override()]
+        structural = [o.input_line for o in plain if _is_hydra(o) or self._group(o) is not None]
+        self.base = composer.compose(structural, hydra_node=True)
+        # keys under a group node (block.reduction) depend on each job's choice of the group: checked per job
+        top_level = [o for o in plain if o.input_line not in structural
+                     and composer.options(o.get_key_element().lstrip("+~").split(".", 1)[0]) is None]
+        self.check_keys(top_level)
+        try:
+            apply_overrides(self.base, top_level)
+        except Exception as err:
+            raise ConfigError(message(err)) from None
+        check_report(self.base.get("report"))  # (and every job's: a sweep may set it per job)
+        # hydra.* keys and hydra/* groups (the launcher, the sweeper) are Hydra's, not a job's
+        self.task = [o.input_line for o in parsed if not _is_hydra(o)]
+        self.hydra_overrides = [o.input_line for o in parsed if _is_hydra(o)]
+        self.launcher = launcher_options(self.base.hydra) if multirun else {"name": "basic"}
+        #: a search (``hydra/sweeper=optuna``) rather than a grid: :func:`.search.plan_search` plans it
+        self.searching = multirun and self.base.hydra.sweeper.get("name") == "optuna"
+
+    def _group(self, o: Any) -> list[str] | None:
+        return self.composer.options(o.get_key_element().lstrip("+~").split("@", 1)[0])
 
     def close(self) -> None:
         self.composer.close()
 
+    # -- the checks a command line and every job get (a search calls them on its space) ---------------------
+
+    def check_choices(self, parsed: Sequence[Any]) -> None:
+        """Every ``group=option`` names an existing option ("did you mean")."""
+        _check_choices(parsed, self.composer)
+
+    def check_top_keys(self, parsed: Sequence[Any]) -> None:
+        """A top-level key that is neither a group nor a key of the schema is a typo ("did you mean")."""
+        _check_top_keys(parsed, self.composer)
+
+    def check_keys(self, parsed: Sequence[Any]) -> None:
+        """Every ``a.b=value`` names an existing key of the base config (``+a.b=value`` adds one on purpose)."""
+        _check_keys(parsed, self.base, self.composer)
+
+    def check_output(self, folder: Path) -> None:
+        """``folder`` can be created and written (nothing is created: a dry run leaves no trace)."""
+        _check_output(folder)
+
+    def parallelism(self, cfg: dict[str, Any]) -> int | None:
+        """Jobs at once on this machine with this command's launcher (None: not a local launcher)."""
+        return parallelism(self.launcher, cfg)
+
+    def sweep_dir(self) -> Path:
+        """The sweep folder of this command (see :func:`_sweep_dir`)."""
+        return _sweep_dir(self.base, self.hydra_overrides, self.task, self.ablation)
+
+    # -- jobs --------------------------------------------------------------------------------------------------
+
     def jobs(self, overrides: list[list[str]], folders: list[Path]) -> list[Job]:
         """A checked job per override list, in ``folders``; ConfigError naming the job for the first that fails."""
         jobs = []
+        sweep = self.sweep_dir() if self.multirun else None
         for job_overrides, cfg, folder in zip(overrides, _configs(self.composer, overrides, self.hydra_overrides),
                                               folders):
             hashes = config_hashes(cfg)
-            mlflow = (cfg.get("logger") or {}).get("mlflow")
-            if "mlflow" in (cfg["trainer"].get("loggers") or ()) and mlflow and not mlflow.get("tracking_uri"):
-                mlflow["tracking_uri"] = default_tracking_uri()  # fixed here: where the command runs
+            # (fixed here, where the command runs: the embedded store of this folder, the sweep's experiment)
+            fix_destinations(cfg, sweep or folder.parent)
             try:
                 self._check(job_overrides, cfg, hashes["variant_hash"])
             except ConfigError as err:
@@ -522,6 +458,7 @@ class Planner:
 
     def _check(self, overrides: list[str], cfg: dict[str, Any], variant: str) -> None:
         check_seed(cfg.get("seed"))
+        check_report(cfg.get("report"))
         if variant not in self.checked:
             check_part_overrides(overrides, OmegaConf.create({"block": cfg["block"]}))
             check_config(cfg)
@@ -532,77 +469,63 @@ class Planner:
                 check_model(cfg)
                 self.built.add(key)
             self.checked.add(variant)
+        try:  # the trackers' stores, each once: reachable, not corrupt, locked or half-migrated
+            check_destinations(cfg, self.destinations)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         _check_checkpoint(cfg)
 
+    def grid(self) -> Plan:
+        """The plan of a command line that is not a search: one run, a ``-m`` sweep (the cartesian product of the
+        sweep overrides and ``hydra.sweeper.params``) or an ablation (× ``ablation.variants`` × ``ablation.seeds``),
+        every job checked, each in its own folder."""
+        base = self.base
+        ab = base.get("ablation") or {}
+        if self.multirun:
+            if self.ablation and not ab.get("variants"):
+                raise ConfigError("ablation.variants: the experiment lists no variants; give a list of override "
+                                  "strings, e.g. ablation.variants: ['block=none', 'squeeze=avg excite=fc'].")
+            if ab.get("variants") and not ab.get("seeds"):
+                raise ConfigError("ablation.seeds: empty; give at least one seed, e.g. ablation.seeds=[0,1,2].")
+            params = base.hydra.sweeper.get("params")
+            overrides = expand(self.task, OmegaConf.to_container(params, resolve=False) if params else {},
+                               list(ab.get("variants") or []), list(ab.get("seeds") or []))
+        else:
+            overrides = [self.task]
+        more = sorted({o for job in overrides for o in job} - {o.input_line for o in self.parsed})
+        if more:
+            self.check_top_keys(parse_overrides(more))
+            self.check_choices(parse_overrides(more))
+        _check_job_keys(overrides, base, self.composer)
+        if self.multirun:
+            out_dir = self.sweep_dir()
+            folders = _job_folders(out_dir, _subdirs(base, overrides))
+        else:
+            out_dir = Path(str(base.hydra.run.dir))
+            folders = [out_dir]
+        jobs, duplicates = _unique(self.jobs(overrides, folders))
+        self.check_output(out_dir)
+        first = jobs[0].config
+        return Plan(jobs, out_dir, self.multirun, self.launcher, self.parallelism(first) if self.multirun else None,
+                    duplicates, report_settings_of(first), spec_to_dict(ab) if self.ablation else None)
 
-def _plan(args: Args, parsed: list[Any], composer: Composer, ablation: bool) -> Plan:
-    # the command line: group options and keys exist ("did you mean"), sweeps only with -m
-    _check_top_keys(parsed, composer)
-    _check_choices(parsed, composer)
-    sweeps = [o for o in parsed if o.is_sweep_override()]
-    if sweeps and not args.multirun:
-        raise ConfigError(f"{sweeps[0].input_line} lists several values: add -m to run a sweep over them "
-                          f"(se-variants train -m ...).")
-    plain = [o for o in parsed if not o.is_sweep_override()]
-    structural = [o.input_line for o in plain if o.get_key_element().lstrip("+~").startswith("hydra")
-                  or composer.options(o.get_key_element().lstrip("+~").split("@", 1)[0]) is not None]
-    base = composer.compose(structural, hydra_node=True)
-    # keys under a group node (block.reduction) depend on each job's choice of the group: checked per job below
-    top_level = [o for o in plain if o.input_line not in structural
-                 and composer.options(o.get_key_element().lstrip("+~").split(".", 1)[0]) is None]
-    _check_keys(top_level, base, composer)
+
+def _is_hydra(o: Any) -> bool:
+    """``hydra.*`` keys and ``hydra/*`` groups: the command's (launcher, sweeper, folders), not a job's."""
+    return o.get_key_element().lstrip("+~").startswith("hydra")
+
+
+def make_plan(args: Args, *, ablation: bool = False) -> Plan:
+    """The checked grid :class:`Plan` of a command line that is not a search (scripts and tests; the commands
+    choose between a grid and a search themselves). Raises ConfigError naming the key at fault."""
+    planner = open_planner(args, ablation=ablation)
     try:
-        apply_overrides(base, top_level)
-    except Exception as err:
-        raise ConfigError(message(err)) from None
-
-    # the jobs: what an experiment's ablation.variants or the sweep adds gets the same checks
-    # hydra.* keys and hydra/* groups (the launcher, the sweeper) are Hydra's, not a job's
-    task = [o.input_line for o in parsed if not o.get_key_element().lstrip("+~").startswith("hydra")]
-    hydra_overrides = [o.input_line for o in parsed if o.get_key_element().lstrip("+~").startswith("hydra")]
-    launcher = _launcher(base.hydra) if args.multirun else {"name": "basic"}
-    planner = Planner(composer, hydra_overrides, launcher)
-    if args.multirun and base.hydra.sweeper.get("name") == "optuna":
-        if importlib.util.find_spec("optuna") is None:
-            raise ConfigError("hydra/sweeper=optuna needs optuna, which is not installed. Install it with: "
-                              "pip install 'se-variants[search]'.")
-        from .search import plan_search
-
-        return plan_search(planner, base, parsed, _sweep_dir(base, hydra_overrides, task, ablation), _parallelism)
-    ab = base.get("ablation") or {}
-    if args.multirun:
-        if ablation and not ab.get("variants"):
-            raise ConfigError("ablation.variants: the experiment lists no variants; give a list of override strings, "
-                              "e.g. ablation.variants: ['block=none', 'squeeze=avg excite=fc'].")
-        if ab.get("variants") and not ab.get("seeds"):
-            raise ConfigError("ablation.seeds: empty; give at least one seed, e.g. ablation.seeds=[0,1,2].")
-        params = base.hydra.sweeper.get("params")
-        overrides = expand(task, OmegaConf.to_container(params, resolve=False) if params else {},
-                           list(ab.get("variants") or []), list(ab.get("seeds") or []))
-    else:
-        overrides = [task]
-    more = sorted({o for job in overrides for o in job} - {o.input_line for o in parsed})
-    if more:
-        _check_top_keys(_parse(more), composer)
-        _check_choices(_parse(more), composer)
-    _check_job_keys(overrides, base, composer)
-    if args.multirun:
-        out_dir = _sweep_dir(base, hydra_overrides, task, ablation)
-        folders = _job_folders(out_dir, _subdirs(base, overrides))
-    else:
-        out_dir = Path(str(base.hydra.run.dir))
-        folders = [out_dir]
-    jobs, duplicates = _unique(planner.jobs(overrides, folders))
-    _check_output(out_dir)
-    first = jobs[0].config
-    return Plan(jobs, out_dir, args.multirun, launcher, _parallelism(launcher, first) if args.multirun else None,
-                duplicates, report_of(first), spec_to_dict(ab) if ablation else None)
-
-
-def report_of(cfg: dict[str, Any]) -> tuple[float, bool]:
-    """(report.alpha, report.paired) of a job's config: how its sweep's report compares the variants."""
-    report = cfg.get("report") or {}
-    return report.get("alpha", 0.05), bool(report.get("paired", False))
+        if planner.searching:
+            raise ConfigError("make_plan plans grids; a search (hydra/sweeper=optuna) is planned by "
+                              "se_variants.runner.search.plan_search.")
+        return planner.grid()
+    finally:
+        planner.close()
 
 
 def _unique(jobs: list[Job]) -> tuple[list[Job], list[tuple[Job, Job]]]:

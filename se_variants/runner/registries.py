@@ -1,8 +1,10 @@
-"""The runner's registries, declared in one place: datasets, models, optimizers and schedules by name.
+"""The runner's registries, declared in one place: datasets, models, optimizers, schedules, a search's samplers
+and pruners, and a job's loggers, by name.
 
 Each config group of the same name is validated against its registry (typed options, "did you mean"), as the
-block parts are against ``SQUEEZE`` / ``EXCITE`` / ``GATE``. The implementations register themselves in
-:mod:`.data`, :mod:`.models` and :mod:`.optim`; importing those packages fills the registries.
+block parts are against ``SQUEEZE`` / ``EXCITE`` / ``GATE``; so are ``hydra.sweeper.sampler``,
+``hydra.sweeper.pruner`` and the ``logger.<name>`` nodes. The implementations register themselves in :mod:`.data`,
+:mod:`.models`, :mod:`.optim`, :mod:`.samplers` and :mod:`.trackers`; importing those modules fills the registries.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -10,7 +12,7 @@ from typing import Any
 
 from ..registry import Entry, Registry, SpecError, suggest
 
-__all__ = ["DATA", "MODEL", "OPTIM", "SCHEDULE", "DataRegistry"]
+__all__ = ["DATA", "MODEL", "OPTIM", "SCHEDULE", "SAMPLER", "PRUNER", "LOGGER", "DataRegistry"]
 
 
 class DataRegistry(Registry):
@@ -93,3 +95,10 @@ OPTIM = Registry("optim")
 #: ``factory(optimizer, epochs, **options) -> an LR scheduler`` stepped once per epoch: after the epoch's last
 #: batch, or (``ReduceLROnPlateau``) with the epoch's training loss, by the module itself (see ``lit.py``)
 SCHEDULE = Registry("schedule")
+#: a search's samplers: ``factory(space, **options) -> optuna sampler`` (``space``: key → Optuna distribution)
+SAMPLER = Registry("sampler")
+#: a search's pruners: ``factory(**options) -> optuna pruner``, asked after every epoch of a trial's job
+PRUNER = Registry("pruner")
+#: a job's trackers besides metrics.json (``trainer.loggers``; options: the ``logger.<name>`` node):
+#: ``factory(job_trackers, **options) -> trackers.Tracker``
+LOGGER = Registry("logger")

@@ -7,18 +7,16 @@ and ``reproduction.csv``; the statistics are in :mod:`se_variants.runner.stats`.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 import statistics
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..spec import PART_KEYS
 from . import stats
 from .claims import owner_of
-from .files import FileProblem, write_atomic
+from .files import locked, write_atomic
 from .identity import is_baseline, is_run_knob
 from .reproduction import (REPRODUCTION_COLUMNS, REPRODUCTION_FILE, check_published, format_reproduction,
                            markdown_reproduction, recorded_published, reproduce)
@@ -26,7 +24,7 @@ from .results import RESULT_FILE, scan
 from .tables import csv_text, one_line, text_table
 
 __all__ = ["collect", "summarize", "write_report", "report_lock", "format_table", "report_settings", "verdict",
-           "baseline_hint", "REPORT_FILES", "LOCK_FILE", "ROW_COLUMNS", "DEFAULT_ALPHA"]
+           "settings_note", "detectable", "baseline_hint", "REPORT_FILES", "LOCK_FILE", "ROW_COLUMNS", "DEFAULT_ALPHA"]
 
 REPORT_FILES = ("report.md", "report.csv", "jobs.csv", "report.png", REPRODUCTION_FILE)
 #: the lock a report writer holds (hidden: it holds nothing)
@@ -39,18 +37,19 @@ CONFIDENCE = 0.95
 PLAN_POWER = 0.8
 VARIANT_COLUMNS = ("variant", "block", "squeeze", "excite", "gate")
 #: report.csv, one row per variant; accuracies in %, differences in percentage points (pp); empty where a value
-#: cannot be computed. ``n``: seeds that finished; ``pairs`` (paired test only): seeds shared with the baseline,
+#: cannot be computed. ``n``: seeds that finished; ``failed``: jobs that failed or did not finish; ``pruned``: jobs
+#: a search's pruner stopped (on purpose: not failures); ``pairs`` (paired test only): seeds shared with the baseline,
 #: the n of the test; ``mean``, ``std`` (ddof = 1), ``ci95_*``: test accuracy over
 #: them (t-interval of the mean, cut to [0, 100]); ``delta_*``: variant − matched baseline and its interval;
 #: ``p_value``: two-sided t-test (``stat_test``: welch or paired); ``p_holm``: Holm over the variants compared with
 #: the same baseline; ``significant``: p_holm < alpha; ``prob_improvement``: P(a seed of the variant beats a seed
 #: of the baseline); ``cohens_d``: Δ / pooled std; ``seeds_needed``: seeds per arm for 80 % power if the true Δ had
 #: the observed size (planning only); ``alpha``: the level ``significant`` used; ``note``: why a statistic is
-#: missing.
-ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "pairs", "mean", "std", "ci95_low", "ci95_high", "delta_pp",
-               "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant", "stat_test",
+#: missing; ``context_hash``: the settings (a variant is compared with the baseline of the same ones).
+ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "pruned", "pairs", "mean", "std", "ci95_low", "ci95_high",
+               "delta_pp", "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant", "stat_test",
                "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note", "val_mean", "params", "flops",
-               "latency_ms", "wall_time_s", "baseline", "seeds", "variant_hash")
+               "latency_ms", "wall_time_s", "baseline", "seeds", "variant_hash", "context_hash")
 JOB_COLUMNS = ("job", "status", *VARIANT_COLUMNS[1:], "seed", "overrides", "test_acc", "test_loss", "val_acc",
                "train_acc", "params", "flops", "latency_ms", "wall_time_s", "epochs", "error", "config_hash",
                "variant_hash")
@@ -58,12 +57,17 @@ _STAT_KEYS = ("delta_pp", "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", 
               "stat_test", "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note")
 
 
-def _seedless(overrides: Sequence[str]) -> list[str]:
-    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed"]
+def _settings(overrides: Sequence[str]) -> list[str]:
+    """The overrides that say what a variant computes: without the seed (the seeds are its rows) and without run
+    knobs (``ablation.seeds``, ``trainer.loggers``, ``rerun``, ...: they never change a result, so they never name
+    one -- a seed added later must not relabel a variant)."""
+    return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "seed" and not is_run_knob(o)]
 
 
-def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """(records, broken, superseded) of the metrics.json files under ``sweep_dir``.
+def collect(sweep_dir: Path | str, pool: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                                 list[dict[str, Any]]]:
+    """(records, broken, superseded) of the metrics.json files of the sweep ``sweep_dir`` (:func:`.results.scan`:
+    a folder below it holding its own sweep.json is another sweep, left out unless ``pool``).
 
     ``records``: one valid record per config hash -- the newest (latest start) when a config ran more than once
     (a re-run, or the same job run into two folders) -- each with ``job_dir``, in the order the jobs started.
@@ -72,7 +76,7 @@ def collect(sweep_dir: Path | str) -> tuple[list[dict[str, Any]], list[dict[str,
     """
     newest: dict[str, dict[str, Any]] = {}
     broken, superseded = [], []
-    for result in scan(sweep_dir):
+    for result in scan(sweep_dir, nested=pool):
         if result.record is None:
             broken.append({"path": str(result.path), "problem": result.problem})
             continue
@@ -136,23 +140,25 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
               paired: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
     """(one row per variant, overrides common to every job).
 
-    Rows: baseline variants first, then in the order their first job started; the keys of :data:`ROW_COLUMNS`
-    (accuracies in %, differences in pp, None where not computable). Each variant is compared with the
-    ``block=none`` variant of the same ``context_hash`` (same model, data and schedule) -- the earliest started
-    when two have it, the other one noted --; Holm's adjustment runs over all variants compared with the same
-    baseline. ``paired`` pairs jobs by seed (see :func:`stats.paired` for when that is valid).
+    Rows: the keys of :data:`ROW_COLUMNS` (accuracies in %, differences in pp, None where not computable), grouped
+    by settings: each baseline followed by the variants compared with it, in the order their first job started
+    (variants without a baseline last). Each variant is compared with the ``block=none`` variant of the same
+    ``context_hash`` (same model, data and schedule) -- the earliest started when two have it, the other one
+    noted --; Holm's adjustment runs over all variants compared with the same baseline. ``paired`` pairs jobs by
+    seed (see :func:`stats.paired` for when that is valid). Labels and ``common`` leave out seeds and run knobs.
     """
     alpha = check_alpha(alpha)
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         groups.setdefault(r.get("variant_hash") or r["job_dir"], []).append(r)
-    override_sets = [set(_seedless(r.get("overrides") or [])) for r in records]
+    override_sets = [set(_settings(r.get("overrides") or [])) for r in records]
     common = sorted(set.intersection(*override_sets)) if override_sets else []
     rows = []
     for key, jobs in groups.items():
         ok = [j for j in jobs if j.get("status") == "ok"]
+        pruned = sum(j.get("status") == "pruned" for j in jobs)
         first = ok[0] if ok else jobs[0]
-        label_parts = [o for o in _seedless(first.get("overrides") or []) if o not in common]
+        label_parts = [o for o in _settings(first.get("overrides") or []) if o not in common]
         by_seed = {j.get("seed"): a for j in ok if (a := _acc_pct(j)) is not None}
         accs = [a for a in (_acc_pct(j) for j in ok) if a is not None]
         vals = [a for a in (_acc_pct(j, "val") for j in ok) if a is not None]
@@ -163,7 +169,8 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
             "variant": " ".join(label_parts) or _columns_label(first),
             **{c: first.get(c) for c in VARIANT_COLUMNS[1:]},
             "n": summary.n,
-            "failed": len(jobs) - len(ok),
+            "failed": len(jobs) - len(ok) - pruned,
+            "pruned": pruned,
             "pairs": None,
             "mean": summary.mean, "std": summary.std,
             # an accuracy lies in [0, 100] %, so the interval is cut to it (its coverage is unchanged)
@@ -178,14 +185,14 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
             "baseline": is_baseline(first),
             "seeds": " ".join(str(j.get("seed")) for j in sorted(ok, key=lambda j: j.get("seed") or 0)),
             "variant_hash": key,
+            "context_hash": first.get("context_hash"),
             "_values": accs, "_by_seed": by_seed,
-            "_context": first.get("context_hash"),
             "_started": min(j.get("started") or "" for j in jobs),
         })
     _compare(rows, alpha, paired)
-    rows.sort(key=lambda r: (not r["baseline"], r["_started"]))
+    rows = _by_settings(rows)
     for row in rows:
-        for k in ("_values", "_by_seed", "_context", "_started"):
+        for k in ("_values", "_by_seed", "_started"):
             del row[k]
     return rows, common
 
@@ -202,7 +209,7 @@ def _compare(rows: list[dict[str, Any]], alpha: float, paired: bool) -> None:
         if row["baseline"]:
             continue
         row["alpha"] = alpha
-        base = baselines.get(row["_context"])
+        base = baselines.get(row["context_hash"])
         row["note"] = _no_comparison(row, base)
         if row["note"]:
             continue
@@ -215,11 +222,25 @@ def _compare(rows: list[dict[str, Any]], alpha: float, paired: bool) -> None:
                     "p_value": c.p_value, "stat_test": c.test, "prob_improvement": c.prob_improvement,
                     "cohens_d": d, "note": c.note, "pairs": c.n_a if paired else None,
                     "seeds_needed": stats.seeds_needed(d, alpha, PLAN_POWER) if d is not None else None})
-        families.setdefault(row["_context"], []).append(row)
+        families.setdefault(row["context_hash"], []).append(row)
     for family in families.values():
         for row, p in zip(family, stats.holm([r["p_value"] for r in family])):
             row["p_holm"] = p
             row["significant"] = None if p is None else bool(p < alpha)
+
+
+def _by_settings(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` grouped by settings (context): each context's baselines (the one compared with first), then its
+    variants; contexts in the order their first baseline started, variants without a baseline last."""
+    order: dict[Any, int] = {}
+    for row in sorted(rows, key=lambda r: r["_started"]):  # (stable: ties keep the order of the rows)
+        if row["baseline"]:
+            order.setdefault(row["context_hash"], len(order))
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (order.get(r["context_hash"], len(order)), not r["baseline"], _is_duplicate(r), r["_started"])
+
+    return sorted(rows, key=key)
 
 
 def _name(row: dict[str, Any]) -> str:
@@ -232,7 +253,7 @@ def _baselines(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     same context gets a note naming that one."""
     first: dict[str, dict[str, Any]] = {}
     for row in sorted((r for r in rows if r["baseline"]), key=lambda r: r["_started"]):
-        chosen = first.setdefault(row["_context"], row)
+        chosen = first.setdefault(row["context_hash"], row)
         if chosen is not row:
             row["note"] = f"{_DUPLICATE} {_name(chosen)}, the earliest started, which the variants are compared with"
     return first
@@ -390,7 +411,7 @@ def _n_cell(r: dict[str, Any]) -> str:
     """Seeds that finished, and in brackets the pairs a paired test used and the jobs that failed: "3 (2 pairs)"."""
     pairs = r.get("pairs")
     extra = ([] if pairs is None else [f"{pairs} pair" + ("" if pairs == 1 else "s")]) + (
-        [f"{r['failed']} failed"] if r["failed"] else [])
+        [f"{r['failed']} failed"] if r["failed"] else []) + ([f"{r['pruned']} pruned"] if r.get("pruned") else [])
     return str(r["n"]) + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -401,12 +422,50 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     alpha = next((r["alpha"] for r in rows if r.get("alpha") is not None), None)
     if alpha is not None:
         lines += ["", "Verdict (exploratory): " + verdict(rows, alpha, _paired(rows), markdown=False)]
+        lines += [text for text in (settings_note(rows, markdown=False), *detectable(rows, alpha)) if text]
         if any(_advice(r) for r in rows):  # how many seeds: one line here, per variant in report.md and report.csv
             lines.append(_planning(rows, alpha, markdown=False))
     checks = [e for r in rows for e in r.get("reproduction") or ()]
     if checks:  # references matched to rows by reproduction.reproduce (report.published)
         lines += ["", format_reproduction(checks)]
     return "\n".join(lines)
+
+
+def settings_note(rows: Sequence[dict[str, Any]], markdown: bool = True) -> str | None:
+    """When the rows hold more than one setting (baselines of different contexts): that each variant is compared
+    with the baseline of its own settings, and how to keep settings apart; None otherwise."""
+    bases = [r for r in rows if r["baseline"] and not _is_duplicate(r)]
+    if len(bases) < 2:
+        return None
+    code = "`" if markdown else ""
+    names = ", ".join(f"{code}{r['variant']}{code}" for r in bases)
+    return (f"Settings: this folder holds jobs of {len(bases)} different settings, each with its own baseline "
+            f"({names}); each variant is compared with the baseline of its own settings, and the rows are grouped by "
+            f"setting. To keep settings apart, give each its own folder ({code}hydra.sweep.dir=...{code}; "
+            f"{code}se-variants ablate{code} names a folder after its command line's settings).")
+
+
+def detectable(rows: Sequence[dict[str, Any]], alpha: float) -> list[str]:
+    """What the run can show: for each baseline with a seed std, the minimum detectable effect of the comparisons
+    with it (:func:`stats.detectable_effect` at the fewest seeds of an arm, times the baseline's seed std, 80 %
+    power at ``alpha``) for one comparison, and for a variant to differ after Holm over the family (its first step
+    tests at alpha / m). One line per baseline; a planning figure, not evidence about this run."""
+    bases = [r for r in rows if r["baseline"] and not _is_duplicate(r) and r["std"]]
+    out = []
+    for base in bases:
+        family = [r for r in rows if not r["baseline"] and r["n"] and r["context_hash"] == base["context_hash"]]
+        n = min([base["n"], *(r["n"] for r in family)])
+        d = stats.detectable_effect(n, alpha, PLAN_POWER) if family else None
+        if d is None:
+            continue
+        s, m = base["std"], len(family)
+        whose = f" ({base['variant']})" if len(bases) > 1 else ""
+        holm = (f", and {stats.detectable_effect(n, alpha / m, PLAN_POWER) * s:.2f} pp for a variant to differ after "
+                f"Holm over {m}" if m > 1 else "")
+        out.append(f"Minimum detectable effect{whose}: with {n} seeds per arm and the baseline's seed std of "
+                   f"{s:.2f} pp, a true Δ of {d * s:.2f} pp is found with {PLAN_POWER * 100:g} % power at "
+                   f"α = {alpha:g} in one comparison{holm}; smaller true differences can hide in this run.")
+    return out
 
 
 def _advice(r: dict[str, Any]) -> str | None:
@@ -459,6 +518,7 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
               reproduction: Sequence[dict[str, Any]] = ()) -> str:
     ok = sum(r.get("status") == "ok" for r in records)
     bad = [r for r in records if r.get("status") != "ok"]
+    pruned = sum(r.get("status") == "pruned" for r in bad)
     header, body = _display(rows, wide=True)
     first = next((r for r in records if r.get("status") == "ok"), records[0] if records else {})
     data = (first.get("data") or {})
@@ -470,7 +530,9 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
         "",
         f"Verdict (exploratory): {verdict(rows, alpha, paired)}",
         "",
-        f"{len(records)} jobs in `{sweep_dir}`: {ok} ok, {len(bad)} failed or unfinished"
+        *(line for text in (settings_note(rows), *detectable(rows, alpha)) if text for line in (text, "")),
+        f"{len(records)} jobs in `{sweep_dir}`: {ok} ok, {f'{pruned} pruned, ' if pruned else ''}"
+        f"{len(bad) - pruned} failed or unfinished"
         + (f"; **{len(broken)} broken record(s)** not counted (listed below)" if broken else "") + ".",
         "",
         "Test accuracy: mean ± sample standard deviation over the seeds that finished (n), and the 95 % t-interval "
@@ -502,10 +564,12 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
     if reproduction:
         lines += ["", *markdown_reproduction(reproduction)]
     if bad:
-        lines += ["", "## Failed or unfinished jobs", "", "| job | status | overrides | error |", "|---|---|---|---|"]
+        lines += ["", f"## {'Pruned, failed' if pruned else 'Failed'} or unfinished jobs", "",
+                  "| job | status | overrides | error |", "|---|---|---|---|"]
         for r in bad:
             err = r.get("error") or {}
-            msg = f"{err.get('type', '')}: {err.get('message', '')}" if err else _unfinished(Path(r["job_dir"]))
+            msg = f"{err.get('type', '')}: {err.get('message', '')}" if err else \
+                _pruned(r) if r.get("status") == "pruned" else _unfinished(Path(r["job_dir"]))
             cells = [f"`{Path(r['job_dir']).name}`", str(r.get("status")), " ".join(r.get("overrides") or []),
                      one_line(msg, 300)]
             lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
@@ -525,6 +589,13 @@ def _markdown(sweep_dir: Path, records: list[dict[str, Any]], rows: list[dict[st
 
 def _repeats(record: dict[str, Any]) -> Any:
     return ((record.get("config") or {}).get("measure") or {}).get("latency_repeats", "?")
+
+
+def _pruned(record: dict[str, Any]) -> str:
+    """What a pruned job's record says: stopped on purpose by its search's pruner, not to be resumed."""
+    notes = [n for a in record.get("attempts") or [] for n in a.get("notes") or [] if "pruner" in str(n)]
+    why = notes[-1] if notes else "stopped by its search's pruner"
+    return f"{why} (on purpose: not a failure, nothing to resume)"
 
 
 def _unfinished(job_dir: Path) -> str:
@@ -556,34 +627,20 @@ def _job_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-@contextlib.contextmanager
-def report_lock(sweep_dir: Path) -> Iterator[None]:
-    """Hold ``<sweep_dir>/.report.lock`` (flock): one report writer at a time across processes on a host, and
-    across hosts where the file system supports locks; elsewhere writes stay atomic, just not serialised. The lock
-    file is never followed through a symlink. Raises :class:`.files.FileProblem` for a lock that is not a file."""
-    path = sweep_dir / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    except OSError as err:
-        raise FileProblem(f"{path} cannot be used as the report's lock file ({err.strerror or err}: a folder or a "
-                          f"symlink?); remove it.") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # a file system without locks: reports are still written atomically
-            pass
-        yield
-    finally:
-        os.close(fd)
+def report_lock(sweep_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold ``<sweep_dir>/.report.lock`` (:func:`.files.locked`): one report writer at a time."""
+    return locked(sweep_dir / LOCK_FILE)
 
 
 def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: float | None = None,
-                 paired: bool | None = None, published: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 paired: bool | None = None, pool: bool = False,
+                 published: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Write report.md, report.csv, jobs.csv, report.png and (when there are published runs to compare with)
     reproduction.csv into ``sweep_dir``, each atomically, one writer at a time (:func:`report_lock`).
 
     Args:
-        sweep_dir: a folder with job folders (metrics.json) at any depth.
+        sweep_dir: a folder with job folders (metrics.json) at any depth; a folder below it that holds its own
+            sweep.json is another sweep (a search's ``confirm/``), reported apart unless ``pool``.
         plot: draw report.png (the slowest part: matplotlib); None draws it only when it is missing or older than
             a record.
         alpha: significance level of the Holm-adjusted tests; default: ``config.report.alpha`` of the newest
@@ -601,7 +658,7 @@ def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: floa
     """
     sweep_dir = Path(sweep_dir)
     with report_lock(sweep_dir):
-        records, broken, superseded = collect(sweep_dir)
+        records, broken, superseded = collect(sweep_dir, pool)
         alpha, paired = report_settings(records, alpha, paired)
         published = recorded_published(records) if published is None else check_published(published)
         rows, common = summarize(records, alpha=alpha, paired=paired)
@@ -629,7 +686,7 @@ def write_report(sweep_dir: Path | str, plot: bool | None = True, *, alpha: floa
             plot = not png.is_file() or png.stat().st_mtime < newest
         try:
             if plot:
-                from .report_plot import plot_report
+                from .report_plot import plot_report  # (matplotlib: imported when a plot is drawn)
 
                 plot_report(rows, png, f"{sweep_dir.name}: test accuracy by variant", alpha, paired)
         except Exception as err:  # a plot must never cost the tables

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,18 @@ from typing import Any
 
 from .files import parse_json
 
-__all__ = ["load_record", "record_problem", "scan", "Result", "RESULT_FILE", "RECORD_FIELDS", "STATUSES"]
+__all__ = ["load_record", "record_problem", "load_progress", "scan", "sweeps_below", "Result", "RESULT_FILE",
+           "PROGRESS_FILE", "PLAN_FILE", "RECORD_FIELDS", "STATUSES"]
 
 RESULT_FILE = "metrics.json"
+#: the plan a sweep (or a search) writes into its folder when it starts, with its submissions: a folder holding one
+#: is a sweep of its own
+PLAN_FILE = "sweep.json"
+#: a training job's progress, rewritten when an attempt starts and after every epoch: ``{"epoch": epochs finished,
+#: "max_epochs": n, "metrics": {"val/acc": ...}}`` (what ``se-variants status`` shows of a job in training)
+PROGRESS_FILE = "progress.json"
+#: a progress file is a few hundred bytes
+_MAX_PROGRESS_BYTES = 64 * 1024
 #: ``running``: a job in progress, or killed; ``ok``: finished; ``failed``: ended with an error; ``pruned``: a
 #: search's trial its pruner stopped (se_variants.runner.search)
 STATUSES = ("running", "ok", "failed", "pruned")
@@ -121,6 +131,17 @@ def load_record(path: Path | str) -> tuple[dict[str, Any] | None, str | None]:
     return (obj, None) if problem is None else (None, problem)
 
 
+def load_progress(path: Path | str) -> tuple[dict[str, Any] | None, str | None]:
+    """(progress, None) for a valid progress.json, (None, reason) for one that cannot be trusted."""
+    obj, problem = parse_json(path, _MAX_PROGRESS_BYTES)
+    if problem is None:
+        if not isinstance(obj, dict) or not _is_int(obj.get("epoch")) or obj["epoch"] < 0:
+            problem = "not a progress note (expected an object with an int 'epoch' >= 0)"
+        elif not _optional(_is_int)(obj.get("max_epochs")) or not isinstance(obj.get("metrics", {}), dict):
+            problem = "'max_epochs' is not an int or 'metrics' not a mapping"
+    return (obj, None) if problem is None else (None, problem)
+
+
 @dataclass
 class Result:
     """One metrics.json found under a sweep folder: its job folder and record, or why the record is broken."""
@@ -134,11 +155,35 @@ class Result:
         return self.folder / RESULT_FILE
 
 
-def scan(sweep_dir: Path | str) -> list[Result]:
-    """Every metrics.json under ``sweep_dir`` (any depth), sorted by folder, each read once; broken ones carry
-    their problem. A sweep reads its folder once when it starts and once when it writes its report."""
+def _walk(folder: Path, nested: bool) -> tuple[list[Path], list[Path]]:
+    """(metrics.json files under ``folder``, folders below it that hold their own sweep.json); with ``nested``,
+    the files inside those sweeps too."""
+    files, sweeps = [], []
+    for root, dirs, names in os.walk(folder):
+        here = Path(root)
+        if here != folder and PLAN_FILE in names:
+            sweeps.append(here)
+            if not nested:
+                dirs.clear()
+                continue
+        if RESULT_FILE in names:
+            files.append(here / RESULT_FILE)
+        dirs.sort()
+    return sorted(files), sorted(sweeps)
+
+
+def scan(sweep_dir: Path | str, nested: bool = False) -> list[Result]:
+    """Every metrics.json of the sweep ``sweep_dir`` (any depth), sorted by folder, each read once; broken ones
+    carry their problem. A folder below it that holds its own sweep.json (a search's ``confirm/``, a sweep run into
+    a subfolder) is another sweep: left out, unless ``nested`` pools it in. A sweep reads its folder once when it
+    starts and once when it writes its report."""
     out = []
-    for path in sorted(Path(sweep_dir).rglob(RESULT_FILE)):
+    for path in _walk(Path(sweep_dir), nested)[0]:
         record, problem = load_record(path)
         out.append(Result(path.parent, record, problem))
     return out
+
+
+def sweeps_below(folder: Path | str) -> list[Path]:
+    """The folders below ``folder`` (any depth) that hold their own sweep.json: each a sweep of its own."""
+    return _walk(Path(folder), nested=True)[1]

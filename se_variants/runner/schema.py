@@ -2,20 +2,19 @@
 
 Hydra merges every YAML and command-line override into this structured config, so an unknown top-level or
 trainer key, or a value of the wrong type, fails at composition with the key named. The part nodes
-(``squeeze``, ``excite``, ``gate``, ``block``, ``model``, ``data``, ``optim``, ``schedule``) have options that
-depend on the chosen name; they are checked against their registries by :func:`se_variants.runner.validate`.
+(``squeeze``, ``excite``, ``gate``, ``block``, ``model``, ``data``, ``optim``, ``schedule``) and the ``logger``
+node have options that depend on the chosen name; they are checked against their registries by
+:func:`se_variants.runner.validate`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, List, Optional, Union
 
 __all__ = ["TrainConfig", "TrainerConfig", "MeasureConfig", "AblationConfig", "ReportConfig", "PublishedRuns",
-           "PathsConfig", "register_schema", "LOGGERS", "SELECTIONS", "RUNNER_TRAINER_KEYS", "NON_IDENTITY_KEYS"]
+           "PathsConfig", "register_schema", "SELECTIONS", "RUNNER_TRAINER_KEYS", "NON_IDENTITY_KEYS"]
 
-#: loggers the ``trainer.loggers`` list may name (se_variants.runner.trackers)
-LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
 #: ``trainer.select``: which weights a job tests -- the final ones, or those of the epoch with the lowest training
 #: loss (Ismail Fawaz et al. 2019: Keras' ModelCheckpoint(monitor='loss', save_best_only=True))
 SELECTIONS = ("last", "min_train_loss")
@@ -51,8 +50,8 @@ class TrainerConfig:
     select: str = "last"
     enable_progress_bar: bool = True
     enable_model_summary: bool = True
-    #: Lightning loggers besides metrics.json (which holds every epoch's metrics): any of "csv" (logs/metrics.csv),
-    #: "tensorboard", "mlflow", "wandb" (their options: the logger node)
+    #: trackers besides metrics.json (which holds every epoch's metrics): any of "csv" (logs/metrics.csv),
+    #: "tensorboard", "mlflow", "wandb" (the LOGGER registry; their options: the logger node)
     loggers: List[str] = field(default_factory=list)
 
 
@@ -70,7 +69,7 @@ class AblationConfig:
     """What ``se-variants ablate`` runs: each variant (a space-separated override string) with each seed."""
 
     name: str = "ablation"
-    seeds: List[int] = field(default_factory=lambda: [0, 1])
+    seeds: List[int] = field(default_factory=lambda: [0, 1, 2])  # the fewest that give a comparison a p-value
     variants: List[str] = field(default_factory=list)
 
 
@@ -98,38 +97,6 @@ class ReportConfig:
     paired: bool = False
     #: published runs to compare variants with (the reproduction check of the report)
     published: List[PublishedRuns] = field(default_factory=list)
-
-
-@dataclass
-class MLflowConfig:
-    """``trainer.loggers=[mlflow]``: one MLflow run per job (se_variants.runner.trackers)."""
-
-    #: null: the embedded store, a SQLite file outputs/mlflow.db (nothing to start); http://host:5000 for a server
-    tracking_uri: Optional[str] = None
-    #: null: the sweep folder's name (one experiment per sweep; ablations: ablation.name)
-    experiment_name: Optional[str] = None
-    tags: Dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class WandbConfig:
-    """``trainer.loggers=[wandb]``: one Weights & Biases run per job, grouped by sweep."""
-
-    project: str = "se-variants"
-    entity: Optional[str] = None
-    #: null: the sweep folder's name
-    group: Optional[str] = None
-    #: online | offline | disabled; null: wandb's own (WANDB_MODE)
-    mode: Optional[str] = None
-    tags: List[str] = field(default_factory=list)
-
-
-@dataclass
-class LoggerConfig:
-    """Options of the trackers ``trainer.loggers`` names."""
-
-    mlflow: MLflowConfig = field(default_factory=MLflowConfig)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
 @dataclass
@@ -163,7 +130,8 @@ class TrainConfig:
     ablation: AblationConfig = field(default_factory=AblationConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
-    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    #: the options of the trackers trainer.loggers names, one node per logger (checked against the LOGGER registry)
+    logger: Any = None
     #: set by a search for each trial's job (study, trial, objective; se_variants.runner.search), never by hand
     search: Any = None
     #: resume from this checkpoint (a last.ckpt); by default a job resumes from its own folder's last.ckpt

@@ -1,544 +1,376 @@
-"""``se-variants train -m hydra/sweeper=optuna ...``: an Optuna search over the config space, every trial a
-normal job -- a job folder with ``metrics.json``, claims, exact resume, the report.
+"""``se-variants train -m hydra/sweeper=optuna ...``: an Optuna search over the config space, every trial a normal
+job -- a job folder with ``metrics.json``, claims, exact resume, the report.
 
-The space is written in Hydra's sweep syntax, on the command line or in ``hydra.sweeper.params``:
-``'squeeze=choice(avg,max,dct)'`` (any group of the registries: squeeze, excite, gate, block presets;
-``'excite=choice(all)'`` takes every registered option of the group),
-``'excite.reduction=int(interval(2,32))'``, ``'optim.lr=tag(log,interval(1e-4,1e-1))'``, ``seed=range(0,3)``,
-``a=x,y``. The command asks Optuna for a trial, plans and checks it like any job (a refused combination becomes
-a failed trial with the reason, never a crash), runs it through the configured launcher (``n_jobs`` at a time)
-and tells Optuna the objective: a validation metric (default ``val/acc``, maximised), never a test metric.
-
-The study lives in a real database: by default a SQLite file in the sweep folder (``optuna.db``); any
-SQLAlchemy URL (``hydra.sweeper.storage=postgresql://...``) lets commands on many machines share one study.
-Running the command again resumes the search: trials left running by a command that died are resumed from their
-checkpoints (unless a live process trains them), and the search stops when ``n_trials`` trials have finished --
-none lost, none run twice. Two commands started at once on one study cooperate the same way.
-
-Pruning (``hydra.sweeper.pruner.name=median`` or ``hyperband``) reports the objective after every epoch to the
-trial from inside the job; a pruned trial's job records ``status: pruned``. After the search, ``--confirm k``
-trains the best configuration with k fresh seeds next to the ``block=none`` baseline and writes the comparison
-(a best-of-n validation score is biased upward: the confirmation is the evidence).
+1. :func:`plan_search`: the space (:mod:`.search_space`) and ``hydra.sweeper`` (:mod:`.search_settings`) checked,
+   and one point of the space planned and checked like any job -- a bad key, option, sampler, pruner, storage or
+   objective stops the command (exit 2) before anything runs, in the dry run too.
+2. :func:`run_search` opens the study (:mod:`.study`: refused when it optimizes something else) and writes
+   ``sweep.json``.
+3. Trials are asked lazily, one whenever a launcher slot frees, under the study's lock: first the trials dead
+   commands left running -- taken over (their job resumes from its checkpoint, or its finished metrics.json is read
+   back) or, killed inside ``ask``, closed and replaced -- then new ones until ``n_trials`` are counted. Each is
+   planned and checked like any job; a combination the planner refuses is a trial that failed with the reason
+   (``refused``), never a crash.
+4. Each job's summary carries its objectives (:func:`objective_values`), told to the study: complete, pruned, or
+   failed. A job whose process died (a killed worker) is not told: the next run resumes it.
+5. Trials other live commands hold, and jobs of ours that another process trains, are waited for: two commands on
+   one study both end when it is complete. A command that dies meanwhile leaves trials this one takes over.
+6. The report (:mod:`.search_report`) and the exit code: 0 every trial finished (complete, pruned, or refused by
+   the planner), 1 a trial failed or did not finish (the same command again resumes what can be), 130
+   interrupted. An error anywhere in the loop stops the workers and exits 1 with its reason, never a hang.
+7. ``--confirm k`` then trains the chosen trial's configuration with fresh seeds next to the baseline
+   (:mod:`.confirm`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+import optuna
 from omegaconf import DictConfig, OmegaConf
+from optuna.trial import FrozenTrial, TrialState
 
-from ..registry import suggest
 from .claims import owner_of
-from .files import write_atomic
+from .configs import parse_overrides
+from .confirm import check_confirm_trial, run_confirm
+from .files import write_json
 from .identity import job_name
 from .launchers import open_launcher
-from .pruning import make_pruner, sqlite_file, storage_of
-from .results import RESULT_FILE, load_record
-from .tables import one_line, text_table
-from .task import Job
+from .plan import Planner
+from .plans import Job, SearchPlan, report_settings_of
+from .redact import redact, redact_values
+from .report import check_alpha, check_paired
+from .results import PLAN_FILE, RESULT_FILE, load_record
+from .search_report import write_search_report
+from .search_settings import check_objectives_data, settings_of
+from .search_space import describe, first_point, override_value, parse_space, point, with_all_options
+from .study import (adopt, close, closed_numbers, counted, held_here, mark_asker, open_study, orphans, shown_storage,
+                    study_lock)
+from .tables import one_line
+from .task import COSTS
+from .task import summary as job_summary
+from .trackers import after_command
 from .validate import ConfigError
 
-__all__ = ["Search", "plan_search", "run_search", "SEARCH_DB", "SAMPLERS", "PRUNERS", "METRICS"]
+__all__ = ["plan_search", "run_search", "dry_run_search", "objective_values", "RESUMABLE"]
 
-#: the study's SQLite file in the sweep folder (the default storage)
-SEARCH_DB = "optuna.db"
-SAMPLERS = ("tpe", "random", "cmaes", "grid")
-PRUNERS = ("none", "median", "hyperband")
-#: objectives a search may optimize: validation and training metrics, never the test split's
-METRICS = ("val/acc", "val/loss", "train/acc", "train/loss")
+#: errors of a job whose process died or was stopped: its trial is left running, and the next run resumes it
+RESUMABLE = ("Killed", "Interrupted", "NotFinished")
+#: how often a command looks at trials other commands hold, and at jobs other processes train, while it waits
+POLL_S = 1.0
 
 
-@dataclass
-class Search:
-    """A planned search: its space, settings and the open planner that checks each trial."""
-
-    planner: Any  # .plan.Planner, open until the search ends
-    task: list[str]  # the command line's task overrides that are not searched
-    space: dict[str, Any]  # key → optuna distribution
-    settings: dict[str, Any]  # the sweeper node: direction, metric, study_name, storage, n_trials, sampler, ...
-    out_dir: Path
-    base_seed: int = 0
-    threads: int | None = None
-
-
-def _distribution(key: str, sweep: Any) -> Any:
-    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    if isinstance(sweep, ChoiceSweep):
-        return CategoricalDistribution(list(sweep.list))
-    if isinstance(sweep, RangeSweep):
-        values = list(sweep.range())
-        if all(isinstance(v, int) for v in values) and values:
-            return IntDistribution(values[0], values[-1], step=int(sweep.step))
-        return CategoricalDistribution(values)
-    if isinstance(sweep, IntervalSweep):
-        log = "log" in sweep.tags
-        if isinstance(sweep.start, int) and isinstance(sweep.end, int):
-            return IntDistribution(sweep.start, sweep.end, log=log)
-        return FloatDistribution(float(sweep.start), float(sweep.end), log=log)
-    raise ConfigError(f"{key}: {sweep!r} is not a search space; write choice(a,b), a,b, range(0,4), "
-                      f"interval(0.1,1.0), int(interval(2,32)) or tag(log,interval(1e-4,1e-1)).")
-
-
-def _space(parsed: list[Any], params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """(key → distribution, the task overrides that are not searched) from the command line and
-    ``hydra.sweeper.params`` (the command line wins for a key in both)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-    space: dict[str, Any] = {}
-    for key, value in params.items():
-        o = parser.parse_override(f"{key}={value}")
-        space[o.get_key_element()] = _distribution(o.get_key_element(), o.value())
-    task = []
-    for o in parsed:
-        key = o.get_key_element()
-        if key.lstrip("+~").startswith("hydra"):
-            continue
-        if o.is_sweep_override():
-            space[key] = _distribution(key, o.value())
-        else:
-            task.append(o.input_line)
-    return space, task
-
-
-def _settings(node: DictConfig, out_dir: Path, parallel: int | None) -> dict[str, Any]:
-    s = OmegaConf.to_container(node, resolve=True)
-    if s.get("direction") not in ("maximize", "minimize"):
-        raise ConfigError(f"hydra.sweeper.direction: {s.get('direction')!r}; give maximize or minimize.")
-    if s.get("metric") not in METRICS:
-        why = " (a search never optimizes the test split: the test accuracy is recorded, not chosen on)" \
-            if str(s.get("metric", "")).startswith("test") else ""
-        raise ConfigError(f"hydra.sweeper.metric: {s.get('metric')!r}{why}; give one of {', '.join(METRICS)}.")
-    n = s.get("n_trials")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"hydra.sweeper.n_trials: {n!r}; give the number of trials, >= 1.")
-    sampler = s.get("sampler") or {}
-    if sampler.get("name") not in SAMPLERS:
-        name = str(sampler.get("name"))
-        raise ConfigError(f"hydra.sweeper.sampler.name: unknown sampler {name!r}.{suggest(name, list(SAMPLERS))} "
-                          f"Available: {', '.join(SAMPLERS)}.")
-    pruner = s.get("pruner") or {}
-    if pruner.get("name") not in PRUNERS:
-        name = str(pruner.get("name"))
-        raise ConfigError(f"hydra.sweeper.pruner.name: unknown pruner {name!r}.{suggest(name, list(PRUNERS))} "
-                          f"Available: {', '.join(PRUNERS)}.")
-    try:
-        make_pruner(pruner)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"hydra.sweeper.pruner: Optuna's {pruner.get('name')} pruner refuses its options: {err}. "
-                          f"Its options are those of optuna.pruners.{str(pruner.get('name')).title()}Pruner.") from None
-    n_jobs = s.get("n_jobs")
-    if n_jobs is not None and (isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1):
-        raise ConfigError(f"hydra.sweeper.n_jobs: {n_jobs!r}; give the trials to run at once (>= 1), or null.")
-    s["n_jobs"] = n_jobs or parallel or 1
-    s["study_name"] = s.get("study_name") or out_dir.name
-    s["storage"] = s.get("storage") or "sqlite:///" + str((out_dir / SEARCH_DB).resolve())
-    return s
-
-
-def plan_search(planner: Any, base: DictConfig, parsed: list[Any], out_dir: Path, parallelism: Any) -> Any:
-    """The plan of a search: the space and settings checked, and one sample config of the space planned and
-    checked like a job (so that a bad key or option stops the command before any trial runs)."""
-    from .plan import Plan, _check_choices, _check_keys, _check_output, _parse, report_of
-    from .validate import check_objective
-
+def plan_search(planner: Planner) -> SearchPlan:
+    """The plan of a search: the space and settings checked, and one point of the space planned and checked like a
+    job (so that a bad key or option stops the command before any trial runs). The planner stays open in the plan
+    (each trial is planned with it); the caller closes it."""
+    base = planner.base
+    out_dir = planner.sweep_dir()
     params = base.hydra.sweeper.get("params")
     params = OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else {}
-    space, task = _space(parsed, params)
-    for key, dist in list(space.items()):  # choice(all): every option of a config group (the registry's ops)
-        if tuple(getattr(dist, "choices", ())) == ("all",):
-            from optuna.distributions import CategoricalDistribution
-
-            options = planner.composer.options(key)
-            if options is None:
-                raise ConfigError(f"{key}=choice(all): 'all' lists the options of a config group (squeeze, excite, "
-                                  f"gate, block, ...), and {key} is not one; list the values: choice(a,b).")
-            space[key] = CategoricalDistribution(options)
-    if not space:
-        raise ConfigError("hydra/sweeper=optuna: nothing to search; give a space, e.g. 'squeeze=choice(avg,max,dct)' "
-                          "'optim.lr=tag(log,interval(1e-4,1e-1))' (or hydra.sweeper.params).")
+    space, task = parse_space(planner.parsed, params)
+    space = with_all_options(space, planner.composer.options)
     for key, dist in space.items():
-        sample = [f"{key}={v}" for v in getattr(dist, "choices", [])] or [f"{key}={_value(dist.low)}"]
-        _check_choices(_parse(sample), planner.composer)
-        _check_keys(_parse(sample), base, planner.composer)
-    first = [*task, *(f"{k}={_value(_first(d))}" for k, d in space.items())]
+        values = getattr(dist, "choices", None) or [dist.low, dist.high]
+        sample = parse_overrides([f"{key}={override_value(v)}" for v in values])
+        planner.check_choices(sample)
+        planner.check_keys(sample)
+    settings = settings_of(base.hydra.sweeper, out_dir, space)
+    first = point(task, first_point(space))
     (job,) = planner.jobs([first], [out_dir / job_name(first)])
-    parallel = parallelism(planner.launcher, job.config)
-    settings = _settings(base.hydra.sweeper, out_dir, parallel)
-    check_objective(job.config, settings["metric"])  # a val/* objective needs a validation split
-    if settings["sampler"]["name"] == "grid":  # a grid has as many trials as points, each tried once
-        size = 1
-        for values in _grid(space).values():
-            size *= len(values)
-        settings["n_trials"] = min(settings["n_trials"], size)
-    _check_output(out_dir)
-    search = Search(planner, task, space, settings, out_dir, int(job.config.get("seed") or 0),
-                    job.config.get("threads"))
-    return Plan([], out_dir, True, planner.launcher, settings["n_jobs"], [], report_of(job.config), None, search)
+    settings.n_jobs = settings.n_jobs or planner.parallelism(job.config) or 1
+    check_objectives_data(job.config, settings.metrics)
+    alpha, paired = report_settings_of(job.config)
+    try:
+        report = (check_alpha(alpha), check_paired(paired))
+    except ValueError as err:
+        raise ConfigError(f"report: {err}") from None
+    planner.check_output(out_dir)
+    return SearchPlan(planner, task, space, settings, out_dir, planner.launcher, settings.n_jobs, report,
+                      job.config_hash, int(job.config.get("seed") or 0), job.config.get("threads"))
 
 
-def _first(dist: Any) -> Any:
-    return dist.choices[0] if hasattr(dist, "choices") else dist.low
-
-
-def _value(value: Any) -> str:
-    """A sampled value as a Hydra override value."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return repr(value)
-    if value is None:
-        return "null"
-    return str(value)
-
-
-def _grid(space: dict[str, Any]) -> dict[str, list[Any]]:
-    out = {}
-    for key, dist in space.items():
-        if hasattr(dist, "choices"):
-            out[key] = list(dist.choices)
-        elif type(dist).__name__ == "IntDistribution" and not dist.log:
-            out[key] = list(range(dist.low, dist.high + 1, dist.step))
+def objective_values(summary: dict[str, Any], metrics: list[str]) -> list[float] | None:
+    """The objectives of a finished job from its summary (``val/acc``: its last epoch's validation accuracy;
+    ``params``: its parameter count, ...), or None when one is missing."""
+    values = []
+    for metric in metrics:
+        if metric in COSTS:
+            value = summary.get(metric)
         else:
-            raise ConfigError(f"{key}: the grid sampler needs listed values (choice(...), a,b or range(...)); an "
-                              f"interval has none. Use hydra.sweeper.sampler.name=tpe (or random) for intervals.")
-    return out
+            stage, _, key = metric.partition("/")
+            value = (summary.get("metrics") or {}).get(stage, {}).get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        values.append(float(value))
+    return values
 
 
-# ------------------------------------------------------------------------------------------------- the search
+def _sampled(params: dict[str, Any]) -> str:
+    """A trial's sampled values as overrides (what a progress line names it by)."""
+    return " ".join(f"{key}={override_value(value)}" for key, value in params.items())
 
 
-def _sampler(settings: dict[str, Any], space: dict[str, Any]) -> Any:
-    import optuna
-
-    options = settings.get("sampler") or {}
-    seed = options.get("seed")
-    name = options.get("name")
-    if name == "grid":
-        return optuna.samplers.GridSampler(_grid(space), seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+def _shown(metrics: list[str], values: list[float] | None) -> str:
+    if values is None:
+        return "–"
+    return ", ".join(f"{m} {v:.4f}" if m not in COSTS else f"{m} {v:g}" for m, v in zip(metrics, values))
 
 
-def _objective(record: dict[str, Any] | None, metric: str) -> float | None:
-    stage, _, key = metric.partition("/")
-    value = ((record or {}).get("metrics") or {}).get(stage, {}).get(key)
-    return float(value) if isinstance(value, (int, float)) else None
+# ------------------------------------------------------------------------------------------------- the loop
 
 
-def _storage_error(storage: str, err: Exception) -> str:
-    return (f"error: cannot open the study's storage {storage}: {one_line(err, 300)}. Move that file away or give "
-            f"another storage with hydra.sweeper.storage=...")
+class _Search:
+    """One command's part of a search: the trials it asks or takes over, their jobs, what it tells the study."""
 
+    def __init__(self, search: SearchPlan, study: optuna.Study):
+        self.search, self.study, self.s = search, study, search.settings
+        self.held: dict[int, tuple[Job, optuna.Trial]] = {}  # id(job) → (its job, its trial), while it runs
+        self.busy: list[tuple[Job, optuna.Trial]] = []  # our trials whose job another process trains
+        self.retry: list[tuple[Job, optuna.Trial]] = []  # ... and that process stopped before the job finished
+        self.unfinished: dict[int, str] = {}  # trial number → why its job did not finish (resumed next run)
 
-def open_study(search: Search) -> Any:
-    import optuna
+    # -- asking --------------------------------------------------------------------------------------------
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    s = search.settings
-    storage = storage_of(s["storage"])
-    for attempt in range(10):  # two commands that start at once both create the study: the second loads it
-        try:
-            return optuna.create_study(study_name=s["study_name"], storage=storage, load_if_exists=True,
-                                       direction=s["direction"], sampler=_sampler(s, search.space),
-                                       pruner=make_pruner(s.get("pruner")))
-        except optuna.exceptions.DuplicatedStudyError:
-            time.sleep(0.2 * (attempt + 1))
-    raise RuntimeError(f"could not open the study {s['study_name']!r} in {s['storage']}")
-
-
-def _job(search: Search, trial: Any, overrides: list[str]) -> Job:
-    (job,) = search.planner.jobs([overrides], [search.out_dir / job_name(overrides)])
-    s = search.settings
-    pruner = dict(s.get("pruner") or {"name": "none"})
-    job.config = {**job.config, "search": {"storage": s["storage"], "study": s["study_name"], "trial": trial._trial_id,
-                                           "metric": s["metric"], "prune": pruner["name"] != "none",
-                                           "pruner": pruner}}
-    return job
-
-
-@contextlib.contextmanager
-def _ask_lock(search: Search) -> Iterator[None]:
-    """Held while a command counts the study's trials and asks for a new one (flock on a file beside a SQLite
-    study; a server database across machines has no such lock: there two commands may each start the last
-    trial, as with Optuna's own stopping rules)."""
-    database = sqlite_file(search.settings["storage"])
-    if database is None:
-        yield
-        return
-    with open(Path(database).with_suffix(".lock"), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _trials(search: Search, study: Any, told: dict[int, Any]) -> Iterator[tuple[Job, Any]]:
-    """Jobs of the trials to run, asked lazily (when a launcher slot is free): first the trials left running by
-    a command that died, then new ones until ``n_trials`` trials have finished or are running."""
-    import optuna
-    from optuna.trial import TrialState
-
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        folder = frozen.user_attrs.get("job_dir")
-        # left running by a command that died: its job resumes from its checkpoint (or, finished before the tell,
-        # is read back); a trial whose job a live process trains belongs to that process's command
-        if folder and owner_of(folder) is None and frozen.number not in told:
-            trial = optuna.trial.Trial(study, frozen._trial_id)
-            yield _job(search, trial, list(frozen.user_attrs["overrides"])), trial
-    while True:
-        states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
-        with _ask_lock(search):  # count and ask at once: two commands on one study end with exactly n_trials
-            if len(study.get_trials(deepcopy=False, states=states)) >= search.settings["n_trials"]:
+    def jobs(self) -> Iterator[Job]:
+        """The jobs to run, one per call when a launcher slot frees (see the module doc, step 3)."""
+        while self.retry:
+            job, trial = self.retry.pop()
+            self.held[id(job)] = (job, trial)
+            yield job
+        while True:
+            trial = self._next_trial()
+            if trial is None:
                 return
-            trial = study.ask(search.space)
-        overrides = [*search.task, *(f"{k}={_value(v)}" for k, v in trial.params.items())]
-        trial.set_user_attr("overrides", overrides)
+            job = self._job(trial)
+            if job is not None:
+                yield job
+
+    def _next_trial(self) -> optuna.Trial | None:
+        with study_lock(self.s.storage) as locked:
+            take, shut = orphans(self.study, self.search.space, locked)
+            for t in shut:
+                close(self.study, t, "asked by a command that died before its parameters were drawn; replaced")
+                print(f"[closed] trial {t.number}: its command died inside ask; a new trial replaces it", flush=True)
+            self.study.sampler.closed = closed_numbers(self.study)  # (the sampler's index of the next trial)
+            if take:
+                print(f"[resume] trial {take[0].number}: left running by a command that died; its job goes on",
+                      flush=True)
+                return adopt(self.study, take[0])
+            if len(counted(self.study)) >= self.s.n_trials:
+                return None
+            trial = self.study.ask(self.search.space)
+            mark_asker(trial)
+            return trial
+
+    def _job(self, trial: optuna.Trial) -> Job | None:
+        """The trial's job, planned and checked; None (the trial told failed, refused) when the planner refuses it."""
+        overrides = point(self.search.task, trial.params)
+        trial.set_user_attr("overrides", redact_values(overrides))
         try:
-            job = _job(search, trial, overrides)
-        except ConfigError as err:  # a combination the planner refuses: a failed trial with the reason
-            trial.set_user_attr("refused", str(err))
-            study.tell(trial, state=TrialState.FAIL)
-            told[trial.number] = None
-            print(f"[FAIL] trial {trial.number}: {' '.join(overrides)}: refused: {one_line(err, 300)}", flush=True)
-            continue
+            (job,) = self.search.planner.jobs([overrides], [self.search.out_dir / job_name(overrides)])
+            check_objectives_data(job.config, self.s.metrics)
+        except ConfigError as err:
+            trial.set_user_attr("refused", redact(str(err)))
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            print(f"[{self._done()}/{self.s.n_trials}] trial {trial.number} refused: {_sampled(trial.params)}: "
+                  f"{one_line(err, 300)}", flush=True)
+            return None
+        prune = self.s.pruner["name"] != "none"
+        job.config = {**job.config, "search": {  # (the storage URL only where the job needs it: for its pruner)
+            "study": self.s.study_name, "metric": self.s.metrics[0], "prune": prune, "pruner": self.s.pruner,
+            "trial": trial._trial_id,  # (the id the trial's pruner reports to; Optuna has no public name for it)
+            **({"storage": self.s.storage} if prune else {})}}
         trial.set_user_attr("job_dir", str(job.folder))
-        yield job, trial
+        self.held[id(job)] = (job, trial)
+        return job
+
+    # -- telling -------------------------------------------------------------------------------------------
+
+    def _done(self) -> int:
+        return sum(t.state != TrialState.RUNNING for t in counted(self.study))
+
+    def finished(self, job: Job, summary: dict[str, Any]) -> None:
+        """A job came back from the launcher: tell its trial (or wait, when another process trains its job)."""
+        job, trial = self.held.pop(id(job))
+        if summary.get("status") == "busy":
+            self.busy.append((job, trial))
+            print(f"[busy] trial {trial.number}: its job is being trained by {summary.get('owner')}; waiting for it",
+                  flush=True)
+            return
+        self._tell(job, trial, summary)
+
+    def _tell(self, job: Job, trial: optuna.Trial, summary: dict[str, Any]) -> None:
+        status, error = summary.get("status"), summary.get("error") or {}
+        values = objective_values(summary, self.s.metrics) if status == "ok" else None
+        if status not in ("ok", "pruned", "failed") or error.get("type") in RESUMABLE:
+            why = f"{error.get('type')}: {one_line(error.get('message'), 300)}" if error else \
+                f"its record says {status}"
+            self.unfinished[trial.number] = why
+            print(f"[--/{self.s.n_trials}] trial {trial.number} did not finish: {_sampled(trial.params)}: {why}; "
+                  f"the next run resumes it", flush=True)
+            return
+        if values is not None:
+            state = TrialState.COMPLETE
+        elif status == "pruned":
+            state = TrialState.PRUNED
+        else:
+            state = TrialState.FAIL
+            trial.set_user_attr("error", one_line(f"{error.get('type')}: {error.get('message')}" if error else
+                                                  f"status {status}, objective {self.s.metrics} missing", 500))
+        self.study.tell(trial, values, state=state, skip_if_finished=True)
+        reused = " (its job had finished before: reused)" if summary.get("skipped") else ""
+        again = f" (attempt {summary['attempts']})" if (summary.get("attempts") or 0) > 1 and not reused else ""
+        print(f"[{self._done()}/{self.s.n_trials}] trial {trial.number} {state.name.lower()}: "
+              f"{_sampled(trial.params)}: {_shown(self.s.metrics, values)}{reused}{again}", flush=True)
+
+    # -- waiting -------------------------------------------------------------------------------------------
+
+    def settle(self) -> bool:
+        """Wait until the study has no trial another live command holds and no job of ours another process trains
+        (telling ours as they finish); True as soon as a trial must be taken over (its command died)."""
+        while True:
+            for job, trial in list(self.busy):
+                if owner_of(job.folder) is None:
+                    self.busy.remove((job, trial))
+                    record, _ = load_record(job.folder / RESULT_FILE)
+                    if record is not None and record["status"] in ("ok", "pruned") or \
+                            record is not None and record["status"] == "failed" and \
+                            (record.get("error") or {}).get("type") not in RESUMABLE:
+                        self._tell(job, trial, job_summary(record, job))
+                    else:  # the process that trained it stopped before the end: it resumes here
+                        self.retry.append((job, trial))
+            if self.retry:
+                return True
+            with study_lock(self.s.storage) as locked:
+                take, shut = orphans(self.study, self.search.space, locked)
+            if take or shut:
+                return True
+            others = [t for t in counted(self.study) if t.state == TrialState.RUNNING and not held_here(t)]
+            if not others and not self.busy:
+                return False
+            time.sleep(POLL_S)
 
 
-def dry_run_search(plan: Any) -> int:
-    """What a search would do: its space and settings, the trials already in the study. Trains nothing."""
-    search: Search = plan.search
+def _trial_line(t: FrozenTrial) -> str:
+    return f"trial {t.number} ({_sampled(t.params)})"
+
+
+def _outcome(search: SearchPlan, study: optuna.Study, unfinished: dict[int, str]) -> list[str]:
+    """What keeps the exit code from 0: trials that failed, did not finish, or were never asked."""
+    trials = counted(study)
+    bad = [f"{_trial_line(t)}: {t.user_attrs.get('error', 'failed')}" for t in trials
+           if t.state == TrialState.FAIL and not t.user_attrs.get("refused")]
+    bad += [f"{_trial_line(t)}: did not finish"
+            + (f" ({unfinished[t.number]}); the next run resumes it" if t.number in unfinished else
+               " (held by a command that stopped); the next run resumes it") for t in trials
+            if t.state == TrialState.RUNNING]
+    if len(trials) < search.settings.n_trials:
+        bad.append(f"{search.settings.n_trials - len(trials)} trial(s) never asked (the command stopped first)")
+    return bad
+
+
+def run_search(search: SearchPlan, prog: str, argv: list[str], confirm: int | None = None,
+               confirm_trial: int | None = None) -> int:
+    """Run ``search`` (see the module doc); returns the exit code."""
     s = search.settings
-    finished: list[Any] = []
-    database = sqlite_file(s["storage"])
     try:
-        if database is None or Path(database).is_file():  # a dry run makes no database
-            import optuna
-
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            finished = [t for t in optuna.load_study(study_name=s["study_name"], storage=storage_of(s["storage"]))
-                        .get_trials(deepcopy=False) if t.state.is_finished()]
-    except KeyError:  # the database holds no study of this name yet: nothing finished
-        pass
-    except Exception as err:  # noqa: BLE001 -- any database error: say which storage, change nothing
-        print(f"se-variants: {_storage_error(s['storage'], err)}", file=sys.stderr)
-        return 2
-    finally:
-        search.planner.close()
-    for key, dist in search.space.items():
-        print(f"[space] {key}: {dist}")
-    print(f"\nDry run: a search of {s['n_trials']} trials ({len(finished)} finished before) optimizing {s['metric']} "
-          f"({s['direction']}), sampler {s['sampler']['name']}, {plan.parallel} at a time ({plan.launcher['name']}); "
-          f"study '{s['study_name']}' in {s['storage']} → {search.out_dir}. Nothing was trained.")
-    return 0
-
-
-def run_search(plan: Any, prog: str, confirm: int | None = None) -> int:
-    """Run the search of ``plan`` (see the module doc); returns the exit code."""
-    from optuna.trial import TrialState
-
-    search: Search = plan.search
-    s = search.settings
-    search.out_dir.mkdir(parents=True, exist_ok=True)
-    try:
+        search.out_dir.mkdir(parents=True, exist_ok=True)
         study = open_study(search)
+        check_confirm_trial(study, confirm_trial)
+    except ConfigError as err:
+        search.planner.close()
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
     except Exception as err:  # noqa: BLE001 -- a database that is not one, a server that refuses: say so
         search.planner.close()
-        print(f"{prog}: {_storage_error(s['storage'], err)}", file=sys.stderr)
+        print(f"{prog}: error: cannot open the study's storage {shown_storage(s.storage)}: {redact(one_line(err, 300))}. Move that file away or give another storage with hydra.sweeper.storage=...", file=sys.stderr)  # noqa: E501
         return 2
-    done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    print(f"Search '{s['study_name']}': {s['n_trials']} trials ({len(done)} finished before) of "
-          f"{', '.join(search.space)}; objective {s['metric']} ({s['direction']}), sampler {s['sampler']['name']}, "
-          f"{plan.parallel} at a time ({plan.launcher['name']}); study in {s['storage']} → {search.out_dir}",
+    write_json(search.out_dir / PLAN_FILE, {
+        "version": 1, "planned": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": redact_values(argv),
+        "launcher": search.launcher["name"], "jobs": [],
+        "search": {"study": s.study_name, "metrics": s.metrics, "directions": s.directions, "n_trials": s.n_trials}})
+    before = sum(t.state != TrialState.RUNNING for t in counted(study))
+    print(f"Search '{s.study_name}': {s.n_trials} trials ({before} finished before) of {', '.join(search.space)}; "
+          f"objective {', '.join(f'{m} ({d})' for m, d in zip(s.metrics, s.directions))}, sampler "
+          f"{s.sampler['name']}, {search.parallel} at a time ({search.launcher['name']}) → {search.out_dir}",
           flush=True)
-    told: dict[int, Any] = {}
-    trials: dict[int, Any] = {}
-
-    def jobs() -> Iterator[Job]:
-        for job, trial in _trials(search, study, told):
-            trials[id(job)] = trial
-            yield job
-
-    launcher = open_launcher(plan.launcher["name"], plan.launcher, search.out_dir, plan.parallel, search.threads)
-    start, interrupted = time.perf_counter(), False
+    print(f"Study in {shown_storage(s.storage)}", flush=True)
+    loop = _Search(search, study)
+    launcher = open_launcher(search.launcher["name"], search.launcher, search.out_dir, search.parallel,
+                             search.threads)
+    start, interrupted, failure, clean, note = time.perf_counter(), False, None, False, None
     try:
-        for job, summary in launcher.run(jobs()):
-            trial = trials.pop(id(job))
-            busy = summary.get("status") == "busy"  # a cooperating command trains this very job: its result is ours
-            while busy and owner_of(job.folder) is not None:
-                time.sleep(1.0)
-            record, _ = load_record(job.folder / RESULT_FILE)
-            if busy:
-                summary = {**summary, "status": (record or {}).get("status")}
-            value = _objective(record, s["metric"]) if summary.get("status") == "ok" else None
-            state = (TrialState.COMPLETE if value is not None else
-                     TrialState.PRUNED if summary.get("status") == "pruned" else TrialState.FAIL)
-            if state == TrialState.FAIL and summary.get("error"):
-                trial.set_user_attr("error", one_line(f"{summary['error'].get('type')}: "
-                                                      f"{summary['error'].get('message')}", 500))
-            try:
-                study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
-            except (RuntimeError, ValueError):  # told by a cooperating command already
-                pass
-            told[trial.number] = value
-            finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                                      TrialState.FAIL)))
-            shown = "–" if value is None else f"{value:.4f}"
-            print(f"[{finished}/{s['n_trials']}] trial {trial.number} {state.name.lower()}: {job.label}: "
-                  f"{s['metric']} {shown}", flush=True)
+        while True:
+            for job, summary in launcher.run(loop.jobs()):
+                loop.finished(job, summary)
+            if not loop.settle():
+                break
+        clean = True
     except KeyboardInterrupt:
         interrupted = True
-        launcher.close(interrupted=True)
-    else:
-        launcher.close()
+    except Exception as err:  # a sampler, the database, a plan: stop the workers, say why
+        failure = err
+    finally:
+        note = launcher.close(interrupted=not clean)  # (submitit: how to stop the jobs it still runs)
+    after_command([(t.user_attrs.get("job_dir", "").rsplit("/", 1)[-1], Path(t.user_attrs["job_dir"]))
+                   for t in study.get_trials(deepcopy=False) if t.user_attrs.get("job_dir")], search.out_dir)
     try:
-        files = write_search_report(search, study, plan.report)
+        files = write_search_report(search, study)
         print(f"\nSearch report: {', '.join(str(f) for f in files)} ({time.perf_counter() - start:.0f} s)")
+    except Exception as err:  # noqa: BLE001 -- the study's database gone with the error: the reason comes first
+        print(f"{prog}: the search report was not written ({type(err).__name__}: {one_line(err, 300)})",
+              file=sys.stderr)
+    try:
+        if failure is not None:
+            print(f"{prog}: error: the search stopped: {type(failure).__name__}: {one_line(failure, 1000)}\nFinished "
+                  f"trials are kept in the study; trials left running resume when the same command runs again."
+                  + (f"\n{note}" if note else ""), file=sys.stderr)
+            return 1
         if interrupted:
-            print(f"\nInterrupted. Run the same command again to go on: the study in {s['storage']} keeps every "
-                  f"finished trial, and trials left running resume from their checkpoints.", file=sys.stderr)
+            print("\nInterrupted. Run the same command again to go on: the study keeps every finished trial, and "
+                  "trials left running resume from their checkpoints.", file=sys.stderr)
+            if note:
+                print(note, file=sys.stderr)
             return 130
-        return run_confirm(search, study, confirm, prog) if confirm else 0
+        bad = _outcome(search, study, loop.unfinished)
+        if bad:
+            print(f"{len(bad)} trial(s) failed or did not finish:\n  " + "\n  ".join(bad), file=sys.stderr)
+            print("Run the same command again to resume the unfinished ones (a failed trial counts as one of "
+                  "n_trials: raise hydra.sweeper.n_trials to sample more).", file=sys.stderr)
+        code = run_confirm(search, study, confirm, prog, confirm_trial, redact_values(argv)) if confirm else 0
+        return code or (1 if bad else 0)
     finally:
         search.planner.close()
 
 
-# ------------------------------------------------------------------------------------------------- the report
-
-
-def trial_rows(study: Any) -> list[dict[str, Any]]:
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        rows.append({"trial": t.number, "state": t.state.name.lower(),
-                     "objective": t.value if t.value is not None else None,
-                     "params": " ".join(f"{k}={_value(v)}" for k, v in t.params.items()),
-                     "job": Path(t.user_attrs.get("job_dir", "")).name,
-                     "note": t.user_attrs.get("refused") or t.user_attrs.get("error") or ""})
-    return rows
-
-
-def write_search_report(search: Search, study: Any, report: tuple[float, bool] = (0.05, False)) -> list[Path]:
-    """``search.md`` (the trials, the best one), ``search.csv``, and Optuna's optimization history and parameter
-    importances as PNGs, next to the sweep's report; the sweep's own report of the trial jobs too, with the
-    jobs' ``report`` settings (alpha, paired)."""
-    from optuna.trial import TrialState
-
-    from .report import write_report
-    from .tables import csv_text
-
+def dry_run_search(search: SearchPlan, confirm_trial: int | None = None) -> int:
+    """What a search would do: its space and settings, the trials already in the study. Trains nothing and makes
+    no database; refuses what the run refuses (a study that optimizes something else, a storage that fails)."""
     s = search.settings
-    out = search.out_dir
-    rows = trial_rows(study)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    lines = [f"# Search: {s['study_name']}", "",
-             f"Objective: {s['metric']} ({s['direction']}), on the validation split: the test accuracy of each trial "
-             f"is in its metrics.json and report.md, never optimized. Sampler {s['sampler']['name']}"
-             f"{' (seed ' + str(s['sampler'].get('seed')) + ')' if s['sampler'].get('seed') is not None else ''}, "
-             f"pruner {(s.get('pruner') or {}).get('name', 'none')}; study in `{s['storage']}`.", ""]
-    if complete:
-        best = study.best_trial
-        lines += [f"**Best trial {best.number}**: {s['metric']} = {best.value:.4f} with "
-                  + " ".join(f"`{k}={_value(v)}`" for k, v in best.params.items())
-                  + f" (job `{Path(best.user_attrs.get('job_dir', '')).name}`). A best-of-{len(complete)} "
-                  f"validation score is biased upward: confirm it with fresh seeds (`--confirm 3`).", ""]
-    header = ["trial", "state", s["metric"], "params", "note"]
-    body = [[str(r["trial"]), r["state"], "–" if r["objective"] is None else f"{r['objective']:.4f}", r["params"],
-             one_line(r["note"], 120)] for r in rows]
-    lines += ["```text", text_table(header, body, left={0, 1, 3, 4}), "```", ""]
-    write_atomic(out / "search.md", "\n".join(lines) + "\n")
-    write_atomic(out / "search.csv", csv_text(rows, ["trial", "state", "objective", "params", "job", "note"]))
-    files = [out / "search.md", out / "search.csv"]
-    files += _plots(study, out)
     try:
-        write_report(out, plot=None, alpha=report[0], paired=report[1])
-        files.append(out / "report.md")
-    except (OSError, ValueError) as err:
-        print(f"se-variants: the report was not written: {err}", file=sys.stderr)
-    return files
+        study = open_study(search, create=False)
+        if study is not None:
+            check_confirm_trial(study, confirm_trial)
+    except ConfigError as err:
+        print(f"se-variants: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 -- any database error: say which storage, change nothing
+        print(f"se-variants: error: cannot open the study's storage {shown_storage(s.storage)}: {redact(one_line(err, 300))}. Move that file away or give another storage with hydra.sweeper.storage=...", file=sys.stderr)  # noqa: E501
+        return 2
+    finally:
+        search.planner.close()
+    finished = [t for t in counted(study) if t.state != TrialState.RUNNING] if study is not None else []
+    for key, dist in search.space.items():
+        print(f"[space] {key}: {describe(dist)}")
+    options = ", ".join(f"{k}={override_value(v)}" for k, v in s.sampler.items() if k != "name")
+    print(f"\nDry run: a search of {s.n_trials} trials ({len(finished)} finished before) optimizing "
+          f"{', '.join(f'{m} ({d})' for m, d in zip(s.metrics, s.directions))}, sampler {s.sampler['name']}"
+          f"{f' ({options})' if options else ''}, pruner {s.pruner['name']}, {search.parallel} at a time "
+          f"({search.launcher['name']}); study '{s.study_name}' → {search.out_dir}. Nothing was trained.")
+    return 0
 
-
-def _plots(study: Any, out: Path) -> list[Path]:
-    """Optuna's optimization history and parameter importances (its matplotlib backend) as PNGs."""
-    import warnings
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from optuna.trial import TrialState
-    from optuna.visualization import matplotlib as ovm
-
-    from .files import replace_into
-
-    files = []
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    plots = [("search_history.png", ovm.plot_optimization_history, 1),
-             ("search_importances.png", ovm.plot_param_importances, 2)]
-    for name, plot, needed in plots:
-        if len(complete) < needed or (plot is ovm.plot_param_importances and len(study.best_trial.params) < 1):
-            continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental
-                ax = plot(study)
-            fig = ax.figure if hasattr(ax, "figure") else plt.gcf()
-            fig.set_size_inches(7, 4.5)
-            fig.tight_layout()
-            replace_into(out / name, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-            plt.close(fig)
-            files.append(out / name)
-        except Exception as err:  # a plot never costs the tables
-            print(f"se-variants: {name} not written ({type(err).__name__}: {err})", file=sys.stderr)
-    return files
-
-
-# ------------------------------------------------------------------------------------------------- confirm
-
-
-def confirm_overrides(search: Search, best: dict[str, Any], k: int) -> tuple[list[list[str]], list[int]]:
-    """The jobs of a confirmation: the best trial's config and the ``block=none`` baseline with the same other
-    settings, each with k seeds the search did not use."""
-    from ..spec import PART_KEYS
-
-    params = [f"{key}={_value(v)}" for key, v in best.items()]
-    seeds = list(range(search.base_seed + 1, search.base_seed + 1 + k))
-    block_keys = ("block", *PART_KEYS)
-    other = [o for o in search.task + params if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] not in block_keys
-             and not o.startswith("seed=")]
-    variant = [o for o in search.task + params if not o.startswith("seed=")]
-    jobs = [[*variant, f"seed={s}"] for s in seeds] + [[*other, "block=none", f"seed={s}"] for s in seeds]
-    return jobs, seeds
-
-
-def run_confirm(search: Search, study: Any, k: int, prog: str) -> int:
-    """Train the best trial's config and the baseline with k fresh seeds into ``<sweep>/confirm`` and report."""
-    from optuna.trial import TrialState
-
-    from .plan import Plan, _parallelism, report_of
-    from .sweep import run_plan
-
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        print(f"{prog}: no trial finished, so there is nothing to confirm.", file=sys.stderr)
-        return 1
-    best = study.best_trial.params
-    overrides, seeds = confirm_overrides(search, best, k)
-    folder = search.out_dir / "confirm"
-    jobs = search.planner.jobs(overrides, [folder / job_name(o) for o in overrides])
-    print(f"\nConfirm: the best trial ({' '.join(f'{key}={_value(v)}' for key, v in best.items())}) and the "
-          f"block=none baseline, seeds {', '.join(map(str, seeds))} → {folder}", flush=True)
-    plan = Plan(jobs, folder, True, search.planner.launcher, _parallelism(search.planner.launcher, jobs[0].config),
-                [], report_of(jobs[0].config))
-    return run_plan(plan, prog, [])

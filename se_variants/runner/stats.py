@@ -249,7 +249,8 @@ def _power(n: int, d: float, alpha: float) -> float:
     from scipy import stats as _st
 
     crit = _st.t.ppf(1 - alpha / 2, df)
-    return float(_st.nct.sf(crit, df, nc) + _st.nct.cdf(-crit, df, nc))
+    wrong_tail = _st.nct.cdf(-crit, df, nc)  # rejecting on the wrong side: scipy returns nan where it underflows
+    return float(_st.nct.sf(crit, df, nc) + (wrong_tail if math.isfinite(wrong_tail) else 0.0))
 
 
 def seeds_needed(d: float, alpha: float = 0.05, power: float = 0.8, max_n: int = 1000) -> int | None:
@@ -278,19 +279,22 @@ def seeds_needed(d: float, alpha: float = 0.05, power: float = 0.8, max_n: int =
 
 
 def detectable_effect(n: int, alpha: float = 0.05, power: float = 0.8) -> float | None:
-    """The smallest true difference, in seed standard deviations (Cohen's d), that a two-sided two-sample t-test
-    with ``n`` seeds per arm detects with probability ``power`` at level ``alpha`` (the inverse of
-    :func:`seeds_needed`; bisection on the noncentral-t power to 1e-6). None for n < 2."""
-    if n < 2:
-        return None
+    """The minimum detectable effect of a two-sided two-sample t-test with ``n`` seeds per arm at level
+    ``alpha``: the true difference, in standard deviations (Cohen's d), that it detects with probability
+    ``power`` -- the inverse of :func:`seeds_needed`. None for n < 2 (no degrees of freedom).
+
+    Multiply by a seed std to get it in the units of the values (pp for the report's accuracies). A planning
+    number, like :func:`seeds_needed`: it says what a run of this size can show, not what it showed."""
     if not 0.0 < alpha < 1.0 or not 0.0 < power < 1.0:
         raise ValueError(f"alpha and power must be in (0, 1); got alpha={alpha!r}, power={power!r}.")
+    if n < 2:
+        return None
     lo, hi = 0.0, 1.0
-    while _power(n, hi, alpha) < power:
+    while _power(n, hi, alpha) < power:  # power grows with d: double, then bisect to 1e-6
         lo, hi = hi, hi * 2
     while hi - lo > 1e-6:
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _power(n, mid, alpha) < power else (lo, mid)
+        lo, hi = (lo, mid) if _power(n, mid, alpha) >= power else (mid, hi)
     return hi
 
 

@@ -9,39 +9,29 @@ from __future__ import annotations
 import signal
 import threading
 import traceback
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .devices import claim_gpus
 from .job import JobConflict, finish_lost, run_job
+from .plans import Job
 from .validate import ConfigError, check_devices
 
-__all__ = ["Job", "execute", "summary", "lost", "failed"]
+__all__ = ["execute", "summary", "lost", "stopped", "failed", "COSTS"]
 
 
-@dataclass
-class Job:
-    """One planned job: what it runs and where its results go (picklable: launchers send it to other processes)."""
-
-    overrides: list[str]  # its task overrides (command line, sweep point, variant, seed)
-    config: dict[str, Any]  # the resolved config, plain values
-    folder: Path  # its job folder
-    config_hash: str
-    variant_hash: str
-
-    @property
-    def label(self) -> str:
-        """The overrides a person reads: without ``experiment=`` (every job of an ablation has it)."""
-        return " ".join(o for o in self.overrides if not o.startswith("experiment=")) or "(defaults)"
+#: the cost columns of a record a summary carries (a search may optimize them)
+COSTS = ("params", "flops", "latency_ms")
 
 
 def summary(record: dict[str, Any], job: Job) -> dict[str, Any]:
-    """What a job returns to the command (small, picklable): status, folder, test accuracy, owner, error."""
+    """What a job returns to the command (small, picklable): status, folder, its metrics (train / val / test) and
+    costs (what a search's objective reads), owner, error."""
     error = record.get("error") or {}
+    metrics = record.get("metrics") or {}
     return {"status": record.get("status"), "skipped": bool(record.get("skipped")),
             "job_dir": str(record.get("job_dir") or job.folder), "config_hash": record.get("config_hash"),
-            "acc": (record.get("metrics") or {}).get("test", {}).get("acc"), "owner": record.get("owner"),
+            "acc": metrics.get("test", {}).get("acc"), "metrics": metrics,
+            **{k: record.get(k) for k in COSTS}, "owner": record.get("owner"),
             "wall_time_s": record.get("wall_time_s"), "attempts": len(record.get("attempts") or []),
             "error": {"type": error.get("type"), "message": error.get("message")} if error else None}
 
@@ -49,8 +39,8 @@ def summary(record: dict[str, Any], job: Job) -> dict[str, Any]:
 def failed(job: Job, kind: str, message: str) -> dict[str, Any]:
     """The summary of a job that did not get to train (or whose process died): failed, with the real reason."""
     return {"status": "failed", "skipped": False, "job_dir": str(job.folder), "config_hash": job.config_hash,
-            "acc": None, "owner": None, "wall_time_s": None, "attempts": 0,
-            "error": {"type": kind, "message": message}}
+            "acc": None, "metrics": {}, **{k: None for k in COSTS}, "owner": None, "wall_time_s": None,
+            "attempts": 0, "error": {"type": kind, "message": message}}
 
 
 def execute(job: Job, *, progress_bar: bool = False) -> dict[str, Any]:
@@ -87,3 +77,15 @@ def lost(job: Job, why: str) -> dict[str, Any]:
     if record is not None and record.get("status") == "ok":  # it finished just before its process died
         return summary(record, job)
     return failed(job, "Killed", why)
+
+
+def stopped(job: Job, why: str) -> None:
+    """Close the record of a job its launcher stopped (an interrupt) once the process that trained it has ended:
+    a job stopped in training has recorded the interrupt itself, but one stopped between two writes of its record
+    (just as it wrote its result, say) or killed when it did not stop in time would still say ``running``. Such a
+    record becomes Interrupted (the next run resumes the job from its last checkpoint); any other is left as it
+    is."""
+    try:
+        finish_lost(job.folder, why, kind="Interrupted", outcome="interrupted")
+    except Exception:  # the record stays as it is; the next run closes it
+        pass

@@ -4,32 +4,31 @@ on the meta device. Errors name the config key and say what would work."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
-import os
-import sys
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..registry import COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, spec_to_dict, suggest
+from ..registry import (COMPOSE, EXCITE, GATE, PRESET, SQUEEZE, SpecError, UnknownName, import_registrations,
+                        spec_to_dict, suggest)
 from ..spec import PART_KEYS, PARTS, from_config, split_block
 from . import data as _data  # noqa: F401  (importing these fills the registries)
 from . import models as _models  # noqa: F401
 from . import optim as _optim  # noqa: F401
-from .data import DataError, data_meta, data_padded, has_validation
+from .data import DataError, data_meta, data_padded
 from .identity import is_baseline
 from .models.placement import make_block
 from .reproduction import check_published
 from .registries import DATA, MODEL, OPTIM, SCHEDULE
-from .schema import LOGGERS, SELECTIONS
-from .trackers import missing_library
+from .report import check_alpha, check_paired
+from .schema import SELECTIONS
+from .trackers import check_options as check_tracker_options
 
 __all__ = ["ConfigError", "block_spec", "check_config", "check_model", "model_key", "check_devices", "check_seed",
-           "check_strategy", "start_method", "check_part_overrides", "import_user_modules", "check_objective",
-           "PRECISIONS", "ACCELERATORS"]
+           "check_report", "check_strategy", "start_method", "check_part_overrides", "import_user_modules",
+           "own_op_hint", "PRECISIONS", "ACCELERATORS"]
 
 
 class ConfigError(ValueError):
@@ -38,20 +37,25 @@ class ConfigError(ValueError):
 
 def import_user_modules(modules: Any) -> None:
     """Import the modules of ``imports:`` (so their registrations run), found on the path or in the current
-    folder (as ``python -m`` would); an import error names the module."""
-    if modules and os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())
-    for name in modules or ():
-        try:
-            importlib.import_module(str(name))
-        except ModuleNotFoundError as err:
-            raise ConfigError(f"imports: cannot import {name!r} ({err}). Is it installed, or on PYTHONPATH?") from None
-        except SyntaxError as err:
-            raise ConfigError(f"imports: {name!r} has a syntax error: {err.msg} ({err.filename}, line {err.lineno}). "
-                              f"Fix the module, or drop it from imports.") from None
-        except Exception as err:  # the module raised while being imported
-            raise ConfigError(f"imports: importing {name!r} raised {type(err).__name__}: {err}. Fix the module, or "
-                              f"drop it from imports.") from None
+    folder (as ``python -m`` would); an import error names the module (:func:`.registry.import_registrations`)."""
+    try:
+        import_registrations([str(m) for m in modules or ()])
+    except SpecError as err:
+        raise ConfigError(f"imports: {err}") from None
+
+
+#: the registry whose entries fill each group that takes a user's own ops (their decorator, in hints)
+OWN_OPS = {"squeeze": "SQUEEZE", "excite": "EXCITE", "gate": "GATE", "block": "PRESET"}
+
+
+def own_op_hint(group: str, name: str) -> str:
+    """For a name a group does not have: how a user's own op of that group comes in, or "" for groups that take
+    none (``model``, ``data``, ...). Registry kinds (``composition``, ``preset``) count as the ``block`` group."""
+    group = "block" if group in ("composition", "preset") else group
+    if group not in OWN_OPS:
+        return ""
+    return (f" If {name!r} is an op of your own, import the module that registers it "
+            f"(@{OWN_OPS[group]}.register({name!r})) with imports=[<module>], e.g. imports=[my_ops].")
 
 
 def block_spec(cfg: dict[str, Any]) -> Any:
@@ -88,6 +92,8 @@ def check_part_overrides(overrides: list[str], cfg: Any) -> None:
 def _check(key: str, fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
+    except UnknownName as err:
+        raise ConfigError(f"{key}: {err}{own_op_hint(err.kind, err.name)}") from None
     except (SpecError, TypeError, ValueError) as err:
         raise ConfigError(f"{key}: {err}") from None
 
@@ -191,7 +197,8 @@ def check_devices(trainer: dict[str, Any]) -> None:
 def check_config(cfg: Any) -> dict[str, Any]:
     """Validate a composed config (DictConfig or plain dict) without building anything; returns it as a plain dict.
 
-    Checks every part node against its registry, the trainer's options, the seed and the thread count.
+    Checks every part node and the logger node against its registry, the trainer's options, the seed and the
+    thread count.
     :func:`check_model` builds the network.
     """
     cfg = spec_to_dict(cfg)
@@ -217,18 +224,25 @@ def check_config(cfg: Any) -> dict[str, Any]:
         raise ConfigError(f"threads: {threads!r} torch threads per job; give a number >= 1 (1 is fastest for small "
                           f"models and lets one job run per core), or threads=null for torch's default (every core).")
     trainer = cfg.get("trainer") or {}
-    for name in trainer.get("loggers") or ():
-        if name not in LOGGERS:
-            raise ConfigError(f"trainer.loggers: unknown logger {name!r}.{suggest(name, list(LOGGERS))} "
-                              f"Available: {', '.join(LOGGERS)}.")
-        problem = missing_library(name)
-        if problem:
-            raise ConfigError(problem)
+    try:
+        check_tracker_options(cfg)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if trainer.get("max_epochs", 1) < 1:
         raise ConfigError(f"trainer.max_epochs: must be >= 1, got {trainer.get('max_epochs')}.")
     _check_trainer(trainer)
     check_strategy(trainer)
     return cfg
+
+
+def check_report(report: Any) -> None:
+    """The ``report`` node's settings (how the sweep's report compares variants, once the jobs are done) can be
+    used: ConfigError before anything trains, naming the key (``report.alpha=2`` would train every job and then
+    fail to report)."""
+    report = spec_to_dict(report) or {}
+    for key, check in (("alpha", check_alpha), ("paired", check_paired)):
+        if key in report:
+            _check(f"report.{key}", check, report[key])
 
 
 def model_key(cfg: dict[str, Any]) -> str:
@@ -297,17 +311,6 @@ def _check_padded(model: nn.Module, item: tuple[int, int], num_classes: int, cfg
                 f"{cfg['data'].get('name')} has cases of different lengths); its outputs are NaN. Use a model that "
                 f"masks the padding (model=fcn or model=resnet_tsc), or resample: data.variable_length=cubic or "
                 f"linear.")
-
-
-def check_objective(cfg: dict[str, Any], metric: str) -> None:
-    """A search's objective must be a metric the job records: a ``val/*`` objective needs a validation split,
-    and a data node without one (``val_fraction=0``) records no val metrics. ConfigError naming both fixes."""
-    if str(metric).startswith("val/") and not has_validation(cfg["data"]):
-        name = (cfg.get("data") or {}).get("name")
-        raise ConfigError(f"hydra.sweeper.metric: {metric} is a validation metric, but data {name!r} holds out no "
-                          f"validation split (data.val_fraction=0), so no job records it. Hold one out "
-                          f"(data.val_fraction=0.1) or search on another metric; a test metric is never an "
-                          f"objective.")
 
 
 def check_optim_options(cfg: dict[str, Any]) -> None:

@@ -6,13 +6,14 @@ One class, registered under several names with different default ``stats`` and `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 import torch.fx
 
 from .. import mask as masks
-from ..descriptor import Descriptor, pooled_axes
+from ..descriptor import NAMED_AXES, SPATIAL_AXES, Descriptor, pooled_axes
 from ..registry import SQUEEZE, SpecError
 from .base import Squeeze, x_dims
 
@@ -26,6 +27,14 @@ Axis = Literal["c", "l", "d", "h", "w"]
 
 #: SRM (Lee et al. 2019) official code adds 1e-5 to the variance before the square root.
 STD_EPS = 1e-5
+#: the statistics in words, for :meth:`Pool.summary_for`
+_STAT_NAMES = {"avg": "average", "max": "max", "std": "standard deviation"}
+
+
+def _axis_list(letters: Sequence[str]) -> str:
+    """``("d", "h", "w")`` → ``"D, H and W"``."""
+    upper = [a.upper() for a in letters]
+    return upper[0] if len(upper) == 1 else f"{', '.join(upper[:-1])} and {upper[-1]}"
 
 
 def _size(x: torch.Tensor, dims: tuple[int, ...]) -> int:
@@ -124,6 +133,27 @@ class Pool(Squeeze):
         self.axes = axes
         self.pooled = x_dims(pooled_axes(axes, self.dims), self.dims)
         self.descriptor = Descriptor.from_axes(channels, len(self.stats), axes, self.dims)
+
+    @classmethod
+    def summary_for(cls, *, stats: Sequence[str], axes: str | Sequence[str]) -> str:
+        """One line on what these options pool (``se-variants list`` shows one per registered name): ``max`` is
+        "Max pooling over H and W (1-D: L; 3-D: D, H and W).", ``h`` "Average pooling over W, keeping H (3-D: D
+        and W; 2-D and 3-D only)."."""
+        what = " and ".join(_STAT_NAMES.get(s, str(s)) for s in stats)
+        per_dims = NAMED_AXES.get(axes) if isinstance(axes, str) else {
+            d: tuple(axes) for d, letters in SPATIAL_AXES.items() if set(axes) <= {"c", *letters}}
+        if not per_dims:
+            return f"{what.capitalize()} pooling over {axes!r}."
+        main = 2 if 2 in per_dims else min(per_dims)
+        pooled = per_dims[main]
+        kept = [a for a in SPATIAL_AXES[main] if a not in pooled]
+        where = f"over {_axis_list(pooled)}" + (
+            ", at every position" if pooled == ("c",) else f", keeping {_axis_list(kept)}" if kept else "")
+        notes = [f"{d}-D: {_axis_list(p)}" for d, p in sorted(per_dims.items()) if d != main and p != pooled]
+        if len(per_dims) < len(SPATIAL_AXES):
+            notes.append(" and ".join(f"{d}-D" for d in sorted(per_dims)) + " only")
+        each = "; one descriptor entry each" if len(stats) > 1 else ""
+        return f"{what.capitalize()} pooling {where}{each}" + (f" ({'; '.join(notes)})." if notes else ".")
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if len(self.stats) == 1:

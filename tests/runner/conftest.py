@@ -68,23 +68,73 @@ def _one_thread(single_thread):
 
 
 FAULT_MODULE = '''
-"""A user op for the runner tests: squeeze ``fault`` is average pooling (like squeeze=avg) with faults injected
-by environment variables, so that a job's config (and folder) is the same with and without them:
+"""A user op and a user sampler for the runner tests, with faults injected by environment variables, so that a
+job's config (and folder) is the same with and without them.
+
+Squeeze ``fault`` is average pooling (like squeeze=avg):
 
 * SV_FAIL_SEED=<seed>: training raises while the job's seed is <seed>;
 * SV_KILL_AT=<n>: at this process's n-th training call, send SV_KILL_SIGNAL (KILL, TERM or INT; default KILL) to
   SV_KILL_TARGET: ``self`` (default: the process training the job), ``group`` (its whole process group: a sweep and
-  its workers) or ``parent`` (from a worker: the sweep command alone, as `kill <pid>` or `timeout` would).
-No fault fires in no-grad passes, so the planner's check of the model passes."""
+  its workers) or ``parent`` (from a worker: the sweep command alone, as `kill <pid>` or `timeout` would); with
+  SV_MARK=<path>, the file <path> is created just before the signal is sent; with SV_KILL_WAIT=1 the sender then
+  trains no further until it is stopped itself (its stop comes from the signal's receiver);
+* SV_HOLD_SEED=<seed>: the job of that seed waits at its first training call until the file SV_MARK exists;
+* SV_HOLD_AT=<n> and SV_HOLD_FILE=<path>: at this process's n-th training call, wait until <path> exists (a test
+  releases the job by creating it);
+* SV_STOP_AT_RESULT=<seed>: in a worker process, the job of that seed, as it is about to write its finished
+  result, creates the file SV_MARK and waits -- its result unwritten -- until the command's launcher stops it;
+* SV_KILL_AT_CHECK=<n>: at this process's n-th call in a planner's check of a model (a no-grad forward in training
+  mode: only the command that plans does that), SIGKILL the process group.
+Every wait is for an event of the run under test; GUARD_S only keeps a broken run from hanging the test session
+(the fault then raises, and the test fails). No fault fires in no-grad passes unless SV_KILL_AT_CHECK says so, so
+the planner's check of the model passes.
+
+Sampler ``fault`` is TPE (``hydra.sweeper.sampler.name=fault``, with TPE's seed and n_startup_trials):
+
+* SV_KILL_IN_ASK=<n>: at this process's n-th trial asked or taken over (before any parameter is drawn), SIGKILL
+  the process group;
+* SV_KILL_IN_TELL=<n>: at this process's n-th trial told (before the study stores it), SIGKILL the process group;
+* SV_RAISE_IN_ASK=<n>: raise RuntimeError at this process's n-th trial asked.
+"""
+import multiprocessing
 import os
 import signal
+import time
+from pathlib import Path
 
 import torch
 
 from se_variants import SQUEEZE, Descriptor
+from se_variants.runner.registries import SAMPLER
 from se_variants.squeeze import Squeeze
 
 CALLS = [0]
+HOLDS = [0]
+CHECK_CALLS = [0]
+SAMPLER_CALLS = {"ask": 0, "tell": 0}
+GUARD_S = 600.0
+
+
+def _wait(done, what):
+    deadline = time.monotonic() + GUARD_S
+    while not done():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"sv_test_ops: gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def _mark():
+    if os.environ.get("SV_MARK"):
+        Path(os.environ["SV_MARK"]).touch()
+
+
+def _kill(signum=signal.SIGKILL, target="group"):
+    _mark()
+    if target == "group":
+        os.killpg(os.getpgid(0), signum)
+    else:
+        os.kill(os.getppid() if target == "parent" else os.getpid(), signum)
 
 
 @SQUEEZE.register("fault")
@@ -100,22 +150,73 @@ class Fault(Squeeze):
         if torch.is_grad_enabled() and self.training:
             if os.environ.get("SV_FAIL_SEED") == str(self.seed):
                 raise RuntimeError(f"injected failure (SV_FAIL_SEED={self.seed})")
+            if os.environ.get("SV_HOLD_SEED") == str(self.seed):
+                _wait(lambda: Path(os.environ["SV_MARK"]).exists(), "SV_MARK")
             if os.environ.get("SV_KILL_AT"):
                 CALLS[0] += 1
                 if CALLS[0] == int(os.environ["SV_KILL_AT"]):
-                    signum = getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL"))
-                    target = os.environ.get("SV_KILL_TARGET", "self")
-                    if target == "group":
-                        os.killpg(os.getpgid(0), signum)
-                    else:
-                        os.kill(os.getppid() if target == "parent" else os.getpid(), signum)
+                    _kill(getattr(signal, "SIG" + os.environ.get("SV_KILL_SIGNAL", "KILL")),
+                          os.environ.get("SV_KILL_TARGET", "self"))
+                    if os.environ.get("SV_KILL_WAIT"):
+                        _wait(lambda: False, "this process to be stopped")
+            if os.environ.get("SV_HOLD_AT"):
+                HOLDS[0] += 1
+                if HOLDS[0] == int(os.environ["SV_HOLD_AT"]):
+                    _wait(lambda: os.path.exists(os.environ["SV_HOLD_FILE"]), "SV_HOLD_FILE")
+        elif self.training and os.environ.get("SV_KILL_AT_CHECK"):
+            CHECK_CALLS[0] += 1
+            if CHECK_CALLS[0] == int(os.environ["SV_KILL_AT_CHECK"]):
+                _kill()
         return x.mean((2, 3), keepdim=True).unsqueeze(1)
+
+
+def _at(event):
+    SAMPLER_CALLS[event] += 1
+    return SAMPLER_CALLS[event]
+
+
+@SAMPLER.register("fault")
+def fault(space, *, seed: int | None = None, n_startup_trials: int = 10):
+    """TPE that kills or raises on request (tests only)."""
+    import optuna
+
+    class FaultTPE(optuna.samplers.TPESampler):
+        def before_trial(self, study, trial):
+            n = _at("ask")
+            if os.environ.get("SV_KILL_IN_ASK") == str(n):
+                _kill()
+            if os.environ.get("SV_RAISE_IN_ASK") == str(n):
+                raise RuntimeError(f"injected sampler failure (SV_RAISE_IN_ASK={n})")
+            super().before_trial(study, trial)
+
+        def after_trial(self, study, trial, state, values):
+            if os.environ.get("SV_KILL_IN_TELL") == str(_at("tell")):
+                _kill()
+            super().after_trial(study, trial, state, values)
+
+    return FaultTPE(seed=seed, n_startup_trials=n_startup_trials)
+
+
+if os.environ.get("SV_STOP_AT_RESULT") and multiprocessing.parent_process() is not None:
+    from se_variants.runner import job as _job
+
+    _write_json = _job.write_json
+
+    def _write_json_or_wait(path, data, *args, **kwargs):
+        if isinstance(data, dict) and data.get("status") == "ok" and \
+                str(data.get("seed")) == os.environ["SV_STOP_AT_RESULT"]:
+            _mark()
+            _wait(lambda: False, "the launcher to stop this worker")
+        return _write_json(path, data, *args, **kwargs)
+
+    _job.write_json = _write_json_or_wait
 '''
 
 
 @pytest.fixture(scope="session")
 def user_ops(tmp_path_factory) -> Path:
-    """A folder holding ``sv_test_ops.py`` (registers squeeze ``fault``), to put on PYTHONPATH."""
+    """A folder holding ``sv_test_ops.py`` (registers squeeze ``fault`` and sampler ``fault``), to put on
+    PYTHONPATH."""
     folder = tmp_path_factory.mktemp("user_ops")
     (folder / "sv_test_ops.py").write_text(FAULT_MODULE)
     return folder
@@ -127,6 +228,7 @@ def ops_in_process(user_ops: Path, env: dict[str, str] | None = None):
     fault variables in ``env`` set; afterwards the op is unregistered and the module forgotten, so that the
     registries of later tests are the library's own (a later import registers it again)."""
     from se_variants import SQUEEZE
+    from se_variants.runner.registries import SAMPLER
 
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(user_ops))
@@ -135,8 +237,9 @@ def ops_in_process(user_ops: Path, env: dict[str, str] | None = None):
         try:
             yield
         finally:
-            if "fault" in SQUEEZE:
-                SQUEEZE.unregister("fault")
+            for registry in (SQUEEZE, SAMPLER):
+                if "fault" in registry:
+                    registry.unregister("fault")
             sys.modules.pop("sv_test_ops", None)
 
 
@@ -148,6 +251,34 @@ def in_process(argv: list[str]) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(argv))
     return code, out.getvalue(), err.getvalue()
+
+
+class Done:
+    """A finished command, as subprocess.CompletedProcess names its parts."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def run_here(args: list[str], user_ops: Path | None = None, env: dict[str, str] | None = None,
+             cwd: Path | None = None) -> Done:
+    """``se-variants <args>`` in this process, as :func:`run_cli` runs it in a process of its own: with the test
+    ops importable (here and in the processes the command starts: workers, submitit jobs), the fault variables in
+    ``env`` set, in ``cwd``. For the commands a test does not signal: a signal that stops a command must reach a
+    process of its own (:func:`run_cli`, :func:`start_cli`)."""
+    extra = dict(env or {})
+    if user_ops is not None:
+        extra["PYTHONPATH"] = os.pathsep.join(filter(None, [str(user_ops), os.environ.get("PYTHONPATH")]))
+    with contextlib.ExitStack() as stack:
+        if user_ops is not None:
+            stack.enter_context(ops_in_process(user_ops, extra))
+        else:
+            mp = stack.enter_context(pytest.MonkeyPatch.context())
+            for key, value in extra.items():
+                mp.setenv(key, value)
+        if cwd is not None:
+            stack.enter_context(pytest.MonkeyPatch.context()).chdir(cwd)
+        return Done(*in_process(args))
 
 
 def cli_env(env: dict[str, str] | None = None, pythonpath: list[Path] | None = None) -> dict[str, str]:
@@ -170,6 +301,15 @@ def start_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     whole group, as a terminal's Ctrl-\\ or a cluster's scheduler would)."""
     return subprocess.Popen([sys.executable, "-m", "se_variants.cli", *args], cwd=cwd, env=cli_env(env, pythonpath),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def first_line(proc: subprocess.Popen, guard_s: float = 600.0) -> str:
+    """The first line ``proc`` prints (its header: planning is over), "" if it exits first; ``guard_s`` only keeps
+    a command that hangs silently from hanging the test session."""
+    import select
+
+    ready, _, _ = select.select([proc.stdout], [], [], guard_s)
+    return proc.stdout.readline() if ready else ""
 
 
 @pytest.fixture
@@ -202,6 +342,43 @@ def sweep_results(sweep: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in sorted(sweep.glob("*/metrics.json"))}
 
 
+#: the parts of a job record an assertion message shows (the whole record holds its config and history)
+BRIEF = ("job", "status", "error", "attempts", "epochs", "metrics", "wall_time_s", "finished")
+
+
+def brief(record) -> dict | object:
+    """What an assertion on a job record shows when it fails: the record's status, error, attempts and metrics
+    (the error without its traceback); anything that is not a record, as it is."""
+    if not isinstance(record, dict):
+        return record
+    out = {k: record.get(k) for k in BRIEF if k in record}
+    if isinstance(out.get("error"), dict):
+        out["error"] = {k: v for k, v in out["error"].items() if k != "traceback"}
+    return out
+
+
+def briefs(records) -> list:
+    """:func:`brief` of every record of a dict or list of them."""
+    return [brief(r) for r in (records.values() if isinstance(records, dict) else records)]
+
+
+def error_type(record: dict) -> str | None:
+    """The type of a record's error, None when it has none (never a TypeError on an unexpected record)."""
+    error = record.get("error") if isinstance(record, dict) else None
+    return error.get("type") if isinstance(error, dict) else None
+
+
+def error_message(record: dict) -> str:
+    """The message of a record's error, "" when it has none."""
+    error = record.get("error") if isinstance(record, dict) else None
+    return str(error.get("message") or "") if isinstance(error, dict) else ""
+
+
+def tail(text: str, n: int = 3000) -> str:
+    """The end of a command's output, for an assertion message."""
+    return (text or "")[-n:]
+
+
 class Reference(dict):
     """job folder name → metrics.json of the reference sweep; ``folder`` is its sweep folder (read only)."""
 
@@ -209,15 +386,21 @@ class Reference(dict):
 
 
 @pytest.fixture(scope="session")
-def reference_sweep(tmp_path_factory, user_ops) -> Reference:
-    """SWEEP run once, uninterrupted, one job after another (hydra/launcher=basic), in this process."""
-    cwd = tmp_path_factory.mktemp("reference")
-    with ops_in_process(user_ops):
-        code, _, err = in_process(["train", "-m", *SWEEP, "hydra/launcher=basic", f"hydra.sweep.dir={cwd / 'sweep'}"])
-    assert code == 0, err[-3000:]
-    results = Reference(sweep_results(cwd / "sweep"))
-    results.folder = cwd / "sweep"
-    assert len(results) == 3 and all(r["status"] == "ok" for r in results.values())
+def reference_sweep(user_ops, once) -> Reference:
+    """SWEEP run once per test session, uninterrupted, one job after another (hydra/launcher=basic), in this
+    process -- or read from the folder where another process of the session ran it (``once``)."""
+
+    def make(folder: Path) -> Path:
+        with ops_in_process(user_ops):
+            code, _, err = in_process(["train", "-m", *SWEEP, "hydra/launcher=basic",
+                                       f"hydra.sweep.dir={folder / 'sweep'}"])
+        assert code == 0, tail(err)
+        return folder / "sweep"
+
+    sweep = once("reference", make, lambda folder: folder / "sweep")
+    results = Reference(sweep_results(sweep))
+    results.folder = sweep
+    assert len(results) == 3 and all(r["status"] == "ok" for r in results.values()), briefs(results)
     return results
 
 

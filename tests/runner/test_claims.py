@@ -1,6 +1,10 @@
 """Job claims: one live owner per job folder; a dead owner's claim is taken over by exactly one contender; the
 owner is named to the others; a claim file that cannot be a claim never crashes or blocks; GPUs are handed out
-one job at a time."""
+one job at a time.
+
+The tests with threads and processes wait for what the code does (a touched file, a job that looked for a GPU,
+every contender having looked), never for a span of wall-clock time; a bound on such a wait only keeps a broken
+run from hanging the session."""
 
 from __future__ import annotations
 
@@ -53,6 +57,29 @@ def test_a_dead_owner_is_taken_over(tmp_path):
     claim.release()
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+def test_an_ended_owner_not_yet_reaped_is_dead(tmp_path):
+    """A process that has ended but is not reaped yet (a zombie: a killed worker whose parent died with it waits
+    for init) holds no claim: the next run takes its job over at once, instead of waiting for it."""
+    def state(pid: int) -> bytes:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0]
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + GUARD_S
+        while state(proc.pid) != b"Z" and time.monotonic() < deadline:
+            time.sleep(0.01)  # until it has exited (not reaped: nobody waits for it yet)
+        assert state(proc.pid) == b"Z", "the child never ended"
+        _write_claim(tmp_path / "job", pid=proc.pid, process_start=claims._process_start(proc.pid), token="zombie")
+        assert owner_of(tmp_path / "job") is None
+        claim = acquire(tmp_path / "job")
+        assert isinstance(claim, Claim) and claim.stale.token == "zombie", claim
+        claim.release()
+    finally:
+        proc.wait()
+
+
 def test_a_recycled_pid_does_not_keep_a_claim_alive(tmp_path):
     """Same pid, but another process start time: the claim's owner is gone."""
     _write_claim(tmp_path / "job", pid=os.getpid(), process_start="1")
@@ -69,33 +96,47 @@ def test_claims_of_other_hosts_live_by_heartbeat(tmp_path, monkeypatch):
     claim.release()
 
 
+#: the bound on a wait for something the code under test does (a guard against a hang, never a verdict)
+GUARD_S = 120.0
+
+
 def test_the_heartbeat_touches_the_claim(tmp_path, monkeypatch):
+    """A held claim is touched again and again while its job runs (here every 0.05 s): its modification time,
+    set far into the past, comes back to the present."""
     monkeypatch.setattr(claims, "HEARTBEAT_S", 0.05)
     claim = acquire(tmp_path / "job")
-    first = (tmp_path / "job" / CLAIM_FILE).stat().st_mtime_ns
-    time.sleep(0.3)
-    assert (tmp_path / "job" / CLAIM_FILE).stat().st_mtime_ns > first
+    path = tmp_path / "job" / CLAIM_FILE
+    _age(path, 3600)
+    old = path.stat().st_mtime
+    deadline = time.monotonic() + GUARD_S
+    while path.stat().st_mtime == old and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the heartbeat thread touches it
+    assert path.stat().st_mtime > old + 3000
     claim.release()
 
 
-def _contend(folder: str, start: float, queue) -> None:
-    time.sleep(max(start - time.time(), 0))
+def _contend(folder: str, start, looked, queue) -> None:
+    start.wait(GUARD_S)  # all at once
     result = acquire(folder)
     queue.put(isinstance(result, Claim))
-    time.sleep(1.0)  # hold it while the others look
+    looked.wait(GUARD_S)  # hold it (alive) until every contender has looked
 
 
 def test_exactly_one_of_many_contenders_takes_over_a_stale_claim(tmp_path):
+    """Six processes find the claim of a dead owner at once: exactly one takes it over, the others see it held
+    (the winner lives until all six have looked, so no later look can find it dead again)."""
     _write_claim(tmp_path / "job", pid=_dead_pid(), token="dead")
     ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    start = time.time() + 0.5
-    procs = [ctx.Process(target=_contend, args=(str(tmp_path / "job"), start, queue)) for _ in range(6)]
+    queue, start, looked = ctx.Queue(), ctx.Barrier(6), ctx.Event()
+    procs = [ctx.Process(target=_contend, args=(str(tmp_path / "job"), start, looked, queue)) for _ in range(6)]
     for p in procs:
         p.start()
-    won = [queue.get(timeout=30) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
+    try:
+        won = [queue.get(timeout=GUARD_S) for _ in procs]
+    finally:
+        looked.set()
+        for p in procs:
+            p.join(GUARD_S)
     assert sum(won) == 1, won
 
 
@@ -110,6 +151,17 @@ def test_gpus_are_handed_out_one_job_each(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(devices, "LOCK_DIR", tmp_path / "locks")
+    waiting = threading.Event()
+
+    class Clock:
+        """The devices module's time: tells the test when a job, having found no free GPU, waits for one."""
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            waiting.set()
+            time.sleep(seconds)
+
+    monkeypatch.setattr(devices, "time", Clock)
     gpu = {"trainer": {"accelerator": "gpu", "devices": 1}}
     with devices.claim_gpus(gpu) as first, devices.claim_gpus(gpu) as second:
         assert (first, second) == ([0], [1])
@@ -121,10 +173,10 @@ def test_gpus_are_handed_out_one_job_each(tmp_path, monkeypatch):
 
         third = threading.Thread(target=third_job)
         third.start()
-        time.sleep(0.3)
-        assert got == []  # both GPUs are held
-    third.join(timeout=10)
-    assert got and got[0] in ([0], [1])
+        assert waiting.wait(GUARD_S), "the third job never waited"
+        assert got == []  # it looked, found both GPUs held, and waits
+    third.join(GUARD_S)
+    assert not third.is_alive() and got and got[0] in ([0], [1]), got
     with devices.claim_gpus({"trainer": {"accelerator": "cpu", "devices": 2}}) as none:
         assert none == []
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
@@ -134,7 +186,7 @@ def test_gpus_are_handed_out_one_job_each(tmp_path, monkeypatch):
 def test_local_parallelism(monkeypatch):
     import torch
 
-    from se_variants.runner.plan import local_jobs
+    from se_variants.runner.launcher_choice import local_jobs
 
     cores = len(os.sched_getaffinity(0))
     assert local_jobs(1, "cpu", 1) == cores and local_jobs(None, "cpu", 1) == 1

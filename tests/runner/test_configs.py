@@ -35,12 +35,25 @@ def test_generated_files_match_the_registries():
     )
 
 
-def test_every_registered_part_has_a_group_option():
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")))
+def test_every_shipped_experiment_runs_at_least_three_seeds(experiment):
+    """3 seeds are the fewest that give a comparison a p-value: an experiment's ablation, its sweep over seeds, and
+    the schema's default (an experiment that lists none) have at least 3."""
+    cfg = compose([f"experiment={experiment}"])
+    assert len(cfg.ablation.seeds) >= 3, (experiment, list(cfg.ablation.seeds))
+    swept = OmegaConf.select(OmegaConf.load(CONFIG_DIR / "experiment" / f"{experiment}.yaml"),
+                             "hydra.sweeper.params.seed")  # a sweep the experiment declares (placement_digits)
+    assert swept is None or len(str(swept).split(",")) >= 3, (experiment, swept)
+
+
+def test_every_registered_part_has_a_group_option(option_configs):
+    """Every preset has its block option; every registered model, data set, optimizer and schedule is the name of
+    some option of its group (the options' configs: ``option_configs``)."""
     for name in PRESET.names():
-        assert (CONFIG_DIR / "block" / f"{name}.yaml").is_file()
+        assert (CONFIG_DIR / "block" / f"{name}.yaml").is_file(), name
     for group, registry in (("model", MODEL), ("data", DATA), ("optim", OPTIM), ("schedule", SCHEDULE)):
         # (a data option may name a dataset of an archive its entry serves: data=ucr is name: ItalyPowerDemand)
-        used = {registry.split(compose([f"{group}={p.stem}"])[group])[0] for p in (CONFIG_DIR / group).glob("*.yaml")}
+        used = {registry.split(cfg[group])[0] for (g, _), cfg in option_configs.items() if g == group}
         assert set(registry.names()) <= used, f"{group}: no config file for {set(registry.names()) - used}"
 
 

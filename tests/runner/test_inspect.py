@@ -18,7 +18,8 @@ import torch
 from se_variants.runner.excitation_plots import plot_by_class, plot_by_instance
 from se_variants.runner.excitations import Profile, class_means, class_specificity, profiles
 from se_variants.runner.configs import compose
-from se_variants.runner.inspect_job import InspectError, default_blocks, inspect_job, main
+from se_variants.runner.commands import inspect_main as main
+from se_variants.runner.inspect_job import InspectError, default_blocks, inspect_job
 from se_variants.runner.job import run_job
 from se_variants.runner.validate import check_config
 

@@ -22,11 +22,12 @@ from .conftest import cli_env, write_imagefolder
 
 
 def _refused(argv: list[str], capsys, *expected: str, command=main) -> str:
-    assert command(argv) == 2
-    err = capsys.readouterr().err
+    code = command(argv)
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
     for text in expected:
         assert text in err, f"{text!r} not in: {err}"
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
     return err
 
 
@@ -75,9 +76,25 @@ OVERRIDES = [
     (["trainer.strategy=fsdp"], ["re-running the command line"]),
     (["trainer.strategy=dpp_spawn"], ["unknown strategy", "Did you mean 'ddp_spawn'"]),
     (["trainer.devices=2", "trainer.accelerator=cpu"], ["trainer.strategy", "'auto'", "ddp_fork"]),
-    (["-m", "seed=0,1", "hydra/launcher=joblib"], ["hydra/launcher=workers"]),
-    (["-m", "seed=0,1", "hydra/launcher=submitit_slurm"], ["hydra/launcher=slurm"]),
     (["-m", "seed=0,1", "hydra.launcher.n_jobs=0"], ["hydra.launcher.n_jobs", ">= 1"]),
+    # the front door (issue 18): refused in the plan, so in the dry run too, before anything trains
+    (["report.alpha=2"], ["report.alpha", "(0, 1)"]),
+    (["report.alpha=0", "--dry-run"], ["report.alpha", "(0, 1)"]),
+    (["-m", "seed=0,1", "report.alpha=0.05,1.5", "--dry-run"], ["report.alpha", "(0, 1)"]),  # per job
+    (["report.paired=maybe", "--dry-run"], ["report.paired"]),
+    (["-m", "seed=0,1", "hydra/launcher=processes", "hydra.launcher.timeout_min=abc", "--dry-run"],
+     ["hydra.launcher.timeout_min", "expected int", "timeout_min (int)"]),
+    (["-m", "seed=0,1", "hydra/launcher=processes", "+hydra.launcher.timeout_mn=5", "--dry-run"],
+     ["hydra.launcher.timeout_mn", "Did you mean 'timeout_min'"]),
+    (["-m", "seed=0,1", "hydra/launcher=submitit_slurm", "hydra.launcher.nodes=0", "--dry-run"],
+     ["hydra.launcher.nodes", ">= 1"]),
+    (["-m", "seed=0,1", "hydra/launcher=slurm", "hydra.launcher.mem_gb=lots", "--dry-run"],
+     ["hydra.launcher.mem_gb", "expected int | float"]),
+    # an op that is not registered: how your own ops come in, "did you mean" kept
+    (["squeeze=rms"], ["unknown squeeze option 'rms'", "imports=[my_ops]", "@SQUEEZE.register('rms')"]),
+    (["squeeze.name=rms", "--dry-run"], ["Unknown squeeze 'rms'", "imports=[my_ops]"]),
+    (["block=mine", "--dry-run"], ["unknown block option 'mine'", "@PRESET.register('mine')"]),
+    (["excite=fcc", "--dry-run"], ["Did you mean 'fc'", "imports=[my_ops]"]),
     (["-m", "seed=0,1", "hydra.sweep.subdir=../../escape"], ["hydra.sweep.subdir", "outside the sweep folder"]),
     (["-m", "seed=0,1", "hydra.sweep.subdir=same"], ["would share the folder", "hydra.sweep.subdir"]),
 ]
@@ -155,10 +172,33 @@ def test_each_distinct_network_is_built_once(capsys, cwd, monkeypatch):
     built = []
     monkeypatch.setattr(plan, "check_model", lambda cfg: built.append(cfg["block"]))
     argv = ["-m", "optim.lr=0.1,0.01", "trainer.max_epochs=2,3", "seed=0,1", "trainer=smoke", "--dry-run"]
-    assert main(argv) == 0 and "Dry run: 8 job(s)" in capsys.readouterr().out
+    assert main(argv) == 0 and "Dry run: 8 jobs: 0 finished, 8 to run" in capsys.readouterr().out
     assert len(built) == 1
-    assert main([*argv, "squeeze=avg,max"]) == 0 and "Dry run: 16 job(s)" in capsys.readouterr().out
+    assert main([*argv, "squeeze=avg,max"]) == 0 and "Dry run: 16 jobs: 0 finished" in capsys.readouterr().out
     assert len(built) == 3
+
+
+@pytest.mark.parametrize("alias,ours", [("joblib", "workers"), ("submitit_local", "processes"),
+                                        ("submitit_slurm", "slurm")])
+def test_hydras_launcher_names_are_aliases_of_ours(alias, ours, tmp_path):
+    """A Hydra user's launcher choice works unchanged: it runs as the se-variants launcher that does its job, with
+    the Hydra plugin's option names (joblib's n_jobs=-1 is every core; submitit_slurm's sbatch keys reach
+    submitit)."""
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.launchers import slurm_parameters
+    from se_variants.runner.plan import make_plan
+
+    extra = {"joblib": ["hydra.launcher.n_jobs=-1"], "submitit_local": ["hydra.launcher.n_jobs=1"],
+             "submitit_slurm": ["hydra.launcher.gres=gpu:a100:1", "hydra.launcher.mem_per_cpu=4G"]}[alias]
+    plan = make_plan(parse_args(["-m", "seed=0,1", f"hydra/launcher={alias}", *extra, "trainer=smoke",
+                                 f"hydra.sweep.dir={tmp_path / 's'}"]))
+    assert plan.launcher["name"] == ours and plan.launcher["alias"] == alias, plan.launcher
+    if ours == "slurm":
+        params = slurm_parameters(plan.launcher)
+        assert params["slurm_gres"] == "gpu:a100:1" and params["slurm_mem_per_cpu"] == "4G", params
+        assert not any("alias" in k or "n_jobs" in k for k in params), params
+    else:
+        assert plan.parallel == (1 if ours == "processes" else len(os.sched_getaffinity(0))), plan.parallel
 
 
 def test_the_dry_run_lists_every_job_and_trains_nothing(capsys, cwd):
@@ -169,11 +209,11 @@ def test_the_dry_run_lists_every_job_and_trains_nothing(capsys, cwd):
     lines = [line for line in out.splitlines() if line.startswith("[run ]")]
     folders = {line.split("→")[1].strip() for line in lines}
     assert len(lines) == 4 and len(folders) == 4, out
-    assert "Dry run: 4 job(s), 4 to run" in out and "Nothing was trained." in out
+    assert "Dry run: 4 jobs: 0 finished, 4 to run" in out and "Nothing was trained." in out
     assert not list(cwd.iterdir())
     assert ablate_main(["--dry-run", "ablation.seeds=[0]"]) == 0
     out = capsys.readouterr().out
-    assert "Dry run: 18 job(s)" in out and "outputs/ablate/digits" in out
+    assert "Dry run: 18 jobs: 0 finished, 18 to run" in out and "outputs/ablate/digits" in out
     _refused(["--dry-run", "squeeze=maxx"], capsys, "Did you mean 'max'")
     assert not list(cwd.iterdir())
 
@@ -187,9 +227,9 @@ def test_your_own_config_folder_and_searchpath_in_train_and_ablate(capsys, cwd):
         "trainer:\n  max_epochs: 1\n")
     for flag in (["--config-dir", str(mine)], [f"hydra.searchpath=[file://{mine}]"]):
         assert ablate_main([*flag, "experiment=tiny", "--dry-run"]) == 0, capsys.readouterr().err
-        assert "Dry run: 2 job(s)" in capsys.readouterr().out
+        assert "Dry run: 2 jobs: 0 finished, 2 to run" in capsys.readouterr().out
         assert main(["-m", *flag, "experiment=tiny", "seed=0,1", "--dry-run"]) == 0
-        assert "Dry run: 2 job(s)" in capsys.readouterr().out
+        assert "Dry run: 2 jobs: 0 finished, 2 to run" in capsys.readouterr().out
     _refused(["--config-dir", str(mine), "experiment=tiyn"], capsys, "Did you mean 'tiny'", command=ablate_main)
 
 
@@ -210,13 +250,16 @@ def test_a_symlinked_report_lock_is_refused(capsys, cwd):
     assert not (cwd / "elsewhere").exists()
 
 
+@pytest.mark.slow  # starts a se-variants process (one without the library, which this one has imported)
 @pytest.mark.parametrize("hidden,expected", [("hydra", "hydra-core"), ("lightning", "lightning")])
 def test_runner_commands_without_the_train_extra(hidden, expected, tmp_path):
+    """Without hydra-core or lightning installed, a runner command exits 2 naming the extra to install."""
     code = (f"import sys; sys.modules[{hidden!r}] = None\n"
             "from se_variants.cli import main\nsys.exit(main(['train', 'trainer=smoke']))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert expected in proc.stderr and "pip install 'se-variants[train]'" in proc.stderr
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
+                          timeout=600)  # (a guard against a hang only)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, (proc.returncode, proc.stderr)
+    assert expected in proc.stderr and "pip install 'se-variants[train]'" in proc.stderr, proc.stderr
 
 
 def test_a_launcher_that_is_not_installed(cwd, capsys, monkeypatch):
@@ -224,6 +267,62 @@ def test_a_launcher_that_is_not_installed(cwd, capsys, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "submitit" else real(name, *a))
     _refused(["-m", "seed=0,1", "hydra/launcher=slurm"], capsys, "pip install 'se-variants[cluster]'")
     _refused(["-m", "seed=0,1", "hydra/launcher=processes"], capsys, "pip install 'se-variants[cluster]'")
+
+
+def test_slurm_without_sbatch_is_refused_before_anything_runs_but_plans_in_a_dry_run(cwd, capsys, monkeypatch):
+    """On a machine without SLURM (no sbatch on PATH) hydra/launcher=slurm is exit 2 naming what is missing, with
+    nothing trained or created; --dry-run still plans and checks the sweep (a login node's check)."""
+    from se_variants.runner.launcher_choice import check_can_launch
+
+    monkeypatch.setenv("PATH", str(cwd / "bin"))
+    argv = ["-m", "seed=0,1", "trainer=smoke", "hydra/launcher=slurm"]
+    for command in (main, ablate_main):
+        args = argv if command is main else ['ablation.variants=["block=none"]', "ablation.seeds=[0]", *argv[2:]]
+        _refused(args, capsys, "hydra/launcher=slurm", "sbatch", "not on PATH", "--dry-run", command=command)
+        assert not list(cwd.iterdir())
+        assert command([*args, "--dry-run"]) == 0 and "Nothing was trained." in capsys.readouterr().out
+    _refused([*argv[:-1], "hydra/launcher=submitit_slurm"], capsys, "hydra/launcher=submitit_slurm", "sbatch")
+    (cwd / "bin").mkdir()
+    (cwd / "bin" / "sbatch").write_text("#!/bin/sh\nexit 1\n")
+    (cwd / "bin" / "sbatch").chmod(0o755)
+    check_can_launch({"name": "slurm"})  # found: the submission itself is submitit's (tests/runner/test_launchers.py)
+    check_can_launch({"name": "workers"})
+
+
+def test_one_folder_holds_one_set_of_settings(cwd):
+    """``ablate`` with overrides that change what its jobs compute writes into a folder named by them, beside the
+    experiment's own; run knobs (more seeds, loggers, rerun, report settings, the launcher) and naming the default
+    experiment keep the folder, so a sweep extended with them goes on where it was; hydra.sweep.dir is taken as
+    given. ``train -m`` of an experiment that names its folder follows the same rule."""
+    from pathlib import Path
+
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan, open_planner
+
+    def folder(*argv: str, ablation: bool = True) -> Path:
+        planner = open_planner(parse_args(list(argv)), ablation=ablation)
+        try:
+            return planner.sweep_dir()
+        finally:
+            planner.close()
+
+    small = parse_args(['ablation.variants=["block=none","squeeze=max"]', "ablation.seeds=[0]", "trainer.max_epochs=3"])
+    assert make_plan(small, ablation=True).out_dir == folder("trainer.max_epochs=3")  # what the plan uses
+
+    default, three = Path("outputs/ablate/digits"), Path("outputs/ablate/digits_trainer.max_epochs-3")
+    assert folder() == default
+    assert folder("trainer.max_epochs=3") == three
+    knobs = ["ablation.seeds=[0,1,2,3]", "rerun=true", "hydra/launcher=processes", "trainer.loggers=[csv]",
+             "report.alpha=0.01", "checkpoint_every_s=0", "hydra.launcher.n_jobs=1", "experiment=ablate_digits"]
+    assert folder(*knobs) == default
+    assert folder(*knobs, "trainer.max_epochs=3") == three
+    assert folder("optim.lr=0.1,0.01", "trainer.max_epochs=3") == Path(
+        "outputs/ablate/digits_optim.lr-0.1+0.01_trainer.max_epochs-3")
+    assert folder("trainer.max_epochs=3", "hydra.sweep.dir=mine") == Path("mine")
+    assert folder("-m", "experiment=ablate_digits", "optim.lr=0.1", ablation=False) == Path(
+        "outputs/ablate/digits_optim.lr-0.1")
+    assert folder("experiment=ablate_mnist1d") == Path("outputs/ablate/mnist1d")
+    assert not list(cwd.iterdir())
 
 
 def test_config_folders_missing_or_with_broken_yaml(cwd, capsys):
@@ -317,3 +416,19 @@ def test_a_missing_tracker_or_search_library_is_one_line_naming_the_extra(argv, 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
     _refused([*argv, "--dry-run"], capsys, f"pip install 'se-variants[{extra}]'")
+
+
+def test_an_op_unregistered_in_this_process_is_no_longer_an_option(cwd, capsys):
+    """A throwaway op (an interactive session's, a test's) leaves the config options once it is unregistered."""
+    from se_variants import SQUEEZE
+    from se_variants.squeeze.pool import Pool
+
+    SQUEEZE.register("throwaway")(Pool)
+    try:
+        assert main(["squeeze=throwaway", "trainer=smoke", "--dry-run"]) == 0
+    finally:
+        SQUEEZE.unregister("throwaway")
+    capsys.readouterr()
+    assert main(["squeeze=throwaway", "trainer=smoke", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown squeeze option 'throwaway'" in err and "throwaway," not in err, err

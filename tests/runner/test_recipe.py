@@ -16,7 +16,8 @@ from se_variants.registry import SpecError
 from se_variants.runner.configs import compose
 from se_variants.runner.job import run_job
 from se_variants.runner.optim import OPTIM, SCHEDULE
-from se_variants.runner.validate import ConfigError, check_config, check_objective
+from se_variants.runner.search_settings import check_objectives_data
+from se_variants.runner.validate import ConfigError, check_config
 
 from .conftest import CALLS_PER_EPOCH, ops_in_process, run_cli
 
@@ -77,10 +78,10 @@ def test_recipe_options_are_checked():
 
 def test_a_search_on_a_validation_metric_needs_a_validation_split():
     cfg = check_config(compose(["data=ucr", "model=fcn"]))  # val_fraction 0, as published
-    with pytest.raises(ConfigError, match="val/acc is a validation metric.*data.val_fraction=0.1"):
-        check_objective(cfg, "val/acc")
-    check_objective(cfg, "train/loss")
-    check_objective(check_config(compose(["data=ucr", "model=fcn", "data.val_fraction=0.2"])), "val/acc")
+    with pytest.raises(ConfigError, match="val/acc is measured on the validation split.*data.val_fraction=0.1"):
+        check_objectives_data(cfg, ["val/acc"])
+    check_objectives_data(cfg, ["train/loss"])
+    check_objectives_data(check_config(compose(["data=ucr", "model=fcn", "data.val_fraction=0.2"])), ["val/acc"])
 
 
 # ------------------------------------------------------------------------------------------------- trained

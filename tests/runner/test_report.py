@@ -40,7 +40,7 @@ def test_summarize_groups_seeds_and_matches_baselines_by_context():
     rows, common = summarize(records)
     assert common == []
     by = {r["variant_hash"]: r for r in rows}
-    assert [r["baseline"] for r in rows[:2]] == [True, True]  # baselines first
+    assert [r["variant_hash"] for r in rows] == ["base_s", "se_s", "base_20", "se_20"]  # grouped by setting
     assert by["se_s"]["n"] == 2 and by["se_s"]["failed"] == 1
     assert by["se_s"]["mean"] == pytest.approx(94.0)  # accuracies in %
     assert by["se_s"]["std"] == pytest.approx(statistics.stdev([93.0, 95.0]))
@@ -459,3 +459,107 @@ def test_markdown_cells_are_one_line_and_the_baseline_command_leaves_out_run_kno
     assert len(table) == 1  # one job, one line
     assert table[0].replace("\\|", "").count("|") == 5  # 4 cells
     assert "ValueError: line one line \\| two" in table[0] and "data.note=a\\|b c" in table[0]
+
+
+def test_labels_and_shared_overrides_leave_out_run_knobs():
+    """A seed added later (ablation.seeds), a tracker turned on, a re-run: run knobs never name a variant, so
+    the label does not say [0,1,2] while n = 4, and jobs with and without a knob are one variant."""
+    records = _stat_records({"none": [0.90, 0.91, 0.92, 0.93], "max": [0.93, 0.94, 0.95, 0.96]})
+    for r in records:
+        if r["seed"] == 3:  # the fourth seed, added with the knobs on
+            r["overrides"] += ["ablation.seeds=[0,1,2,3]", "trainer.loggers=[csv,mlflow]", "rerun=true"]
+        r["overrides"].insert(0, "experiment=ablate_digits")
+    records.sort(key=lambda r: -r["seed"])  # the knobbed jobs first: their overrides would label the rows
+    rows, common = summarize(records)
+    assert [(r["variant"], r["n"]) for r in rows] == [("block=none", 4), ("squeeze=max", 4)]
+    assert common == ["experiment=ablate_digits"]
+    table = format_table(rows)
+    assert "ablation" not in table and "loggers" not in table and "rerun" not in table
+
+
+def test_a_folder_with_two_settings_compares_each_variant_with_its_own_baseline_and_says_so(tmp_path):
+    """Jobs of 15 and of 3 epochs in one folder (run into one hydra.sweep.dir, or by an older version): rows
+    grouped by setting, each variant against the baseline of its settings, and a line that says so."""
+    from se_variants.runner.report import _markdown
+
+    records = _stat_records({"none": [0.90, 0.91, 0.92], "max": [0.93, 0.94, 0.95]})
+    short = _stat_records({"none": [0.60, 0.62, 0.64], "max": [0.70, 0.71, 0.72]})
+    for r in short:
+        r.update(context_hash="c3", variant_hash=r["variant_hash"] + "3", config_hash=r["config_hash"] + "3",
+                 started=r["started"].replace("00:00:", "00:01:"), job_dir=r["job_dir"] + "-3")
+        r["overrides"].append("trainer.max_epochs=3")
+    rows, common = summarize(records + short)
+    assert [r["variant"] for r in rows] == ["block=none", "squeeze=max", "block=none trainer.max_epochs=3",
+                                            "squeeze=max trainer.max_epochs=3"]
+    assert rows[1]["delta_pp"] == pytest.approx(3.0) and rows[3]["delta_pp"] == pytest.approx(9.0)
+    for text in (format_table(rows), _markdown(tmp_path, records + short, rows, common)):
+        assert "this folder holds jobs of 2 different settings" in text and "trainer.max_epochs=3" in text
+    one, _ = summarize(records)
+    assert "different settings" not in format_table(one)
+
+
+def test_the_table_says_the_minimum_detectable_effect():
+    """The footer: the true Δ the run's seeds detect with 80 % power, from the baseline's seed std, for one
+    comparison and for a variant to pass Holm over the family."""
+    from se_variants.runner import stats
+
+    records = _stat_records({"none": [0.90, 0.91, 0.93], "max": [0.93, 0.94, 0.95], "std": [0.9, 0.92, 0.94]})
+    rows, _ = summarize(records)
+    sd = statistics.stdev([90.0, 91.0, 93.0])
+    one, holm = stats.detectable_effect(3) * sd, stats.detectable_effect(3, 0.05 / 2) * sd
+    table = format_table(rows)
+    assert (f"Minimum detectable effect: with 3 seeds per arm and the baseline's seed std of {sd:.2f} pp, a true Δ "
+            f"of {one:.2f} pp is found with 80 % power at α = 0.05 in one comparison, and {holm:.2f} pp for a "
+            f"variant to differ after Holm over 2") in table
+    fewer, _ = summarize(records[:-1])  # a variant with 2 seeds: the fewest seeds of an arm count
+    assert "with 2 seeds per arm" in format_table(fewer)
+    no_spread, _ = summarize(_stat_records({"none": [0.9, 0.9, 0.9], "max": [0.93, 0.94, 0.95]}))
+    assert "detectable" not in format_table(no_spread)  # no seed std: nothing to scale it by
+
+
+def _search_record(job: str, block: str, seed: int, acc: float | None, status: str = "ok") -> dict:
+    record = _record(job, "c", block, seed, acc, status=status, started=f"2024-01-01T00:00:0{seed}")
+    if status == "pruned":  # a deliberate stop: no error, the pruner's note in the attempt
+        record.update(error=None, attempts=[{"notes": ["the search's pruner stopped this trial after epoch 1 "
+                                                       "(val/acc 0.1000)"]}])
+    return record
+
+
+def test_a_search_folder_reports_its_confirmation_apart(tmp_path, capsys):
+    """A search folder holds its trials and confirm/, a sweep of its own (its sweep.json): `report` writes one
+    report of the trials and one of the confirmation, never pooling the selected trial's seed with the fresh
+    seeds; --pool pools them."""
+    from se_variants.runner.commands import report_main
+
+    search = tmp_path / "search"
+    write_json(search / "sweep.json", {"version": 1, "jobs": []})
+    write_json(search / "trial_a" / "metrics.json", _search_record("se", "se", 0, 0.99))
+    write_json(search / "trial_b" / "metrics.json", _search_record("eca", "eca", 0, 0.90))
+    confirm = search / "confirm"
+    write_json(confirm / "sweep.json", {"version": 1, "jobs": []})
+    for seed in (1, 2, 3):
+        write_json(confirm / f"se{seed}" / "metrics.json", _search_record("se", "se", seed, 0.95))
+        write_json(confirm / f"none{seed}" / "metrics.json", _search_record("none", "none", seed, 0.94))
+    assert report_main([str(search), "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert f"== {search} ==" in out and f"== {confirm} ==" in out
+    assert sorted(r["seed"] for r in write_report(search, plot=False)["records"]) == [0, 0]  # the trials only
+    assert [r["n"] for r in write_report(confirm, plot=False)["rows"]] == [3, 3]  # the fresh seeds only
+    assert report_main([str(search), "--no-plot", "--pool"]) == 0
+    assert "==" not in capsys.readouterr().out
+    pooled = write_report(search, plot=False, pool=True)["records"]
+    assert sorted(r["seed"] for r in pooled if r["variant_hash"] == "se") == [0, 1, 2, 3]
+
+
+def test_pruned_jobs_are_reported_as_pruned(tmp_path):
+    """A job a search's pruner stopped is pruned -- counted apart, with its pruner's note -- never failed with the
+    advice to re-run it."""
+    write_json(tmp_path / "a" / "metrics.json", _search_record("se", "se", 0, 0.9))
+    write_json(tmp_path / "b" / "metrics.json", _search_record("eca", "eca", 0, None, status="pruned"))
+    result = write_report(tmp_path, plot=False)
+    md = (tmp_path / "report.md").read_text()
+    assert "2 jobs in" in md and "1 ok, 1 pruned, 0 failed or unfinished" in md
+    assert "pruner stopped this trial after epoch 1" in md and "on purpose" in md
+    assert "re-run" not in md and "interrupted" not in md and "resume it" not in md
+    eca = next(r for r in result["rows"] if r["variant_hash"] == "eca")
+    assert eca["pruned"] == 1 and eca["failed"] == 0 and "(1 pruned)" in format_table(result["rows"])

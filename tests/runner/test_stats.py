@@ -144,8 +144,14 @@ def test_paired_by_hand_and_against_scipy():
     assert stats.paired({0: 1.0}, {1: 1.0}).delta is None
 
 
-def test_holm_by_hand_and_against_statsmodels():
+def test_holm_by_hand_and_against_statsmodels(monkeypatch):
+    import gc
+
     from statsmodels.stats.multitest import multipletests
+
+    # statsmodels' Holm runs a full garbage collection at every call (most of a second in a test process that
+    # holds torch, Lightning and Hydra); the values it returns do not depend on it
+    monkeypatch.setattr(gc, "collect", lambda generation=2: 0)
 
     # sorted 0.005, 0.01, 0.03, 0.04 → ×4, ×3, ×2, ×1 = 0.02, 0.03, 0.06, 0.04 → running max 0.02, 0.03, 0.06, 0.06
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
@@ -186,6 +192,32 @@ def test_seeds_needed_matches_cohens_table_and_statsmodels():
     assert stats.seeds_needed(0.0) is None and stats.seeds_needed(0.01, max_n=100) is None
     with pytest.raises(ValueError, match="alpha"):
         stats.seeds_needed(1.0, alpha=1.5)
+
+
+def test_detectable_effect_inverts_seeds_needed_and_matches_cohens_table_and_statsmodels():
+    """The minimum detectable effect: the d a two-sided t-test with n per arm detects with 80 % power."""
+    from statsmodels.stats.power import TTestIndPower
+
+    # Cohen (1988), Table 2.4.1 (α = .05, power .80): 64 per group detect d = .5, 26 detect d = .8
+    assert stats.detectable_effect(64) == pytest.approx(0.5, abs=0.005)
+    assert stats.detectable_effect(26) == pytest.approx(0.8, abs=0.01)
+    for n, alpha in ((3, 0.05), (5, 0.05), (10, 0.01), (20, 0.1)):
+        ref = TTestIndPower().solve_power(nobs1=n, alpha=alpha, power=0.8)
+        assert stats.detectable_effect(n, alpha) == pytest.approx(ref, rel=1e-4)
+    # Holm's first step over 17 variants with 3 seeds: scipy's noncentral t returns nan in the wrong tail there
+    # (statsmodels then solves to 5.36, whose power is 0.60); a simulation of the t statistic checks the power
+    rng = np.random.default_rng(0)
+    for n, alpha in ((3, 0.05 / 17), (2, 0.05 / 17)):
+        d = stats.detectable_effect(n, alpha)
+        df, draws = 2 * n - 2, 400_000
+        t = (rng.standard_normal(draws) + d * math.sqrt(n / 2)) / np.sqrt(rng.chisquare(df, draws) / df)
+        assert (np.abs(t) > st.t.ppf(1 - alpha / 2, df)).mean() == pytest.approx(0.8, abs=0.004), (n, d)
+    for n in (3, 4, 7, 17):  # the inverse of seeds_needed: n seeds detect d, and no fewer do
+        d = stats.detectable_effect(n)
+        assert stats.seeds_needed(d * 1.0001) == n and stats.seeds_needed(d * 0.999) > n
+    assert stats.detectable_effect(1) is None
+    with pytest.raises(ValueError, match="power"):
+        stats.detectable_effect(3, power=1.0)
 
 
 def test_bad_confidence_is_refused():

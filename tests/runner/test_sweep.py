@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import in_process, ops_in_process, sweep_results
+from .conftest import Done, brief, briefs, error_message, in_process, ops_in_process, sweep_results, tail
 
 pytestmark = pytest.mark.slow
 
@@ -54,40 +54,34 @@ def sweep_runs(tmp_path_factory, user_ops):
     return sweep, runs
 
 
-class Done:
-    """A finished command, as subprocess.CompletedProcess names its parts."""
-
-    def __init__(self, returncode: int, stdout: str, stderr: str):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
 def test_failed_jobs_leave_the_report_and_the_other_results(sweep_runs):
     sweep, runs = sweep_runs
     first = runs[0]
-    assert first["proc"].returncode == 1, first["proc"].stderr[-2000:]
+    assert first["proc"].returncode == 1, tail(first["proc"].stderr, 2000)
     results = first["after"]
-    assert len(results) == 8
+    assert len(results) == 8, briefs(results)
     failed = {k: r for k, r in results.items() if r["status"] == "failed"}
-    assert set(failed) == {k for k, r in results.items() if r["squeeze"] == "fault" and r["seed"] == 1}
-    assert all("injected failure" in r["error"]["message"] for r in failed.values())
+    assert set(failed) == {k for k, r in results.items() if r["squeeze"] == "fault" and r["seed"] == 1}, \
+        briefs(results)
+    assert all("injected failure" in error_message(r) for r in failed.values()), briefs(failed)
     assert (sweep / "report.png").is_file() and (sweep / "jobs.csv").is_file()
-    assert "## Failed or unfinished jobs" in first["md"] and "injected failure" in first["md"]
+    assert "## Failed or unfinished jobs" in first["md"] and "injected failure" in first["md"], first["md"]
     out, err = first["proc"].stdout, first["proc"].stderr
-    assert "6 of 8 jobs ok" in out and out.count("[FAIL]") == 2 and out.count("[ok]") == 6
+    assert "6 of 8 jobs ok" in out and out.count("[FAIL]") == 2 and out.count("[ok]") == 6, out
     listed = _failed_jobs(err)
     assert len(listed) == 2 and all("squeeze=fault" in line and "seed=1" in line and "RuntimeError: injected failure"
-                                    in line for line in listed)
-    assert "2 job(s) failed" in err and "Traceback" not in err
+                                    in line for line in listed), tail(err)
+    assert "2 job(s) failed" in err and "Traceback" not in err, tail(err)
 
 
 def test_report_rows_match_the_jobs(sweep_runs):
     _, runs = sweep_runs
     results, rows = runs[0]["after"], runs[0]["rows"]
-    assert len(rows) == 4  # 2 squeeze × 2 excite; seeds aggregated
+    assert len(rows) == 4, rows  # 2 squeeze × 2 excite; seeds aggregated
     for row in rows:
         jobs = [r for r in results.values() if r["variant_hash"] == row["variant_hash"]]
         ok = [r["metrics"]["test"]["acc"] for r in jobs if r["status"] == "ok"]
-        assert len(jobs) == 2 and int(row["n"]) == len(ok) and int(row["failed"]) == 2 - len(ok)
+        assert len(jobs) == 2 and int(row["n"]) == len(ok) and int(row["failed"]) == 2 - len(ok), (row, briefs(jobs))
         assert {row["squeeze"], row["excite"]} == {jobs[0]["squeeze"], jobs[0]["excite"]}
         assert row["variant"] == f"squeeze={jobs[0]['squeeze']} excite={jobs[0]['excite']}"
         assert float(row["mean"]) == pytest.approx(statistics.fmean(ok) * 100, abs=1e-7)
@@ -102,19 +96,21 @@ def test_report_rows_match_the_jobs(sweep_runs):
 def test_rerun_runs_only_missing_or_failed_then_nothing(sweep_runs):
     _, runs = sweep_runs
     second, third = runs[1], runs[2]
-    assert second["proc"].returncode == 0, second["proc"].stderr[-2000:]
-    assert all(r["status"] == "ok" for r in second["after"].values())
-    rerun = {k for k in second["after"] if second["after"][k]["finished"] != second["before"][k]}
-    assert rerun == {k for k, r in runs[0]["after"].items() if r["status"] == "failed"}
+    assert second["proc"].returncode == 0, tail(second["proc"].stderr, 2000)
+    assert all(r["status"] == "ok" for r in second["after"].values()), briefs(second["after"])
+    rerun = {k for k in second["after"] if second["after"][k]["finished"] != second["before"].get(k)}
+    assert rerun == {k for k, r in runs[0]["after"].items() if r["status"] == "failed"}, briefs(second["after"])
     out = second["proc"].stdout
-    assert "6 done before (skipped); 2 to run" in out and "[skip]" not in out  # skipped jobs: one header line
-    assert "[7/8] [ok]" in out and "[8/8] [ok]" in out and "8 of 8 jobs ok" in out
+    assert "6 done before (skipped); 2 to run" in out and "[skip]" not in out, out  # skipped jobs: one header line
+    assert "[7/8] [ok]" in out and "[8/8] [ok]" in out and "8 of 8 jobs ok" in out, out
     for name in rerun:  # retried in place: the failed attempt, then the one that finished
-        assert [a["outcome"] for a in second["after"][name]["attempts"]] == ["failed", "ok"]
+        record = second["after"][name]
+        assert [a["outcome"] for a in record["attempts"]] == ["failed", "ok"], brief(record)
     out = third["proc"].stdout
-    assert third["proc"].returncode == 0 and "8 done before (skipped); 0 to run" in out and "8 of 8 jobs ok" in out
-    assert {k: r["finished"] for k, r in third["after"].items()} == third["before"]
-    assert [r["n"] for r in third["rows"]] == ["2"] * 4
+    assert third["proc"].returncode == 0 and "8 done before (skipped); 0 to run" in out and "8 of 8 jobs ok" in out, \
+        (out, tail(third["proc"].stderr))
+    assert {k: r["finished"] for k, r in third["after"].items()} == third["before"], briefs(third["after"])
+    assert [r["n"] for r in third["rows"]] == ["2"] * 4, third["rows"]
 
 
 # ------------------------------------------------------------------------------- a failed job is never counted ok
@@ -130,19 +126,19 @@ def test_an_edited_experiment_fails_its_finished_jobs_and_keeps_them(tmp_path, m
     mine.write_text(MINE.format(epochs=1))
     argv = ["train", "-m", "--config-dir", "cfg", "experiment=mine", "seed=0,1", "hydra/launcher=basic"]
     code, out, err = sv(*argv)
-    assert code == 0 and "2 of 2 jobs ok" in out, err[-2000:]
+    assert code == 0 and "2 of 2 jobs ok" in out, (out, tail(err, 2000))
     records = {p: p.read_bytes() for p in tmp_path.glob("multirun/*/*/metrics.json")}
-    assert len(records) == 2
+    assert len(records) == 2, sorted(records)
 
     mine.write_text(MINE.format(epochs=2))
     code, out, err = sv(*argv)
-    assert code == 1, err[-2000:]
-    assert "2 of 2 jobs ok" not in out and "0 of 2 jobs ok" in out and "0 to run" in out
-    assert out.count("[FAIL]") == 2 and out.count("JobConflict") == 2
+    assert code == 1, (out, tail(err, 2000))
+    assert "2 of 2 jobs ok" not in out and "0 of 2 jobs ok" in out and "0 to run" in out, out
+    assert out.count("[FAIL]") == 2 and out.count("JobConflict") == 2, out
     listed = _failed_jobs(err)
-    assert len(listed) == 2
+    assert len(listed) == 2, tail(err)
     for line in listed:
-        assert "JobConflict" in line and "trainer.max_epochs: 1 → 2" in line and "it is kept" in line
+        assert "JobConflict" in line and "trainer.max_epochs: 1 → 2" in line and "it is kept" in line, line
     assert {p: p.read_bytes() for p in tmp_path.glob("multirun/*/*/metrics.json")} == records  # untouched
     assert not list(tmp_path.glob("multirun/*/*/claim.json"))
 
@@ -153,29 +149,35 @@ def test_values_that_would_share_a_folder_name_get_two_folders(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     code, out, err = sv("train", "-m", "+tag=a/b,a_b", "trainer=smoke", "hydra/launcher=basic",
                         f"hydra.sweep.dir={tmp_path / 's'}")
-    assert code == 0 and "2 of 2 jobs ok" in out, err[-2000:]
+    assert code == 0 and "2 of 2 jobs ok" in out, (out, tail(err, 2000))
     results = sweep_results(tmp_path / "s")
-    assert len(results) == 2 and sorted(r["config"]["tag"] for r in results.values()) == ["a/b", "a_b"]
-    assert all(r["status"] == "ok" for r in results.values())
+    assert len(results) == 2 and sorted(r["config"]["tag"] for r in results.values()) == ["a/b", "a_b"], \
+        briefs(results)
+    assert all(r["status"] == "ok" for r in results.values()), briefs(results)
 
 
 def test_an_error_outside_the_job_runner_is_reported_with_its_reason(tmp_path, monkeypatch, sv):
     """A job folder whose claim.json is a folder cannot be claimed: that job fails (in its worker) with the reason
     naming the file, the other job finishes, exit 1."""
-    from se_variants.runner.plan import make_plan, parse_args
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan
 
     monkeypatch.chdir(tmp_path)
     argv = ["-m", "seed=0,1", "trainer=smoke", "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={tmp_path / 's'}"]
     blocked = make_plan(parse_args(argv)).jobs[1].folder
     (blocked / "claim.json").mkdir(parents=True)
     code, out, err = sv("train", *argv)
-    assert code == 1, err[-2000:]
-    assert "1 of 2 jobs ok" in out and "(workers)" in out
-    (line,) = _failed_jobs(err)
-    assert line.startswith("seed=1 trainer=smoke:") and "ClaimError" in line
-    assert f"{blocked / 'claim.json'} is a folder" in line and "no result" not in line
+    assert code == 1, (out, tail(err, 2000))
+    assert "1 of 2 jobs ok" in out and "(workers)" in out, out
+    listed = _failed_jobs(err)
+    assert len(listed) == 1, tail(err)
+    (line,) = listed
+    assert line.startswith("seed=1 trainer=smoke:") and "ClaimError" in line, line
+    assert f"{blocked / 'claim.json'} is a folder" in line and "no result" not in line, line
     assert (blocked / "claim.json").is_dir() and not (blocked / "metrics.json").exists()
-    assert sweep_results(tmp_path / "s")[make_plan(parse_args(argv)).jobs[0].folder.name]["status"] == "ok"
+    results = sweep_results(tmp_path / "s")
+    ok = results.get(make_plan(parse_args(argv)).jobs[0].folder.name)
+    assert ok is not None and ok["status"] == "ok", briefs(results)
 
 
 # ------------------------------------------------------------------------------- names and plans (no training)
@@ -183,7 +185,8 @@ def test_an_error_outside_the_job_runner_is_reported_with_its_reason(tmp_path, m
 
 def test_sweep_folder_is_named_without_run_knobs_or_launcher(tmp_path, monkeypatch):
     """Re-running a sweep with rerun=true, resume=false or another launcher goes on in the same folder."""
-    from se_variants.runner.plan import make_plan, parse_args
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan
 
     monkeypatch.chdir(tmp_path)
     plain = make_plan(parse_args(["-m", "squeeze=avg,max", "trainer.max_epochs=1"])).out_dir
@@ -196,7 +199,8 @@ def test_sweep_folder_is_named_without_run_knobs_or_launcher(tmp_path, monkeypat
 def test_job_folders_do_not_depend_on_the_launcher(tmp_path, monkeypatch):
     """A sweep re-run with another launcher finds its jobs in their folders (a killed job resumes from its
     checkpoint there), as Hydra named them: launcher choices are not task overrides, nor part of a job's label."""
-    from se_variants.runner.plan import make_plan, parse_args
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan
 
     monkeypatch.chdir(tmp_path)
     argv = ["-m", "squeeze=avg,max", "trainer.max_epochs=1"]
@@ -209,15 +213,16 @@ def test_job_folders_do_not_depend_on_the_launcher(tmp_path, monkeypatch):
 
 def test_sweep_declared_in_an_experiment_expands_before_running(tmp_path, monkeypatch):
     """hydra.sweeper.params in experiment YAML: the plan holds every job the sweep will run."""
-    from se_variants.runner.plan import make_plan, parse_args
+    from se_variants.runner.args import parse_args
+    from se_variants.runner.plan import make_plan
 
     monkeypatch.chdir(tmp_path)
     plan = make_plan(parse_args(["-m", "experiment=placement_digits"]))
-    assert plan.out_dir == Path("multirun/experiment-placement_digits") and len(plan.jobs) == 8
-    assert len({job.folder for job in plan.jobs}) == 8
+    assert plan.out_dir == Path("multirun/experiment-placement_digits") and len(plan.jobs) == 12
+    assert len({job.folder for job in plan.jobs}) == 12
     placements = sorted({job.config["model"]["placement"] for job in plan.jobs})
     assert placements == ["identity", "post", "pre", "standard"]
-    assert {job.config["seed"] for job in plan.jobs} == {0, 1}
+    assert {job.config["seed"] for job in plan.jobs} == {0, 1, 2}
     assert all(job.config["excite"]["reduction"] == 4 for job in plan.jobs)
 
 

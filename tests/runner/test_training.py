@@ -13,7 +13,7 @@ from se_variants.runner.job import run_job
 from se_variants.runner.files import read_json
 from se_variants.runner.validate import check_config
 
-from .conftest import run_cli
+from .conftest import brief, error_message, error_type, run_cli, tail
 
 SMOKE = ["trainer=smoke", "checkpoint_every_s=0"]  # (a checkpoint after every epoch: resume tests kill between)
 
@@ -30,14 +30,16 @@ def test_job_on_generated_cifar(tmp_path, data_root, cifar_checksums):
     cfg = _cfg("model=resnet20", "data=cifar10", f"data.root={data_root}", "data.download=false", "data.val_size=20",
                "data.num_workers=0", "squeeze=max", "excite=conv1d", "trainer.loggers=[csv]")
     record = run_job(cfg, run_dir, ["squeeze=max", "excite=conv1d"])
-    assert record["status"] == "ok" and record["error"] is None
+    assert record["status"] == "ok" and record["error"] is None, brief(record)
     assert (record["block"], record["squeeze"], record["excite"], record["gate"]) == ("parts", "max", "conv1d", "sigmoid")
-    assert record["seed"] == 0 and "squeeze=max" in record["overrides"]
+    assert record["seed"] == 0 and "squeeze=max" in record["overrides"], record["overrides"]
     for stage in ("train", "val", "test"):
-        assert 0.0 <= record["metrics"][stage]["acc"] <= 1.0 and record["metrics"][stage]["loss"] > 0
-    assert record["metrics"]["test"]["n"] == 20 and record["metrics"]["val"]["n"] == 20
-    assert record["params"] > 250_000 and record["flops"] > 0 and record["latency_ms"] > 0
-    assert record["wall_time_s"] > 0 and record["versions"]["torch"] and record["data"]["sizes"]["test"] == 20
+        assert 0.0 <= record["metrics"][stage]["acc"] <= 1.0 and record["metrics"][stage]["loss"] > 0, brief(record)
+    assert record["metrics"]["test"]["n"] == 20 and record["metrics"]["val"]["n"] == 20, brief(record)
+    assert record["params"] > 250_000 and record["flops"] > 0 and record["latency_ms"] > 0, \
+        (record["params"], record["flops"], record["latency_ms"])
+    assert record["wall_time_s"] > 0 and record["versions"]["torch"] and record["data"]["sizes"]["test"] == 20, \
+        (brief(record), record["versions"], record["data"])
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     state = torch.load(ckpt, weights_only=True)  # hyperparameters are plain values: the safe loader accepts them
     assert state["hyper_parameters"]["model"]["depth"] == 20
@@ -47,6 +49,7 @@ def test_job_on_generated_cifar(tmp_path, data_root, cifar_checksums):
 
 def test_per_class_accuracy_and_confusion_matrix(tmp_path):
     record = run_job(_cfg(), tmp_path / "job")
+    assert record["status"] == "ok", brief(record)
     per = record["per_class"]["test"]
     cm = torch.tensor(per["confusion"])
     assert cm.shape == (10, 10) and int(cm.sum()) == record["metrics"]["test"]["n"] == 256  # smoke: 2 batches
@@ -60,7 +63,7 @@ def test_per_class_accuracy_and_confusion_matrix(tmp_path):
 def test_tensorboard_logger(tmp_path):
     pytest.importorskip("tensorboard", reason="trainer.loggers=[tensorboard] needs se-variants[tensorboard]")
     record = run_job(_cfg("trainer.loggers=[csv,tensorboard]"), tmp_path / "tb")
-    assert record["status"] == "ok"
+    assert record["status"] == "ok", brief(record)
     assert list((tmp_path / "tb" / "tensorboard").glob("events.out.tfevents.*"))
     assert (tmp_path / "tb" / "logs" / "metrics.csv").is_file()
 
@@ -70,14 +73,14 @@ def test_a_single_run_is_quiet_and_names_its_results(tmp_path):
     library, no progress bar; a line with the result and a last line naming the results."""
     run_dir = tmp_path / "run"
     proc = run_cli(["train", *SMOKE, "block=cbam", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, tail(proc.stderr)
     record = read_json(run_dir / "metrics.json")
-    assert record["status"] == "ok" and record["block"] == "cbam" and record["squeeze"] is None
+    assert record["status"] == "ok" and record["block"] == "cbam" and record["squeeze"] is None, brief(record)
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert len(lines) <= 3, lines
     for noise in ("GPU available", "Tip", "litlogger", "LeafSpec", "logging interval", "Epoch 0", "Trainable params"):
-        assert noise not in proc.stdout + proc.stderr, noise
-    assert proc.stdout.strip().splitlines()[-1] == f"Results: {run_dir / 'metrics.json'}"
+        assert noise not in proc.stdout + proc.stderr, (noise, lines)
+    assert proc.stdout.strip().splitlines()[-1:] == [f"Results: {run_dir / 'metrics.json'}"], lines
 
 
 def test_verbose_shows_the_library_messages(tmp_path, caplog):
@@ -86,7 +89,8 @@ def test_verbose_shows_the_library_messages(tmp_path, caplog):
 
     with caplog.at_level(logging.INFO, logger="lightning.pytorch"):
         record = run_job(_cfg("verbose=true"), tmp_path / "v")
-    assert record["status"] == "ok" and any("GPU available" in r.getMessage() for r in caplog.records)
+    assert record["status"] == "ok", brief(record)
+    assert any("GPU available" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="lightning.pytorch"):
         run_job(_cfg(), tmp_path / "q")
@@ -97,17 +101,17 @@ def test_same_seed_same_metrics(tmp_path):
     a = run_job(_cfg("seed=3"), tmp_path / "a")
     b = run_job(_cfg("seed=3"), tmp_path / "b")
     c = run_job(_cfg("seed=4"), tmp_path / "c")
-    assert a["status"] == b["status"] == "ok"
-    assert a["metrics"] == b["metrics"]
-    assert a["metrics"] != c["metrics"]
+    assert a["status"] == b["status"] == c["status"] == "ok", (brief(a), brief(b), brief(c))
+    assert a["metrics"] == b["metrics"], (a["metrics"], b["metrics"])
+    assert a["metrics"] != c["metrics"], (a["metrics"], c["metrics"])
 
 
 def test_resume_from_an_explicit_checkpoint_of_the_same_config(tmp_path):
     cfg = _cfg("trainer.max_epochs=2")
     first = run_job(cfg, tmp_path / "job")
     again = run_job({**cfg, "ckpt_path": str(tmp_path / "job" / "checkpoints" / "last.ckpt")}, tmp_path / "copy")
-    assert again["status"] == "ok" and again["attempts"][-1]["from_epoch"] == 2
-    assert again["metrics"] == first["metrics"]  # nothing left to train: the same weights, the same numbers
+    assert again["status"] == "ok" and again["attempts"][-1]["from_epoch"] == 2, brief(again)
+    assert again["metrics"] == first["metrics"], (brief(again), brief(first))  # nothing left to train: the same
 
 
 def test_a_checkpoint_of_another_config_is_refused(tmp_path, monkeypatch, capsys):
@@ -120,18 +124,20 @@ def test_a_checkpoint_of_another_config_is_refused(tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     assert main([*SMOKE, "seed=0", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 's0'}"]) == 2
     err = capsys.readouterr().err
-    assert "ckpt_path" in err and "another config" in err and "seed: 1 → 0" in err
+    assert "ckpt_path" in err and "another config" in err and "seed: 1 → 0" in err, err
     record = run_job({**_cfg("seed=0"), "ckpt_path": str(ckpt)}, tmp_path / "s0")
-    assert record["status"] == "failed" and record["error"]["type"] == "CheckpointError"
+    assert record["status"] == "failed" and error_type(record) == "CheckpointError", brief(record)
     plain = run_job(_cfg("seed=0"), tmp_path / "s0")
-    assert plain["status"] == "ok" and not plain.get("skipped") and plain["metrics"] != seed1["metrics"]
+    assert plain["status"] == "ok" and not plain.get("skipped") and plain["metrics"] != seed1["metrics"], \
+        (brief(plain), brief(seed1))
 
 
 def test_a_failing_job_writes_a_failed_result(tmp_path):
     cfg = _cfg()
     record = run_job({**cfg, "optim": {**cfg["optim"], "lr": -1.0}}, tmp_path / "bad")  # (the planner refuses it)
-    assert record["status"] == "failed" and "lr must be >= 0" in record["error"]["message"]
-    assert read_json(tmp_path / "bad" / "metrics.json")["status"] == "failed"
+    assert record["status"] == "failed" and "lr must be >= 0" in error_message(record), brief(record)
+    written = read_json(tmp_path / "bad" / "metrics.json")
+    assert written["status"] == "failed", brief(written)
 
 
 def test_killed_mid_training_resumes_exactly(tmp_path):
@@ -161,17 +167,20 @@ def test_killed_mid_training_resumes_exactly(tmp_path):
     try:
         cfg = {**_cfg("trainer.max_epochs=3", "trainer.loggers=[csv]"), "squeeze": {"name": "dies_once"}}
         reference = run_job(cfg, tmp_path / "reference")
+        assert reference["status"] == "ok", brief(reference)
         for k in (1, 2):
             calls.update(n=0, fail_at=per_epoch * k + 1)
             first = run_job(cfg, tmp_path / f"k{k}")
-            assert first["status"] == "failed" and first["error"]["message"] == "killed"
+            assert first["status"] == "failed" and error_message(first) == "killed", brief(first)
             calls.update(n=0, fail_at=None)
             again = run_job(cfg, tmp_path / f"k{k}")
-            assert again["status"] == "ok" and again["epochs"] == 3
-            assert [a["outcome"] for a in again["attempts"]] == ["failed", "ok"]
-            assert again["attempts"][1]["from_epoch"] == k
-            assert again["metrics"] == reference["metrics"] and again["history"] == reference["history"]
-            assert again["wall_time_s"] == pytest.approx(sum(a["wall_time_s"] for a in again["attempts"]), abs=1e-3)
+            assert again["status"] == "ok" and again["epochs"] == 3, brief(again)
+            assert [a["outcome"] for a in again["attempts"]] == ["failed", "ok"], brief(again)
+            assert again["attempts"][1]["from_epoch"] == k, brief(again)
+            assert again["metrics"] == reference["metrics"] and again["history"] == reference["history"], \
+                (brief(again), brief(reference))
+            assert again["wall_time_s"] == pytest.approx(sum(a["wall_time_s"] or 0 for a in again["attempts"]),
+                                                         abs=1e-3), brief(again)
             assert (tmp_path / f"k{k}" / "logs" / "metrics.csv").is_file()  # the first attempt's log is kept
     finally:
         SQUEEZE.unregister("dies_once")

@@ -239,7 +239,7 @@ def test_the_experiment_narrowed_plans_three_jobs(tmp_path, monkeypatch, sv):
     code, out, err = sv("ablate", "experiment=ucr_fcn", 'ablation.variants=["data.name=ItalyPowerDemand block=none"]',
                         "ablation.seeds=[0,1,2]", "--dry-run")
     assert code == 0, err[-2000:]
-    assert "Dry run: 3 job(s), 3 to run" in out and out.count("[run ]") == 3
+    assert "Dry run: 3 jobs: 0 finished, 3 to run" in out and out.count("[run ]") == 3
     assert not (tmp_path / "outputs").exists()
 
 

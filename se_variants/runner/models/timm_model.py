@@ -7,7 +7,7 @@ from typing import Any, Literal
 from torch import nn
 
 from ...factory import as_timm_attn
-from ...registry import SpecError
+from ...registry import SpecError, suggest
 from ..registries import MODEL
 from .placement import make_block
 
@@ -40,8 +40,6 @@ def timm_model(
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise SpecError("model=timm needs timm: pip install 'se-variants[test]' or pip install timm.") from err
     if arch not in timm.list_models():
-        from ...registry import suggest
-
         raise SpecError(f"Unknown timm model {arch!r}.{suggest(arch, timm.list_models())} See timm.list_models().")
     if block is not None:
         make_block(block, 64)  # refuse multi-input blocks here, not deep inside timm

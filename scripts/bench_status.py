@@ -1,0 +1,117 @@
+"""How long ``se-variants status`` takes on a finished sweep of 500 jobs, as a ratio to ``python -c "import torch"``
+measured side by side.
+
+Makes the sweep folder first (not timed): the 500-job grid of ``scripts/bench_plan.py`` (10 squeezes × 5
+excitations × 10 seeds) planned and checked by the runner's planner, one job of it trained for real by the job
+runner (``se_variants.runner.job.run_job``), and its record written for every job the way the job runner writes
+records -- each with its own overrides, config, hashes and variant columns -- with ``sweep.json`` and a finished
+submission, as a sweep leaves them. Then times whole commands (a fresh process each, as a user runs them),
+alternating them round by round so that the machine's drift hits both alike, prints each median and the ratio,
+and lists what ``status`` imports (``python -X importtime``: the largest top-level imports, and whether Hydra or
+Lightning is among them).
+
+Usage: python scripts/bench_status.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from se_variants.runner.args import parse_args
+from se_variants.runner.files import write_json
+from se_variants.runner.identity import config_hashes, variant_columns
+from se_variants.runner.job import run_job
+from se_variants.runner.plan import make_plan
+from se_variants.runner.results import RESULT_FILE
+from se_variants.runner.submissions import Submission, add_submission, utc_now, write_plan
+
+SQUEEZES = "avg,max,avgmax,std,meanstd,h,w,c,dct,conv"
+EXCITES = "fc,conv1d,attn,identity,multi_conv"
+#: a record's fields that belong to its own job, not to the one trained
+OWN = ("overrides", "seed", "config_hash", "variant_hash", "context_hash", "job", "config")
+
+
+def make_sweep(folder: Path) -> Path:
+    """A finished 500-job sweep in ``folder / "sweep"``; returns that folder."""
+    sweep = folder / "sweep"
+    plan = make_plan(parse_args(["-m", f"squeeze={SQUEEZES}", f"excite={EXCITES}", "seed=range(0,10)", "threads=1",
+                                 f"hydra.sweep.dir={sweep}"]))
+    assert len(plan.jobs) == 500, len(plan.jobs)
+    first = plan.jobs[0]
+    quiet = {**first.config, "trainer": {**first.config["trainer"], "enable_progress_bar": False}}  # (a run knob)
+    trained = run_job(quiet, first.folder, first.overrides)
+    assert trained["status"] == "ok", trained.get("error")
+    for job in plan.jobs[1:]:
+        record = {k: v for k, v in trained.items() if k not in OWN}
+        record.update(**variant_columns(job.config), **config_hashes(job.config), overrides=job.overrides,
+                      seed=job.config["seed"], job=job.folder.name, config=job.config)
+        job.folder.mkdir(parents=True, exist_ok=True)
+        write_json(job.folder / RESULT_FILE, record)
+    write_plan(sweep, {"version": 1, "planned": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": [],
+                       "launcher": "workers",
+                       "jobs": [{"folder": str(j.folder.relative_to(sweep)), "overrides": j.overrides,
+                                 "config_hash": j.config_hash, "variant_hash": j.variant_hash} for j in plan.jobs]})
+    add_submission(sweep, Submission("workers", utc_now(), "se-variants train -m ...",
+                                     {str(j.folder.relative_to(sweep)): None for j in plan.jobs}, ".drivers/done"))
+    return sweep
+
+
+def wall(command: list[str], expect: int = 0) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != expect:
+        sys.exit(f"{' '.join(command)} exited {proc.returncode}, not {expect}:\n{proc.stdout[-2000:]}"
+                 f"{proc.stderr[-2000:]}")
+    return seconds
+
+
+def imports(command: list[str]) -> list[tuple[float, str]]:
+    """(cumulative seconds, module) of the top-level imports of ``command``, largest first."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", *command[1:]], capture_output=True, text=True)
+    out = []
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            _, cumulative, name = line[len("import time:"):].split("|")
+            if not name.startswith("  ") and cumulative.strip().isdigit():
+                out.append((int(cumulative) / 1e6, name.strip()))
+    return sorted(out, reverse=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="counted rounds, after one warm-up round")
+    ns = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    with tempfile.TemporaryDirectory(prefix="bench_status_") as tmp:
+        print("making a finished sweep of 500 jobs (plans them, trains one) ...", flush=True)
+        sweep = make_sweep(Path(tmp))
+        commands = {"import torch": [sys.executable, "-c", "import torch"],
+                    "status (500 finished jobs)": [sys.executable, "-m", "se_variants.cli", "status", str(sweep)]}
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for r in range(ns.rounds + 1):
+            for name in (list(commands) if r % 2 == 0 else list(reversed(commands))):
+                seconds = wall(commands[name])
+                if r:
+                    times[name].append(seconds)
+        torch_s = statistics.median(times["import torch"])
+        print(f"median wall time of {ns.rounds} rounds (each command a fresh process), and the ratio to import torch:")
+        for name, values in times.items():
+            median = statistics.median(values)
+            print(f"  {name:28s} {median:6.2f} s  {median / torch_s:5.2f}×  "
+                  f"(min {min(values):.2f}, max {max(values):.2f})")
+        top = imports(commands["status (500 finished jobs)"])
+        heavy = [name for _, name in top if name.split(".")[0] in ("hydra", "omegaconf", "lightning", "matplotlib")]
+        print("largest top-level imports of status: " + ", ".join(f"{name} {s:.2f} s" for s, name in top[:6]))
+        print(f"Hydra, OmegaConf, Lightning or matplotlib imported: {', '.join(heavy) if heavy else 'none'}")
+
+
+if __name__ == "__main__":
+    main()

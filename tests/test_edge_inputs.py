@@ -95,6 +95,7 @@ def test_reduction_inf_no_longer_builds_a_width_one_bottleneck():
     {"squeeze": "c", "excite": "conv1d"},  # named in the report; CBAM's spatial branch has the same structure
     {"squeeze": "w", "excite": "conv1d"},  # a conv on the C×W plane, as triplet's branches
 ], ids=["c-conv1d", "w-conv1d"])
+@pytest.mark.slow
 def test_torch_compile_fullgraph_with_dynamic_shapes(spec):
     """cbam, triplet and squeeze=c excite=conv1d failed once an input shape made torch.compile(fullgraph=True)
     recompile with dynamic shapes (inductor: "cannot determine truth value of Relational"): the conv of the

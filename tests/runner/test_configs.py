@@ -168,6 +168,7 @@ def _jobs(context: list[str]) -> list[list[str]]:
 @pytest.mark.parametrize("context", [pytest.param([], id="plain"),
                                      pytest.param(["experiment=mine", "seed=3"], id="user-experiment",
                                                   marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_the_fast_composition_equals_hydras(context, tmp_path):
     """Composer.jobs (two Hydra compositions for a whole sweep, the rest derived) gives, job by job, exactly the
     config Hydra composes for that job -- every option of every group, several groups varying at once, key

@@ -20,6 +20,7 @@ COMMANDS = {"train": train_main, "ablate": ablate_main}
 
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 @pytest.mark.parametrize("name", ["train", "ablate"])
+@pytest.mark.slow
 def test_help_starts_with_the_commands_usage_then_lists_the_config_groups(name, flag, capsys):
     assert COMMANDS[name]([flag]) == 0
     out = capsys.readouterr().out
@@ -42,6 +43,7 @@ def test_cfg_job_still_prints_the_composed_config(capsys):
     assert "name: digits" in capsys.readouterr().out  # the default experiment's
 
 
+@pytest.mark.slow
 def test_help_lists_the_options_a_config_dir_adds(tmp_path, capsys):
     (tmp_path / "experiment").mkdir()
     (tmp_path / "experiment" / "mine_for_help.yaml").write_text("# @package _global_\nseed: 1\n")

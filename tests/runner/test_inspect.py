@@ -441,6 +441,7 @@ SHAPES = {  # scale shape without the batch → what the figures show
 }
 
 
+@pytest.mark.slow
 def test_every_scale_shape_reduces_and_plots(tmp_path):
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1, 2], 4)

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("mnist1d") is None,
                                 reason="MNIST-1D needs the train extra: pip install 'se-variants[train]'")
 
 
+@pytest.mark.slow
 def test_generated_offline_without_writing_or_touching_global_rngs(tmp_path, monkeypatch):
     import mnist1d.data
 

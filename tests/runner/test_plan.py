@@ -164,6 +164,7 @@ def test_optimizer_checks_refuse_what_torch_refuses(optim, options):
     assert ours == torch_refuses, (optim, options)
 
 
+@pytest.mark.slow
 def test_each_distinct_network_is_built_once(capsys, cwd, monkeypatch):
     """A sweep over what does not change the network (seeds, learning rates, epochs) builds and checks it once;
     each other block is built once more."""
@@ -201,6 +202,7 @@ def test_hydras_launcher_names_are_aliases_of_ours(alias, ours, tmp_path):
         assert plan.parallel == (1 if ours == "processes" else len(os.sched_getaffinity(0))), plan.parallel
 
 
+@pytest.mark.slow
 def test_the_dry_run_lists_every_job_and_trains_nothing(capsys, cwd):
     """Planned and checked exactly as a run would be (same errors), one line a job, the count and the folder;
     no folder, no record. Overrides that would fold into one folder name get folders of their own."""
@@ -218,6 +220,7 @@ def test_the_dry_run_lists_every_job_and_trains_nothing(capsys, cwd):
     assert not list(cwd.iterdir())
 
 
+@pytest.mark.slow
 def test_your_own_config_folder_and_searchpath_in_train_and_ablate(capsys, cwd):
     """--config-dir and hydra.searchpath=[file://...] add options to the groups, for train and for ablate."""
     mine = cwd / "mine"
@@ -269,6 +272,7 @@ def test_a_launcher_that_is_not_installed(cwd, capsys, monkeypatch):
     _refused(["-m", "seed=0,1", "hydra/launcher=processes"], capsys, "pip install 'se-variants[cluster]'")
 
 
+@pytest.mark.slow
 def test_slurm_without_sbatch_is_refused_before_anything_runs_but_plans_in_a_dry_run(cwd, capsys, monkeypatch):
     """On a machine without SLURM (no sbatch on PATH) hydra/launcher=slurm is exit 2 naming what is missing, with
     nothing trained or created; --dry-run still plans and checks the sweep (a login node's check)."""
@@ -289,6 +293,7 @@ def test_slurm_without_sbatch_is_refused_before_anything_runs_but_plans_in_a_dry
     check_can_launch({"name": "workers"})
 
 
+@pytest.mark.slow
 def test_one_folder_holds_one_set_of_settings(cwd):
     """``ablate`` with overrides that change what its jobs compute writes into a folder named by them, beside the
     experiment's own; run knobs (more seeds, loggers, rerun, report settings, the launcher) and naming the default

@@ -181,6 +181,7 @@ REQUIRED_COLUMNS = ["n", "mean", "std", "ci95_low", "ci95_high", "delta_pp", "de
                     "delta_ci95_high_pp", "p_value", "p_holm", "significant"]
 
 
+@pytest.mark.slow
 def test_intervals_welch_and_holm_against_hand_computed_values(tmp_path):
     """Baseline 90/91/92 %, variant 'up' 93/94/95 %, variant 'flat' 90/92/91.5 %, 3 seeds each."""
     from scipy import stats as st

@@ -85,6 +85,7 @@ def test_confirm_trial_needs_confirm(sv):
     assert code == 2 and "--confirm-trial takes the number" in err
 
 
+@pytest.mark.slow
 def test_a_dry_run_makes_no_study_and_a_broken_study_is_an_error(sv, tmp_path, monkeypatch):
     """--dry-run reads the study if there is one and writes nothing; a study file that is not a database stops
     the dry run and the search with exit 2 naming the file, and is left as it was."""

@@ -53,6 +53,7 @@ def _settings(**kw) -> SearchSettings:
 # ------------------------------------------------------------------------------------------------- registries
 
 
+@pytest.mark.slow
 def test_a_sampler_option_on_the_command_line_reaches_optuna(tmp_path):
     """+hydra.sweeper.sampler.n_startup_trials=2 is the option of the TPE sampler the study samples with (chosen
     by hydra-optuna-sweeper's group, hydra/sweeper/sampler=tpe), and the pruner's likewise."""
@@ -240,6 +241,7 @@ CHANGES = [
 ]
 
 
+@pytest.mark.slow
 def test_a_study_refuses_a_command_that_optimizes_something_else(sv, tmp_path, monkeypatch):
     """The same folder and study with another objective, direction, space or base config: exit 2 naming the fix
     (a new study_name or folder), in the dry run too, before anything runs; the study is unchanged and the same
@@ -320,6 +322,7 @@ def test_the_pareto_front_of_two_objectives_is_reported():
     assert "**Pareto front**: 2 trial(s)" in md and "--confirm-trial" in md
 
 
+@pytest.mark.slow
 def test_confirmation_seeds_are_disjoint_from_every_searched_seed(tmp_path):
     with planned(tmp_path / "a", "squeeze=choice(avg,max)", "seed=choice(0,1,2)") as plan:
         assert confirm_seeds(plan, [], 3) == [3, 4, 5]

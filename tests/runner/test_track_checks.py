@@ -49,6 +49,7 @@ def _refused(argv: list[str], capsys, *expected: str) -> str:
     (["trainer.loggers=[mlfow]"], ["trainer.loggers", "Did you mean 'mlflow'"]),
     (["+logger.mlfow.tracking_uri=x"], ["logger.mlfow", "Did you mean 'mlflow'"]),
 ])
+@pytest.mark.slow
 def test_a_misspelt_logger_option_stops_the_command_before_anything_runs(argv, expected, dry, capsys, cwd):
     _refused([*SMOKE, *argv, *(["--dry-run"] if dry else [])], capsys, *expected)
     assert not any(cwd.iterdir()), "nothing is created"
@@ -153,6 +154,7 @@ def _mlflow_like_store(path: Path, version: str, leftover: bool) -> None:
     db.close()
 
 
+@pytest.mark.slow
 def test_a_half_migrated_store_and_one_of_another_mlflow_are_named_with_the_fix(capsys, cwd):
     pytest.importorskip("mlflow", reason="trainer.loggers=[mlflow] needs the track extra")
     half, old = cwd / "half.db", cwd / "old.db"

@@ -5,6 +5,7 @@ mask), Fawaz et al.'s batch rule, no validation split, and the errors that stop 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -17,7 +18,8 @@ from se_variants.runner.data import ucr as ucr_data
 from se_variants.runner.data.base import auto_batch_size
 from se_variants.runner.data.ts_format import TsFormatError, read_ts
 
-pytest.importorskip("sktime", reason="data=ucr needs the [ucr] extra (sktime's bundled copies)")
+if importlib.util.find_spec("sktime") is None:  # (not importorskip: importing sktime costs 1.6 s, and no test needs it)
+    pytest.skip("data=ucr needs the [ucr] extra (sktime's bundled copies)", allow_module_level=True)
 
 HEADER = "# a comment\n@problemName Toy\n@timeStamps false\n@missing false\n@classLabel true a b\n@data\n"
 
@@ -233,6 +235,7 @@ def test_unknown_and_unreachable_names_exit_2_before_training(tmp_path, monkeypa
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_the_experiment_narrowed_plans_three_jobs(tmp_path, monkeypatch, sv):
     """The documented narrowing: one variant of ucr_fcn, 3 seeds -> 3 jobs, each checked, nothing trained."""
     monkeypatch.chdir(tmp_path)

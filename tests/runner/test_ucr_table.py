@@ -55,6 +55,7 @@ def _sweep(folder: Path, experiment: dict, accs: dict[tuple[str, str], list[floa
                 "config": {**experiment, "seed": seed}})
 
 
+@pytest.mark.slow
 def test_the_figures_are_the_records_statistics(tmp_path, ucr_table, experiment):
     from statsmodels.stats.multitest import multipletests
     from statsmodels.stats.power import TTestIndPower

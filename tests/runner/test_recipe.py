@@ -230,4 +230,4 @@ def test_a_search_on_val_acc_without_a_validation_split_is_refused(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     code, _, err = sv("train", "-m", "hydra/sweeper=optuna", "block=choice(se,eca)", "data=ucr", "model=fcn",
                       "--dry-run")
-    assert code == 2 and "val/acc is a validation metric" in err and "Traceback" not in err
+    assert code == 2 and "val/acc is measured on the validation split" in err and "Traceback" not in err

@@ -302,9 +302,11 @@ def summary(rows: list[Row]) -> str:
     ratios = [r.ratio for r in rows]
     geo = statistics.geometric_mean(ratios)
     worst = max(rows, key=lambda r: r.ratio)
-    per_pair = ", ".join(
-        f"{b} vs {ref} ({dims}) {statistics.geometric_mean([r.ratio for r in rows if (r.block, r.reference, _dims(r)) == (b, ref, dims)]):.2f}x"
-        for b, ref, dims in dict.fromkeys((r.block, r.reference, _dims(r)) for r in rows))
+    by_pair: dict[tuple, list[float]] = {}
+    for r in rows:
+        by_pair.setdefault((r.block, r.reference, _dims(r)), []).append(r.ratio)
+    per_pair = ", ".join(f"{b} vs {ref} ({dims}) {statistics.geometric_mean(x):.2f}x"
+                         for (b, ref, dims), x in by_pair.items())
     geo_min = statistics.geometric_mean([r.min_ratio for r in rows])
     return (f"summary: time ours/reference, geometric mean {geo:.2f}x of medians ({geo_min:.2f}x of fastest runs) "
             f"over {len(rows)} settings; per pair: {per_pair}; "

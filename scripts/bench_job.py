@@ -22,6 +22,12 @@ wall time: on a machine that other work keeps busy, waiting for a core inflates 
 CPU time counts only the work each does.
 
 Usage: python scripts/bench_job.py [--case digits|ucr] [--clock wall|cpu] [--rounds 5] [--epochs N] [overrides ...]
+                                  [--record [--doc DOC]]
+
+``--record`` keeps the median ratio as docs/speed.md quotes it ("**1.06×** (median of 5 rounds; the same final
+validation accuracy)"; with ``--case ucr`` the dataset and epochs too, with ``--clock cpu`` "CPU time") in
+docs/figures/bench_job-<case>[-<data.name>][-cpu].json, one recording per case, dataset (when ``data.name=`` is
+given) and clock, and updates the document: see scripts/figures.py.
 """
 
 from __future__ import annotations
@@ -39,13 +45,17 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from se_variants.runner.configs import compose
-from se_variants.runner.data import DATA
-from se_variants.runner.data.base import EpochSampler, SeededItems, ShardSampler, derive_seed
-from se_variants.runner.job import run_job
-from se_variants.runner.models import MODEL
-from se_variants.runner.optim import OPTIM, SCHEDULE
-from se_variants.runner.validate import block_spec, check_config
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import add_record_flag, machine, record  # noqa: E402
+
+from se_variants.runner.configs import compose  # noqa: E402
+from se_variants.runner.data import DATA  # noqa: E402
+from se_variants.runner.data.base import EpochSampler, SeededItems, ShardSampler, derive_seed  # noqa: E402
+from se_variants.runner.job import run_job  # noqa: E402
+from se_variants.runner.models import MODEL  # noqa: E402
+from se_variants.runner.optim import OPTIM, SCHEDULE  # noqa: E402
+from se_variants.runner.validate import block_spec, check_config  # noqa: E402
 
 
 #: what both sides are timed with (--clock): time.perf_counter (wall) or time.process_time (CPU)
@@ -146,6 +156,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="counted rounds of (job, loop), after one warm-up")
     parser.add_argument("--epochs", type=int, default=None, help="default: 15 (digits), 100 (ucr)")
     parser.add_argument("overrides", nargs="*", help="config overrides (default: the case's config)")
+    parser.add_argument("--doc", default="docs/speed.md", help="the document that quotes the figures (with --record)")
+    add_record_flag(parser)
     ns = parser.parse_args()
     CLOCK["clock"] = time.process_time if ns.clock == "cpu" else time.perf_counter
     base, epochs = CASES[ns.case]
@@ -170,6 +182,24 @@ def main() -> None:
           f"{statistics.median(lo for lo, _ in loops):.2f} s")
     what = "validation" if cfg["data"].get("val_fraction", 1) != 0 else "test (of the tested weights)"
     print(f"same final {what} accuracy: {same} (job {jobs[0][1]:.4f}, loop {loops[0][1]:.4f})")
+    if ns.record:
+        named = [o.split("=", 1)[1] for o in ns.overrides if o.startswith("data.name=")]
+        stem = "-".join(["bench_job", ns.case, *named, *(["cpu"] if ns.clock == "cpu" else [])])
+        record(stem, {"job fit vs plain loop": (ns.doc, figure(cfg, ns, ratios, same, jobs[0][1], loops[0][1]))},
+               machine(torch.get_num_threads()))
+
+
+def figure(cfg: dict, ns: argparse.Namespace, ratios: list[float], same: bool, job_acc: float, loop_acc: float) -> str:
+    """The ratio as docs/speed.md quotes it: ``**1.06×** (median of 5 rounds; the same final validation accuracy)``
+    for the digits job; a dataset other than digits, epochs other than the case's default and CPU time are named."""
+    epochs, digits = cfg["trainer"]["max_epochs"], ns.case == "digits"
+    what = [str(cfg["data"].get("name"))] if not digits or any(o.startswith("data.name=") for o in ns.overrides) else []
+    what += [f"{epochs} epoch{'s' if epochs != 1 else ''}"] if not digits or epochs != CASES["digits"][1] else []
+    what += ["CPU time"] if ns.clock == "cpu" else []
+    what += [f"median of {len(ratios)} round{'s' if len(ratios) != 1 else ''}"]
+    accuracy = "validation accuracy" if cfg["data"].get("val_fraction", 1) != 0 else "test accuracy"
+    check = f"the same final {accuracy}" if same else f"final {accuracy} {job_acc:.4f} (job) vs {loop_acc:.4f} (loop)"
+    return f"**{statistics.median(ratios):.2f}×** ({', '.join(what)}; {check})"
 
 
 if __name__ == "__main__":

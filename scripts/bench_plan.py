@@ -9,7 +9,10 @@ machine's drift hits all alike, and prints each median and its ratio to the torc
   resamples its three datasets of the UCR/UEA archive);
 * ``se-variants list`` and ``se-variants show squeeze=max excite=conv1d``: the library's own commands.
 
-Usage: python scripts/bench_plan.py [--rounds 5]
+Usage: python scripts/bench_plan.py [--rounds 5] [--record [--doc DOC]]
+
+``--record`` keeps each command's ratio, as docs/speed.md quotes it ("**1.70×** (2.58 s vs 1.52 s)": the command's
+median against import torch's), in docs/figures/bench_plan.json and updates the document: see scripts/figures.py.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import add_record_flag, machine, record  # noqa: E402
 
 SQUEEZES = "avg,max,avgmax,std,meanstd,h,w,c,dct,conv"
 EXCITES = "fc,conv1d,attn,identity,multi_conv"
@@ -47,6 +55,8 @@ def wall(command: list[str], cwd: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="counted rounds, after one warm-up round")
+    parser.add_argument("--doc", default="docs/speed.md", help="the document that quotes the figures (with --record)")
+    add_record_flag(parser)
     ns = parser.parse_args()
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
     with tempfile.TemporaryDirectory(prefix="bench_plan_") as cwd:
@@ -61,6 +71,17 @@ def main() -> None:
     for name, values in times.items():
         median = statistics.median(values)
         print(f"  {name:40s} {median:6.2f} s  {median / torch_s:5.2f}×  (min {min(values):.2f}, max {max(values):.2f})")
+    if ns.record:
+        figures = {name: (ns.doc, ratio(statistics.median(values), torch_s))
+                   for name, values in times.items() if name != "import torch"}
+        figures["rounds"] = (ns.doc, f"medians of {ns.rounds} round{'s' if ns.rounds != 1 else ''}, each command a "
+                                       "fresh process")
+        record(__file__, figures, machine())
+
+
+def ratio(seconds: float, torch_s: float) -> str:
+    """A command's figure as docs/speed.md quotes it: ``**1.70×** (2.58 s vs 1.52 s)`` (vs import torch)."""
+    return f"**{seconds / torch_s:.2f}×** ({seconds:.2f} s vs {torch_s:.2f} s)"
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ alternating them round by round so that the machine's drift hits both alike, pri
 and lists what ``status`` imports (``python -X importtime``: the largest top-level imports, and whether Hydra or
 Lightning is among them).
 
-Usage: python scripts/bench_status.py [--rounds 5]
+Usage: python scripts/bench_status.py [--rounds 5] [--record [--doc DOC]]
+
+``--record`` keeps the ratio ("**1.02×** (5.60 s vs 5.50 s, medians of 5 rounds)") and what ``status`` imports, as
+docs/speed.md quotes them, in docs/figures/bench_status.json and updates the document: see scripts/figures.py.
 """
 
 from __future__ import annotations
@@ -24,13 +27,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from se_variants.runner.args import parse_args
-from se_variants.runner.files import write_json
-from se_variants.runner.identity import config_hashes, variant_columns
-from se_variants.runner.job import run_job
-from se_variants.runner.plan import make_plan
-from se_variants.runner.results import RESULT_FILE
-from se_variants.runner.submissions import Submission, add_submission, utc_now, write_plan
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import add_record_flag, machine, record  # noqa: E402
+
+from se_variants.runner.args import parse_args  # noqa: E402
+from se_variants.runner.files import write_json  # noqa: E402
+from se_variants.runner.identity import config_hashes, variant_columns  # noqa: E402
+from se_variants.runner.job import run_job  # noqa: E402
+from se_variants.runner.plan import make_plan  # noqa: E402
+from se_variants.runner.results import RESULT_FILE  # noqa: E402
+from se_variants.runner.submissions import Submission, add_submission, utc_now, write_plan  # noqa: E402
 
 SQUEEZES = "avg,max,avgmax,std,meanstd,h,w,c,dct,conv"
 EXCITES = "fc,conv1d,attn,identity,multi_conv"
@@ -88,6 +95,8 @@ def imports(command: list[str]) -> list[tuple[float, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="counted rounds, after one warm-up round")
+    parser.add_argument("--doc", default="docs/speed.md", help="the document that quotes the figures (with --record)")
+    add_record_flag(parser)
     ns = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="bench_status_") as tmp:
@@ -111,6 +120,15 @@ def main() -> None:
         heavy = [name for _, name in top if name.split(".")[0] in ("hydra", "omegaconf", "lightning", "matplotlib")]
         print("largest top-level imports of status: " + ", ".join(f"{name} {s:.2f} s" for s, name in top[:6]))
         print(f"Hydra, OmegaConf, Lightning or matplotlib imported: {', '.join(heavy) if heavy else 'none'}")
+    if ns.record:
+        status_s = statistics.median(times["status (500 finished jobs)"])
+        packages = sorted({name.split(".")[0] for name in heavy})
+        record(__file__, {
+            "status vs import torch": (ns.doc, f"**{status_s / torch_s:.2f}×** ({status_s:.2f} s vs {torch_s:.2f} s, "
+                                              f"medians of {ns.rounds} round{'s' if ns.rounds != 1 else ''})"),
+            "imports": (ns.doc, "it imports " + (", ".join(packages) if packages else
+                                                 "no Hydra, OmegaConf, Lightning or matplotlib")),
+        }, machine(int(os.environ["OMP_NUM_THREADS"])))  # (the commands' threads: set above unless given)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import re
 import statistics
 import subprocess
 import sys
@@ -135,6 +136,8 @@ def main() -> None:
         table = lines[next(i for i, line in enumerate(lines) if line.startswith("variant")):]
         table = table[:next(i for i, line in enumerate(table) if line.startswith("Verdict")) + 1]
         print("\n".join(table))
+        mde = re.search(r"a true Δ of ([0-9.]+) pp is found .*?(?:, and ([0-9.]+) pp for a variant to differ after "
+                        r"Holm over (\d+))?;", out)
     if ns.record:
         what = "main job" if not overrides else " ".join(overrides)
         stem = "bench_sweep" + "".join(f"-{o.split('=', 1)[1]}" for o in overrides if o.startswith("experiment="))
@@ -145,7 +148,15 @@ def main() -> None:
             f"{what}: memory": (ns.doc, f"{_gb(total)} of memory at its peak ({_gb(largest)} a process)"),
             f"{what}: again": (ns.doc, f"re-running it when every job is done takes {again_s:.1f} s "
                                        f"({again_s / torch_s:.2f}× `python -c \"import torch\"`)"),
+            **({f"{what}: detectable": (ns.doc, _detectable(mde))} if mde else {}),
         }, machine(plan.jobs[0].config.get("threads")))
+
+
+def _detectable(mde: re.Match) -> str:
+    """The minimum detectable effect the report printed, as the README's first lines quote it."""
+    one, holm, m = mde.groups()
+    return f"effects of about {float(one):.1f} pp" + (
+        f" ({float(holm):.1f} pp for a variant to pass Holm's correction over {m})" if holm else "")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,11 @@ with ``trainer.loggers=[]`` (metrics.json only), ``[csv]``, ``[mlflow]`` (the em
 ``[wandb]`` (offline), in alternating order over ``--rounds`` rounds after one warm-up round; prints each median
 wall time of a whole job (``run_job``: build, fit, test, records, tracker runs) and its ratio to no tracker.
 
-Usage: python scripts/bench_track.py [--rounds 3] [--epochs 15]
+Usage: python scripts/bench_track.py [--rounds 3] [--epochs 15] [--record [--doc DOC]]
+
+``--record`` keeps each tracker's ratio as docs/speed.md quotes it ("**1.05×** (2.84 s vs 2.70 s)": the job with
+the tracker against the job without one, medians) in docs/figures/bench_track.json and updates the document: see
+scripts/figures.py.
 """
 
 from __future__ import annotations
@@ -12,21 +16,28 @@ import argparse
 import importlib.util
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from se_variants.runner.configs import compose
-from se_variants.runner.job import run_job
-from se_variants.runner.validate import check_config
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import add_record_flag, machine, record  # noqa: E402
+
+from se_variants.runner.configs import compose  # noqa: E402
+from se_variants.runner.job import run_job  # noqa: E402
+from se_variants.runner.validate import check_config  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--doc", default="docs/speed.md", help="the document that quotes the figures (with --record)")
+    add_record_flag(parser)
     ns = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -42,10 +53,10 @@ def main() -> None:
                                             "trainer.enable_progress_bar=false"]))
                 torch.set_num_threads(cfg.get("threads") or 1)
                 start = time.perf_counter()
-                record = run_job(cfg, Path(tmp) / f"job-{r}-{i}")
+                result = run_job(cfg, Path(tmp) / f"job-{r}-{i}")
                 seconds = time.perf_counter() - start
-                if record["status"] != "ok":
-                    raise SystemExit(f"the job with loggers {loggers} failed: {record['error']}")
+                if result["status"] != "ok":
+                    raise SystemExit(f"the job with loggers {loggers} failed: {result['error']}")
                 if r:
                     times[",".join(loggers) or "none"].append(seconds)
     base = statistics.median(times["none"])
@@ -53,6 +64,13 @@ def main() -> None:
     for name, values in times.items():
         label = f"trainer.loggers=[{'' if name == 'none' else name}]"
         print(f"  {label:28s} {statistics.median(values):6.2f} s  {statistics.median(values) / base:5.2f}×")
+    if ns.record:
+        figures = {f"trainer.loggers=[{name}]": (ns.doc, f"**{statistics.median(values) / base:.2f}×** "
+                                                         f"({statistics.median(values):.2f} s vs {base:.2f} s)")
+                   for name, values in times.items() if name != "none"}
+        figures["rounds"] = (ns.doc, f"medians of {ns.rounds} round{'s' if ns.rounds != 1 else ''} of the default job "
+                                       f"({ns.epochs} epoch{'s' if ns.epochs != 1 else ''})")
+        record(__file__, figures, machine(torch.get_num_threads()))
 
 
 if __name__ == "__main__":

@@ -60,9 +60,14 @@ def record(script: str, figures: dict[str, tuple[str, str]], where: dict[str, An
     """Record ``figures`` (name → (document relative to the repository, the exact text it quotes)) measured on
     ``where`` (:func:`machine`) as ``docs/figures/<script>.json``; replace each figure's previous text in its
     document by the new one. The machine's line (:func:`machine_line`) is recorded as the figure ``machine`` of
-    every document named. Prints what it changed and what must be placed by hand."""
+    every document named. ``script`` is the script's ``__file__``, or a stem that names it and, after a dash, the
+    variant measured (``bench_job-ucr``: one recording per variant). Prints what it changed and what must be placed
+    by hand."""
     FIGURES.mkdir(parents=True, exist_ok=True)
-    path = FIGURES / f"{Path(script).stem}.json"
+    stem = Path(script).stem
+    # the script's file: a stem may name one of its variants after a dash (bench_sweep-ablate_mnist1d)
+    source = f"scripts/{stem.split('-', 1)[0]}.py"
+    path = FIGURES / f"{stem}.json"
     old = json.loads(path.read_text()) if path.is_file() else {"figures": {}}
     figures = dict(figures)
     for doc in sorted({doc for doc, _ in figures.values()}):
@@ -78,8 +83,7 @@ def record(script: str, figures: dict[str, tuple[str, str]], where: dict[str, An
             print(f"figures: {doc}: {name} updated")
         else:
             print(f"figures: {doc} does not quote {name} yet; place it by hand:\n{text}", file=sys.stderr)
-    data = {"script": f"scripts/{Path(script).name}", "command": " ".join(["python", f"scripts/{Path(script).name}",
-                                                                          *sys.argv[1:]]),
+    data = {"script": source, "command": " ".join(["python", source, *sys.argv[1:]]),
             "measured": time.strftime("%Y-%m-%d"), "machine": where,
             "figures": {name: {"doc": doc, "text": text} for name, (doc, text) in figures.items()}}
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -40,3 +40,16 @@ def test_check_mode_exit_codes(matrix, generated, tmp_path, monkeypatch, capsys)
     assert matrix.main(["--check", "--out", str(out)]) == 1
     assert "is stale: regenerate it" in capsys.readouterr().err
     assert matrix.main(["--check", "--out", str(tmp_path / "missing.md")]) == 1
+
+
+def test_the_readme_quotes_the_matrix_counts(generated):
+    """README.md's sentence about the matrix carries the counts of the generated file (scripts/compat_matrix.py)."""
+    from pathlib import Path
+
+    m = re.search(r"(\d+) squeeze × (\d+) excite × (\d+) gate × (\d+) dims = (\d+) SE blocks: (\d+) run \([^)]*\), "
+                  r"(\d+) refused, (\d+) fail\.", generated)
+    assert m, "the matrix's count line changed: update this test and README.md"
+    s, e, g, d, total, ok, refused, fail = m.groups()
+    quoted = f"{s} × {e} × {g} × {d} = {total} blocks: {ok} run, {refused} refused as they should be, {fail} fail"
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert quoted in readme, f"README.md should say: {quoted}"

@@ -196,17 +196,20 @@ def render(fig: dict[str, Any]) -> str:
         "",
         "Test accuracy in %, mean ± sample sd (runs). Published: their 10 FCN runs; ours: the seeds of the "
         "`block=none` variant, with the 95 % t-interval of our mean; Δ = ours − theirs; p: Welch's two-sided test of "
-        "the two means; sd ratio: our sd / theirs.",
+        "the two means; sd ratio: our sd / theirs; minutes a job: the mean wall time of the dataset's jobs (two at a "
+        "time; other work on the machine lengthens it).",
         "",
-        "| dataset | published | ours | our 95 % CI | their mean inside | Δ pp | p (Welch) | sd ratio | epochs |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| dataset | published | ours | our 95 % CI | their mean inside | Δ pp | p (Welch) | sd ratio | epochs | "
+        "minutes a job |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for name, d in fig["datasets"].items():
         pub = "–" if d["published"] is None else _sd(d["published"])
         inside = {None: "–", True: "yes", False: "no"}[d["inside"]]
         delta = "–" if d["delta_pp"] is None else f"{d['delta_pp']:+.2f}"
         lines.append(f"| {name} | {pub} | {_sd(d['ours'])} | {_ci(d['ours']['ci95'])} | {inside} | {delta} | "
-                     f"{_p(d['p_welch'])} | {_f(d['sd_ratio'])} | {_f(d['epochs'], '.0f')} |")
+                     f"{_p(d['p_welch'])} | {_f(d['sd_ratio'])} | {_f(d['epochs'], '.0f')} | "
+                     f"{_f(None if d['job_wall_time_s'] is None else d['job_wall_time_s'] / 60, '.1f')} |")
     lines += ["", *(_verdict(name, d) for name, d in fig["datasets"].items())]
     lines += [
         "",

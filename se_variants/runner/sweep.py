@@ -147,6 +147,10 @@ def _leave_to_others(plan: Plan, outcomes: dict[int, dict[str, Any]], todo: list
     return [i for i in todo if i not in left]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _command(prog: str, argv: list[str]) -> str:
     """The command line to run again ("" when it is not the user's: a search's confirmation)."""
     return redact(shlex.join([*prog.split(), *argv])) if argv else ""
@@ -166,10 +170,11 @@ def _header(plan: Plan, todo: int, skipped: int) -> str:
     cfg = plan.jobs[0].config
     if plan.ablation:
         ab, model = plan.ablation, cfg["model"]
-        shape = ", ".join(f"{k}={v}" for k, v in model.items() if k in ("depth", "arch", "dims"))
-        what = (f"Ablation '{ab['name']}': {len(ab['variants'])} variants × {len(ab['seeds'])} seeds = "
-                f"{len(plan.jobs)} jobs; model {model['name']} {shape}, data {cfg['data']['name']}, "
-                f"{cfg['trainer']['max_epochs']} epochs")
+        shape = "".join(f" {k}={v}" for k, v in model.items() if k in ("depth", "arch", "dims"))
+        data = ", ".join(dict.fromkeys(str(j.config["data"]["name"]) for j in plan.jobs))
+        what = (f"Ablation '{ab['name']}': {_count(len(ab['variants']), 'variant')} × "
+                f"{_count(len(ab['seeds']), 'seed')} = {_count(len(plan.jobs), 'job')}; model {model['name']}{shape}, "
+                f"data {data}, {cfg['trainer']['max_epochs']} epochs")
     else:
         what = f"Sweep of {len(plan.jobs)} jobs"
     done = f"; {skipped} done before (skipped)" if skipped else ""

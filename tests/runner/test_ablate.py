@@ -102,7 +102,7 @@ def test_a_users_experiment_through_config_dir_or_searchpath(my_configs, tmp_pat
                         f"hydra.sweep.dir={sweep}")
     assert code == 0, tail(err, 2000)
     assert "2 of 2 jobs ok" in out and out.count("[ok]") == 2, out
-    assert "Ablation 'mine': 2 variants × 1 seeds = 2 jobs" in out, out
+    assert "Ablation 'mine': 2 variants × 1 seed = 2 jobs" in out, out
     first = sweep_results(sweep)
     assert sorted(r["overrides"][-2] for r in first.values()) == ["block=none", "squeeze=max"], briefs(first)
     assert all(r["status"] == "ok" and r["config"]["trainer"]["max_epochs"] == 1 and r["seed"] == 0

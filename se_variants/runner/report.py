@@ -37,8 +37,9 @@ CONFIDENCE = 0.95
 PLAN_POWER = 0.8
 VARIANT_COLUMNS = ("variant", "block", "squeeze", "excite", "gate")
 #: report.csv, one row per variant; accuracies in %, differences in percentage points (pp); empty where a value
-#: cannot be computed. ``n``: seeds that finished; ``failed``: jobs that failed or did not finish; ``pruned``: jobs
-#: a search's pruner stopped (on purpose: not failures); ``pairs`` (paired test only): seeds shared with the baseline,
+#: cannot be computed. ``n``: seeds that finished; ``training``: jobs a live process is training now (another
+#: command on the folder); ``failed``: jobs that failed or did not finish otherwise; ``pruned``: jobs a search's
+#: pruner stopped (on purpose: not failures); ``pairs`` (paired test only): seeds shared with the baseline,
 #: the n of the test; ``mean``, ``std`` (ddof = 1), ``ci95_*``: test accuracy over
 #: them (t-interval of the mean, cut to [0, 100]); ``delta_*``: variant − matched baseline and its interval;
 #: ``p_value``: two-sided t-test (``stat_test``: welch or paired); ``p_holm``: Holm over the variants compared with
@@ -46,7 +47,7 @@ VARIANT_COLUMNS = ("variant", "block", "squeeze", "excite", "gate")
 #: of the baseline); ``cohens_d``: Δ / pooled std; ``seeds_needed``: seeds per arm for 80 % power if the true Δ had
 #: the observed size (planning only); ``alpha``: the level ``significant`` used; ``note``: why a statistic is
 #: missing; ``context_hash``: the settings (a variant is compared with the baseline of the same ones).
-ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "failed", "pruned", "pairs", "mean", "std", "ci95_low", "ci95_high",
+ROW_COLUMNS = (*VARIANT_COLUMNS, "n", "training", "failed", "pruned", "pairs", "mean", "std", "ci95_low", "ci95_high",
                "delta_pp", "delta_ci95_low_pp", "delta_ci95_high_pp", "p_value", "p_holm", "significant", "stat_test",
                "prob_improvement", "cohens_d", "seeds_needed", "alpha", "note", "val_mean", "params", "flops",
                "latency_ms", "wall_time_s", "baseline", "seeds", "variant_hash", "context_hash")
@@ -157,6 +158,7 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
     for key, jobs in groups.items():
         ok = [j for j in jobs if j.get("status") == "ok"]
         pruned = sum(j.get("status") == "pruned" for j in jobs)
+        training = sum(j.get("status") == "running" and _held(Path(j["job_dir"])) for j in jobs)
         first = ok[0] if ok else jobs[0]
         label_parts = [o for o in _settings(first.get("overrides") or []) if o not in common]
         by_seed = {j.get("seed"): a for j in ok if (a := _acc_pct(j)) is not None}
@@ -169,7 +171,8 @@ def summarize(records: list[dict[str, Any]], *, alpha: float = DEFAULT_ALPHA,
             "variant": " ".join(label_parts) or _columns_label(first),
             **{c: first.get(c) for c in VARIANT_COLUMNS[1:]},
             "n": summary.n,
-            "failed": len(jobs) - len(ok) - pruned,
+            "training": training,
+            "failed": len(jobs) - len(ok) - pruned - training,
             "pruned": pruned,
             "pairs": None,
             "mean": summary.mean, "std": summary.std,
@@ -265,7 +268,8 @@ def _no_comparison(row: dict[str, Any], base: dict[str, Any] | None) -> str | No
         return "no baseline (block=none) with the same settings in this folder"
     if not base["n"]:
         return (f"the baseline with the same settings, {base['variant']}, has no finished seed "
-                f"({base['failed']} failed or unfinished)")
+                f"({base['failed']} failed or unfinished" + (f", {base['training']} training" if base.get("training")
+                                                              else "") + ")")
     if not row["n"]:
         return "no finished seed"
     return None
@@ -411,7 +415,8 @@ def _n_cell(r: dict[str, Any]) -> str:
     """Seeds that finished, and in brackets the pairs a paired test used and the jobs that failed: "3 (2 pairs)"."""
     pairs = r.get("pairs")
     extra = ([] if pairs is None else [f"{pairs} pair" + ("" if pairs == 1 else "s")]) + (
-        [f"{r['failed']} failed"] if r["failed"] else []) + ([f"{r['pruned']} pruned"] if r.get("pruned") else [])
+        [f"{r['failed']} failed"] if r["failed"] else []) + ([f"{r['pruned']} pruned"] if r.get("pruned") else []) + (
+        [f"{r['training']} training"] if r.get("training") else [])
     return str(r["n"]) + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -596,6 +601,14 @@ def _pruned(record: dict[str, Any]) -> str:
     notes = [n for a in record.get("attempts") or [] for n in a.get("notes") or [] if "pruner" in str(n)]
     why = notes[-1] if notes else "stopped by its search's pruner"
     return f"{why} (on purpose: not a failure, nothing to resume)"
+
+
+def _held(job_dir: Path) -> bool:
+    """Whether a live process holds the job's claim (it is being trained now)."""
+    try:
+        return owner_of(job_dir) is not None
+    except OSError:  # an unreadable claim: not known to be training
+        return False
 
 
 def _unfinished(job_dir: Path) -> str:

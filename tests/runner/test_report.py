@@ -61,6 +61,24 @@ def test_write_report_lists_failed_and_unfinished_jobs(tmp_path):
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["status"] == "ok"
 
 
+def test_a_job_another_process_is_training_is_counted_as_training_not_failed(tmp_path):
+    """A report written while another command trains in the folder (a live claim): "1 training", not failed."""
+    from se_variants.runner.claims import acquire
+
+    write_json(tmp_path / "a" / "metrics.json", _record("v", "c", "none", 0, 0.5))
+    write_json(tmp_path / "b" / "metrics.json", _record("w", "c", "parts", 0, None, status="running"))
+    write_json(tmp_path / "c" / "metrics.json", _record("w", "c", "parts", 1, None, status="running"))
+    claim = acquire(tmp_path / "b")  # b is being trained (by this process); c's trainer is gone
+    try:
+        rows = {r["variant_hash"]: r for r in write_report(tmp_path, plot=False)["rows"]}
+        assert (rows["w"]["training"], rows["w"]["failed"]) == (1, 1), rows["w"]
+        assert "0 (1 failed, 1 training)" in format_table(list(rows.values()))
+    finally:
+        claim.release()
+    rows = {r["variant_hash"]: r for r in write_report(tmp_path, plot=False)["rows"]}
+    assert (rows["w"]["training"], rows["w"]["failed"]) == (0, 2), rows["w"]
+
+
 def test_a_folder_without_baseline_says_the_command_that_adds_it(tmp_path):
     for seed in (0, 2):
         write_json(tmp_path / f"s{seed}" / "metrics.json", _record("v", "c", "parts", seed, 0.9))

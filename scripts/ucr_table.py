@@ -272,10 +272,13 @@ def headline(fig: dict[str, Any]) -> str:
     """The README's sentence: each dataset's baseline beside the published runs, and the blocks' effects."""
     parts = []
     for name, d in fig["datasets"].items():
-        text = f"on {name} our FCN scores {_pm(d['ours'])} % over {d['ours']['n']} seeds"
+        n = d["ours"]["n"]
+        text = f"on {name} our FCN scores {_pm(d['ours'])} % over {n} seed{'s' if n != 1 else ''}"
         if d["published"] is not None:
+            where = {True: "their mean inside our 95 % interval", False: "their mean outside our 95 % interval",
+                     None: "too few seeds for an interval"}[d["inside"]]
             text += (f" beside Ismail Fawaz et al.'s {_pm(d['published'])} % ({d['published']['n']} published runs; "
-                     f"their mean {'inside' if d['inside'] else 'outside'} our 95 % interval)")
+                     f"{where})")
         effects = [f"{block.upper()} {v['delta_pp']:+.2f} pp (p Holm {_p(v['p_holm'])})"
                    for block, v in d["variants"].items() if v["delta_pp"] is not None]
         if effects:

@@ -14,9 +14,8 @@ Commands are the lines of fenced ``bash`` blocks (``\\`` continues a line) and t
 Files the docs show with a ``# file: <path>`` comment among a block's first comment lines (an experiment YAML, a
 module of your own ops) are written into that folder first, so that commands using them run as documented;
 ``PYTHONPATH=.`` before a command puts the folder on ``sys.path``. Ops the commands register are unregistered
-afterwards. Also checked: README.md's length, that the paths and links it names exist (and those of docs/; a
-document another branch brings is listed in ``ARRIVING`` until it is here), that its map of the code names real
-files, and that its test command is the one ``.ci/run`` runs.
+afterwards. Also checked: README.md's length, that the paths and links it names exist (and those of docs/), that
+its map of the code names real files, and that its test command is the one ``.ci/run`` runs.
 """
 
 from __future__ import annotations
@@ -38,10 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
 MAX_README_LINES = 250
-#: documents that another branch brings: links to them are left unchecked until they arrive, and then
-#: test_arriving_documents_are_not_here_yet fails until the entry is removed (so that the links are checked)
-ARRIVING = {"docs/ucr.md"}
-
 #: the commands run in this process: se-variants subcommand → run with --dry-run appended
 IN_PROCESS = {"train": True, "ablate": True, "list": False, "show": False}
 #: how a command says it is checked elsewhere
@@ -342,7 +337,7 @@ def _anchors(doc: Path) -> set[str]:
 
 def test_readme_paths_exist():
     text = _readme()
-    missing = sorted({p for p in REPO_PATH.findall(text) if not (ROOT / p.rstrip(".,:;")).exists()} - ARRIVING)
+    missing = sorted({p for p in REPO_PATH.findall(text) if not (ROOT / p.rstrip(".,:;")).exists()})
     assert not missing, f"README.md names paths that do not exist: {missing}"
 
 
@@ -354,19 +349,11 @@ def test_relative_links_and_anchors_exist(doc: Path):
             continue  # https:, mailto:
         path, _, anchor = target.partition("#")
         file = (doc.parent / path).resolve() if path else doc
-        if file.is_relative_to(ROOT) and str(file.relative_to(ROOT)) in ARRIVING:
-            continue
         if not file.exists():
             problems.append(f"{target}: no such file")
         elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
             problems.append(f"{target}: no heading with that anchor in {file.name}")
     assert not problems, f"{doc.name}: broken links: {problems}"
-
-
-@pytest.mark.parametrize("path", sorted(ARRIVING))
-def test_arriving_documents_are_not_here_yet(path: str):
-    assert not (ROOT / path).exists(), (f"{path} has arrived: remove it from ARRIVING in tests/test_docs.py, so that "
-                                        f"the links to it are checked")
 
 
 def _ci_command() -> str:

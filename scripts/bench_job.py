@@ -156,8 +156,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="counted rounds of (job, loop), after one warm-up")
     parser.add_argument("--epochs", type=int, default=None, help="default: 15 (digits), 100 (ucr)")
     parser.add_argument("overrides", nargs="*", help="config overrides (default: the case's config)")
-    parser.add_argument("--doc", default="docs/speed.md", help="the document that quotes the figures (with --record)")
-    add_record_flag(parser)
+    add_record_flag(parser, doc="docs/speed.md")
     ns = parser.parse_args()
     CLOCK["clock"] = time.process_time if ns.clock == "cpu" else time.perf_counter
     base, epochs = CASES[ns.case]

@@ -55,8 +55,7 @@ def wall(command: list[str], cwd: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="counted rounds, after one warm-up round")
-    parser.add_argument("--doc", default="docs/speed.md", help="the document that quotes the figures (with --record)")
-    add_record_flag(parser)
+    add_record_flag(parser, doc="docs/speed.md")
     ns = parser.parse_args()
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
     with tempfile.TemporaryDirectory(prefix="bench_plan_") as cwd:

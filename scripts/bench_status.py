@@ -95,8 +95,7 @@ def imports(command: list[str]) -> list[tuple[float, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="counted rounds, after one warm-up round")
-    parser.add_argument("--doc", default="docs/speed.md", help="the document that quotes the figures (with --record)")
-    add_record_flag(parser)
+    add_record_flag(parser, doc="docs/speed.md")
     ns = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="bench_status_") as tmp:

@@ -95,8 +95,7 @@ def _gb(n: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="overrides of se-variants ablate (default: the main job)")
-    parser.add_argument("--doc", default="README.md", help="the document that quotes the figures (with --record)")
-    add_record_flag(parser)
+    add_record_flag(parser, doc="README.md")
     ns = parser.parse_args()
     overrides = ns.overrides
     cli = [sys.executable, "-m", "se_variants.cli"]

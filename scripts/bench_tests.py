@@ -73,8 +73,7 @@ def figure(seconds: float, counts: dict[str, int], workers: int | None, cores: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False,
                                      epilog="other arguments are passed to both pytest runs")
-    parser.add_argument("--doc", default="docs/speed.md", help="the document that quotes the figures (with --record)")
-    add_record_flag(parser)
+    add_record_flag(parser, doc="docs/speed.md")
     ns, extra = parser.parse_known_args()
     where = machine()
     runs = {"fast tier": ["-m", "not slow", *extra], "full suite": extra}

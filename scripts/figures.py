@@ -91,7 +91,10 @@ def record(script: str, figures: dict[str, tuple[str, str]], where: dict[str, An
     return path
 
 
-def add_record_flag(parser: Any) -> None:
-    """The ``--record`` flag of a script whose figures the documentation quotes."""
+def add_record_flag(parser: Any, doc: str | None = None) -> None:
+    """The ``--record`` flag of a script whose figures the documentation quotes, and with ``doc`` its ``--doc``
+    option: the document that quotes them (default ``doc``)."""
     parser.add_argument("--record", action="store_true",
                         help="write the figures into docs/figures/ and update the documents that quote them")
+    if doc is not None:
+        parser.add_argument("--doc", default=doc, help="the document that quotes the figures (with --record)")

@@ -302,17 +302,31 @@ def dry_run(plan: Plan) -> int:
     return 0
 
 
+def _prepare(plan: Plan, argv: list[str]) -> tuple[dict[int, dict[str, Any]], list[int]]:
+    """The sweep folder made and checked, its plan written to sweep.json and its jobs triaged: (the outcomes of the
+    jobs finished before, the jobs this command takes -- neither finished nor held by another). Raises OSError."""
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    _check_sweep_folder(plan.out_dir)
+    _write_plan(plan, argv)
+    outcomes, todo, _ = _triage(plan)
+    return outcomes, _leave_to_others(plan, outcomes, todo)
+
+
+def _announce(plan: Plan, outcomes: dict[int, dict[str, Any]], todo: list[int]) -> None:
+    """The header, then a progress line for each job a re-run found finished or failed before."""
+    print(_header(plan, len(todo), sum(bool(s.get("skipped")) for s in outcomes.values())), flush=True)
+    for i, s in outcomes.items():
+        if not s.get("skipped"):
+            print(progress_line(s, plan.jobs[i]), flush=True)
+
+
 def run_plan(plan: Plan, prog: str, argv: list[str]) -> int:
     """Run ``plan`` (see the module doc); returns the exit code."""
     start = time.perf_counter()
     driver: Driver | None = None
     if plan.multirun:
         try:
-            plan.out_dir.mkdir(parents=True, exist_ok=True)
-            _check_sweep_folder(plan.out_dir)
-            _write_plan(plan, argv)
-            outcomes, todo, _ = _triage(plan)
-            todo = _leave_to_others(plan, outcomes, todo)
+            outcomes, todo = _prepare(plan, argv)
             if todo:  # this run's submission, this process its driver: se-variants status sees it
                 driver = Driver(plan.out_dir)
                 submission = Submission(plan.launcher["name"], utc_now(), _command(prog, argv),
@@ -321,12 +335,9 @@ def run_plan(plan: Plan, prog: str, argv: list[str]) -> int:
         except OSError as err:
             if driver is not None:
                 driver.close()
-            print(f"{prog}: error: {err}. Nothing was trained.", file=sys.stderr)
+            print(f"{prog}: error: {redact(str(err))}. Nothing was trained.", file=sys.stderr)
             return 2
-        print(_header(plan, len(todo), sum(bool(s.get("skipped")) for s in outcomes.values())), flush=True)
-        for i, s in outcomes.items():
-            if not s.get("skipped"):
-                print(progress_line(s, plan.jobs[i]), flush=True)
+        _announce(plan, outcomes, todo)
     else:
         outcomes, todo = {}, [0]
     jobs = [plan.jobs[i] for i in todo]
@@ -423,18 +434,11 @@ def submit_plan(plan: Plan, prog: str, argv: list[str]) -> int:
     return: 0, or 1 when a job cannot run (a folder holding another config's result) or the submission failed.
     Jobs another process trains or an earlier submission holds are left to it; no report is written."""
     try:
-        plan.out_dir.mkdir(parents=True, exist_ok=True)
-        _check_sweep_folder(plan.out_dir)
-        _write_plan(plan, argv)
-        outcomes, todo, _ = _triage(plan)
-        todo = _leave_to_others(plan, outcomes, todo)
+        outcomes, todo = _prepare(plan, argv)
     except OSError as err:
         print(f"{prog}: error: {redact(str(err))}. Nothing was submitted.", file=sys.stderr)
         return 2
-    print(_header(plan, len(todo), sum(bool(s.get("skipped")) for s in outcomes.values())), flush=True)
-    for i, s in outcomes.items():
-        if not s.get("skipped"):
-            print(progress_line(s, plan.jobs[i]), flush=True)
+    _announce(plan, outcomes, todo)
     jobs = [plan.jobs[i] for i in todo]
     command = _command(prog, argv)
     if jobs:
@@ -445,8 +449,8 @@ def submit_plan(plan: Plan, prog: str, argv: list[str]) -> int:
             print(f"{prog}: error: {err}", file=sys.stderr)
             return 1
         except Exception as err:  # sbatch refused, the driver did not start: nothing was handed over
-            print(f"{prog}: error: the jobs could not be submitted ({type(err).__name__}: {redact(one_line(err, 1000))}). "
-                  f"Nothing was submitted.", file=sys.stderr)
+            print(f"{prog}: error: the jobs could not be submitted ({type(err).__name__}: "
+                  f"{redact(one_line(err, 1000))}). Nothing was submitted.", file=sys.stderr)
             return 1
         print(f"\nSubmitted {len(jobs)} job(s) and returned: {what}.")
     else:

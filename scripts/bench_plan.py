@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from figures import add_record_flag, machine, record  # noqa: E402
+from timing import alternate, print_ratios  # noqa: E402
 
 SQUEEZES = "avg,max,avgmax,std,meanstd,h,w,c,dct,conv"
 EXCITES = "fc,conv1d,attn,identity,multi_conv"
@@ -43,33 +42,14 @@ COMMANDS = {
 }
 
 
-def wall(command: list[str], cwd: str) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return seconds
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="counted rounds, after one warm-up round")
     add_record_flag(parser, doc="docs/speed.md")
     ns = parser.parse_args()
-    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
     with tempfile.TemporaryDirectory(prefix="bench_plan_") as cwd:
-        for r in range(ns.rounds + 1):
-            names = list(COMMANDS) if r % 2 == 0 else list(reversed(COMMANDS))
-            for name in names:
-                seconds = wall(COMMANDS[name], cwd)
-                if r:
-                    times[name].append(seconds)
-    torch_s = statistics.median(times["import torch"])
-    print(f"median wall time of {ns.rounds} rounds (each command a fresh process), and the ratio to import torch:")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"  {name:40s} {median:6.2f} s  {median / torch_s:5.2f}×  (min {min(values):.2f}, max {max(values):.2f})")
+        times = alternate(COMMANDS, ns.rounds, cwd)
+    torch_s = print_ratios(times)
     if ns.record:
         figures = {name: (ns.doc, ratio(statistics.median(values), torch_s))
                    for name, values in times.items() if name != "import torch"}

@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from figures import add_record_flag, machine, record  # noqa: E402
+from timing import alternate, print_ratios  # noqa: E402
 
 from se_variants.runner.args import parse_args  # noqa: E402
 from se_variants.runner.files import write_json  # noqa: E402
@@ -70,16 +71,6 @@ def make_sweep(folder: Path) -> Path:
     return sweep
 
 
-def wall(command: list[str], expect: int = 0) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode != expect:
-        sys.exit(f"{' '.join(command)} exited {proc.returncode}, not {expect}:\n{proc.stdout[-2000:]}"
-                 f"{proc.stderr[-2000:]}")
-    return seconds
-
-
 def imports(command: list[str]) -> list[tuple[float, str]]:
     """(cumulative seconds, module) of the top-level imports of ``command``, largest first."""
     proc = subprocess.run([sys.executable, "-X", "importtime", *command[1:]], capture_output=True, text=True)
@@ -103,18 +94,8 @@ def main() -> None:
         sweep = make_sweep(Path(tmp))
         commands = {"import torch": [sys.executable, "-c", "import torch"],
                     "status (500 finished jobs)": [sys.executable, "-m", "se_variants.cli", "status", str(sweep)]}
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        for r in range(ns.rounds + 1):
-            for name in (list(commands) if r % 2 == 0 else list(reversed(commands))):
-                seconds = wall(commands[name])
-                if r:
-                    times[name].append(seconds)
-        torch_s = statistics.median(times["import torch"])
-        print(f"median wall time of {ns.rounds} rounds (each command a fresh process), and the ratio to import torch:")
-        for name, values in times.items():
-            median = statistics.median(values)
-            print(f"  {name:28s} {median:6.2f} s  {median / torch_s:5.2f}×  "
-                  f"(min {min(values):.2f}, max {max(values):.2f})")
+        times = alternate(commands, ns.rounds)
+        torch_s = print_ratios(times)
         top = imports(commands["status (500 finished jobs)"])
         heavy = [name for _, name in top if name.split(".")[0] in ("hydra", "omegaconf", "lightning", "matplotlib")]
         print("largest top-level imports of status: " + ", ".join(f"{name} {s:.2f} s" for s, name in top[:6]))

@@ -242,7 +242,14 @@ def _shown_lines(command: Command) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("command", RUNNABLE, ids=[c.text for c in RUNNABLE])
+def _plans_a_sweep(c: Command) -> bool:
+    """An ablation or a -m sweep: planning every job and checking its model takes a second or more (slow tier)."""
+    args = c.cli_args() or []
+    return bool(args) and (args[0] == "ablate" or "-m" in args)
+
+
+@pytest.mark.parametrize("command", [pytest.param(c, marks=pytest.mark.slow) if _plans_a_sweep(c) else c
+                                     for c in RUNNABLE], ids=[c.text for c in RUNNABLE])
 def test_documented_command_runs(command: Command, workdir: Path, monkeypatch, capsys):
     """The command exits as the docs say, and prints what they show."""
     from se_variants.cli import main

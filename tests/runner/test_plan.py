@@ -384,6 +384,7 @@ def test_batch_limits_that_would_train_or_test_nothing(limit, cwd, capsys):
     ("schedule=multistep schedule.gamma=0", "gamma"),
     ("schedule.min_factor=2", "min_factor"),
 ])
+@pytest.mark.slow
 def test_data_and_optimizer_options_that_fail_at_job_time_are_refused_first(override, expected, cwd, capsys):
     """Options that torch or the data loader would reject inside a job: exit 2 before anything trains."""
     err = _refused(["trainer=smoke", *override.split()], capsys, expected)

@@ -70,6 +70,7 @@ def test_a_bad_search_is_refused_before_any_trial(argv, expected, sv, tmp_path, 
 
 
 @pytest.mark.parametrize("argv,expected", [REFUSED[6], REFUSED[10], REFUSED[11], REFUSED[12]])
+@pytest.mark.slow
 def test_the_run_refuses_what_the_dry_run_refuses(argv, expected, sv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = sv("train", "-m", "hydra/sweeper=optuna", *argv, "hydra/launcher=basic")

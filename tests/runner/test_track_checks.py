@@ -109,6 +109,7 @@ def _store_args(uri: str) -> list[str]:
 
 
 @pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "run"])
+@pytest.mark.slow
 def test_an_unreachable_tracking_server_is_refused_in_the_preflight(dry, capsys, cwd):
     uri = f"http://user:SECRET@127.0.0.1:{_closed_port()}"
     err = _refused([*_store_args(uri), *(["--dry-run"] if dry else [])], capsys, "does not answer",

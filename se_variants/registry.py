@@ -323,7 +323,8 @@ class Registry:
             name = spec
         else:
             raise SpecError(
-                f"{self._article()} {self.kind} is given by a name or a mapping {{'name': ..., <options>}}, got {spec!r}. "
+                f"{self._article()} {self.kind} is given by a name or a mapping {{'name': ..., <options>}}, "
+                f"got {spec!r}. "
                 f"Available names: {', '.join(self.names())}."
             )
         opts.update(spec_to_dict(dict(options or {})))
@@ -339,7 +340,8 @@ class Registry:
             if key not in valid:
                 avail = ", ".join(valid) or "(none)"
                 raise SpecError(
-                    f"Unknown option {key!r} for {self.kind} '{name}'.{suggest(key, list(valid) + list(entry.context))} "
+                    f"Unknown option {key!r} for {self.kind} '{name}'."
+                    f"{suggest(key, list(valid) + list(entry.context))} "
                     f"Options of '{name}': {avail}."
                 )
         merged = {**entry.defaults, **opts}

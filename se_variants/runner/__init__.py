@@ -34,7 +34,7 @@ Rooms:
                    printed or written;  results.py  metrics.json records;  report.py, stats.py,
                    report_plot.py, tables.py, reproduction.py  the report
     status.py      ``se-variants status`` (no Hydra, no Lightning): standing.py  where each job stands, from records,
-                   claims, progress notes and queues
+                   claims, progress notes and queues;  folder_args.py  the command line of status and report
     inspect_job.py ``se-variants inspect``: inspect_load.py  a job rebuilt from its checkpoint;  excitations.py,
                    excitation_plots.py  statistics and figures
 """

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..registry import suggest
 from .args import Args, UsageError, parse_args
 from .excitations import SATURATED_HIGH, SATURATED_LOW
+from .folder_args import not_a_folder, parse_folder_args
 from .hydra_app import launch
 from .inspect_job import SPLITS, InspectError, inspect_job
 from .launcher_choice import check_can_launch, check_no_wait
@@ -125,30 +125,13 @@ options:
 
 def _parse_report_args(argv: list[str]) -> tuple[Path, float | None, bool | None, bool, bool]:
     """(folder, alpha or None, True or None for --paired, plot, pool) from ``report``'s arguments."""
-    folders, alpha, paired, plot, pool = [], None, None, True, False
-    args = iter(argv)
-    for a in args:
-        if a == "--no-plot":
-            plot = False
-        elif a == "--paired":
-            paired = True
-        elif a == "--pool":
-            pool = True
-        elif a == "--alpha" or a.startswith("--alpha="):
-            value = a.split("=", 1)[1] if "=" in a else next(args, None)
-            try:
-                alpha = float(value) if value is not None else None
-            except ValueError:
-                alpha = None
-            if alpha is None or not 0.0 < alpha < 1.0:
-                raise UsageError(f"--alpha takes a number in (0, 1), e.g. --alpha 0.05; got {value!r}.")
-        elif a.startswith("-"):
-            raise UsageError(f"unknown option {a!r}.{suggest(a, ['--alpha', '--paired', '--no-plot', '--pool'])}")
-        else:
-            folders.append(a)
-    if len(folders) != 1:
-        raise UsageError(f"expected one sweep folder, got {len(folders)}: {folders}.")
-    return Path(folders[0]), alpha, paired, plot, pool
+    try:
+        folder, given, values = parse_folder_args(argv, ("--paired", "--no-plot", "--pool"), {
+            "--alpha": (lambda x: 0.0 < x < 1.0, "a number in (0, 1), e.g. --alpha 0.05")})
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return (folder, values.get("--alpha"), True if "--paired" in given else None, "--no-plot" not in given,
+            "--pool" in given)
 
 
 def report_main(argv: list[str]) -> int:
@@ -162,8 +145,7 @@ def report_main(argv: list[str]) -> int:
         print(f"se-variants report: error: {err}\n\n{REPORT_USAGE}", file=sys.stderr)
         return 2
     if not folder.is_dir():
-        print(f"se-variants report: error: {folder} is not a folder (a sweep folder: multirun/<sweep> or "
-              f"outputs/ablate/<name>).", file=sys.stderr)
+        print(f"se-variants report: error: {not_a_folder(folder)}", file=sys.stderr)
         return 2
     sweeps = [folder] if pool else [folder, *sweeps_below(folder)]
     reported, broken = 0, 0
@@ -317,8 +299,9 @@ def _modules(text: str) -> list[str]:
 
 
 def _inspect_parser() -> _InspectParser:
-    p = _InspectParser(prog="se-variants inspect", usage=INSPECT_USAGE.split("\n")[0], description=INSPECT_USAGE.split("\n", 2)[2],
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _InspectParser(prog="se-variants inspect", usage=INSPECT_USAGE.split("\n")[0],
+                       description=INSPECT_USAGE.split("\n", 2)[2],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("job", help="a job folder (with metrics.json and checkpoints/last.ckpt)")
     p.add_argument("--split", default="test", choices=SPLITS, help="split to run (default: test)")
     p.add_argument("--classes", type=_ints, default=None, help="class indices, e.g. 0,3,7 (default: all)")

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["sqlite_file", "write_atomic", "write_json", "replace_into", "parse_json", "read_json", "unwritable", "stamp", "locked",
-           "MAX_JSON_BYTES", "FileProblem"]
+__all__ = ["sqlite_file", "write_atomic", "write_json", "replace_into", "parse_json", "read_json", "unwritable",
+           "stamp", "locked", "MAX_JSON_BYTES", "FileProblem"]
 
 #: the runner's JSON files (records, plans, claims) are a few kB; anything far larger is not one of ours
 MAX_JSON_BYTES = 8 * 1024 * 1024

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..registry import suggest
+from .folder_args import not_a_folder, parse_folder_args
 from .results import RESULT_FILE
 from .standing import Look, Standing, exit_code, look, stand, summary
 from .submissions import Queues
@@ -46,26 +46,9 @@ exit codes: 0 every job finished ok; 1 some failed or were lost and none is pend
 
 def _parse(argv: list[str]) -> tuple[Path, bool, float]:
     """(folder, watch, interval) from ``status``'s arguments; ValueError naming the fix."""
-    folders, watch, interval = [], False, DEFAULT_INTERVAL_S
-    args = iter(argv)
-    for a in args:
-        if a == "--watch":
-            watch = True
-        elif a == "--interval" or a.startswith("--interval="):
-            value = a.split("=", 1)[1] if "=" in a else next(args, None)
-            try:
-                interval = float(value) if value is not None else -1.0
-            except ValueError:
-                interval = -1.0
-            if not interval > 0:
-                raise ValueError(f"--interval takes a number of seconds > 0, e.g. --interval 30; got {value!r}.")
-        elif a.startswith("-"):
-            raise ValueError(f"unknown option {a!r}.{suggest(a, ['--watch', '--interval'])}")
-        else:
-            folders.append(a)
-    if len(folders) != 1:
-        raise ValueError(f"expected one sweep folder, got {len(folders)}: {folders}.")
-    return Path(folders[0]), watch, interval
+    folder, given, values = parse_folder_args(argv, ("--watch",), {
+        "--interval": (lambda x: x > 0, "a number of seconds > 0, e.g. --interval 30")})
+    return folder, "--watch" in given, values.get("--interval", DEFAULT_INTERVAL_S)
 
 
 def _next_step(view: Look, standings: list[Standing], shown: str) -> str:
@@ -121,8 +104,7 @@ def main(argv: list[str]) -> int:
         print(f"se-variants status: error: {err}\n\n{USAGE}", file=sys.stderr)
         return 2
     if not folder.is_dir():
-        print(f"se-variants status: error: {folder} is not a folder (a sweep folder: multirun/<sweep> or "
-              f"outputs/ablate/<name>).", file=sys.stderr)
+        print(f"se-variants status: error: {not_a_folder(folder)}", file=sys.stderr)
         return 2
     shown = shlex.quote(str(folder))
     clear = watch and sys.stdout.isatty()

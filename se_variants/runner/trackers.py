@@ -304,7 +304,8 @@ class Wandb(Tracker):
                 "name": self.job.folder.name, "id": run_id, "resume": "allow", "mode": self.mode,
                 "tags": [*self.tags, *(["rerun"] if self.job.rerun else [])], "config": _params(self.job.identity),
                 "settings": wandb.Settings(silent=True, console="off", x_disable_stats=self.mode == "offline",
-                                           init_timeout=float(os.environ.get("WANDB_INIT_TIMEOUT") or self.INIT_TIMEOUT_S))}
+                                           init_timeout=float(os.environ.get("WANDB_INIT_TIMEOUT")
+                                                              or self.INIT_TIMEOUT_S))}
 
     def start(self) -> Any:
         if self.mode != "online":  # offline: written when the job ends, so that a killed attempt leaves no folder

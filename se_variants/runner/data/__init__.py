@@ -52,7 +52,8 @@ def check_loader_options(name: str, options: dict) -> None:
         raise DataError(f"{name}: batch_size must be >= 1 (or auto: Ismail Fawaz et al. 2019's "
                         f"int(min(N_train / 10, 16))), got {batch}.")
     if options.get("num_workers", 0) < 0:
-        raise DataError(f"{name}: num_workers must be >= 0 (0 loads in the job's process), got {options['num_workers']}.")
+        raise DataError(f"{name}: num_workers must be >= 0 (0 loads in the job's process), "
+                        f"got {options['num_workers']}.")
     if options.get("image_size", 1) < 1:
         raise DataError(f"{name}: image_size must be >= 1, got {options['image_size']}.")
     fractions = {k: v for k, v in options.items() if k.endswith("_fraction")}

@@ -114,7 +114,8 @@ def _read(which: str, path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), np.asarray(batch[key], dtype=np.int64)
 
 
-def load_cifar(which: str, root: str, download: bool) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def load_cifar(which: str, root: str,
+               download: bool) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """((train images (N, 3, 32, 32) uint8, labels), (test images, labels)) from ``root/<release folder>``."""
     folder, train_files, test_files, key, _, url = _LAYOUT[which]
     base = Path(root).expanduser() / folder

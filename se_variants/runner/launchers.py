@@ -2,10 +2,11 @@
 summary as it finishes, whatever happens to the process that ran it.
 
 * ``basic``: one job after another in this process.
-* ``workers`` (the default): worker processes on this machine, started once (each imports the libraries once) and
-  fed one job at a time. A worker that dies -- killed by the system when memory runs out, or by hand -- costs only
-  the job it was training: that job is recorded as killed (the next run resumes it from its checkpoint) and a
-  fresh worker takes the next job. Workers stop when the command stops, and stop themselves if it dies.
+* ``workers`` (the default): worker processes on this machine, started once (forked from a server that imported
+  the libraries once) and fed one job at a time. A worker that dies -- killed by the system when memory runs out,
+  or by hand -- costs only the job it was training: that job is recorded as killed (the next run resumes it from
+  its checkpoint) and a fresh worker takes the next job. Workers stop when the command stops, and stop themselves
+  if it dies.
 * ``processes`` and ``slurm``: submitit's local and SLURM executors, a fresh process (or cluster job) per job;
   ``processes`` runs ``n_jobs`` at once, SLURM an array throttled by ``array_parallelism``; a SLURM job that hits
   its time limit or is preempted is requeued and resumes from its checkpoint. :meth:`Submitit.submit` hands jobs
@@ -108,18 +109,23 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def _watch_parent(parent: int) -> None:
-    """Stop this worker (as SIGTERM does: the job records the interrupt) once the command that started it is
-    gone, so that no worker trains on unattended."""
+    """Stop this worker (as SIGTERM does: the job records the interrupt) once its parent is gone -- the command
+    that started it, or the fork server, which ends with that command -- so that no worker trains on unattended."""
     while os.getppid() == parent:
         time.sleep(1.0)
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _serve(conn: Any, parent: int, threads: int | None) -> None:
-    """A worker: run the jobs it is sent, one at a time, and send back their summaries; None ends it."""
+def _serve(conn: Any, environ: dict[str, str], threads: int | None) -> None:
+    """A worker: run the jobs it is sent, one at a time, and send back their summaries; None ends it. It runs in
+    the command's environment as it was when the worker started (a forked worker would otherwise have its fork
+    server's, from the first command of a Python session)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the command decides
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="watch-parent", daemon=True).start()
+    if environ != os.environ:
+        os.environ.clear()
+        os.environ.update(environ)
     if threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     while True:
@@ -141,10 +147,25 @@ def _serve(conn: Any, parent: int, threads: int | None) -> None:
             return
 
 
+#: what a fork server imports once for all the workers it forks (the libraries a job needs: torch, Lightning)
+_PRELOAD = ["se_variants.runner.job", "se_variants.runner.lit"]
+
+
+def _worker_context() -> Any:
+    """Where the platform has it, the fork server: workers are forked from a clean process that imported the job's
+    libraries once (a worker then starts in a fraction of a second and shares those pages), never from this
+    process (a fork of it would copy its threads and torch state); otherwise spawn, a fresh interpreter each."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)  # (read when this Python process starts its fork server, once)
+    return context
+
+
 class _Worker:
     def __init__(self, context: Any, threads: int | None):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, os.getpid(), threads), daemon=False,
+        self.process = context.Process(target=_serve, args=(child, dict(os.environ), threads), daemon=False,
                                        name="se-variants-worker")
         self.process.start()
         child.close()
@@ -169,8 +190,7 @@ class Workers(Launcher):
     def __init__(self, n: int, threads: int | None = None):
         self.n = max(1, n)
         self.threads = threads
-        # spawn: a fresh interpreter (fork would copy this process's threads and torch state)
-        self.context = multiprocessing.get_context("spawn")
+        self.context = _worker_context()
         self.idle: list[_Worker] = []
         self.busy: dict[_Worker, Job] = {}
 

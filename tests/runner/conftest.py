@@ -134,7 +134,8 @@ def _kill(signum=signal.SIGKILL, target="group"):
     if target == "group":
         os.killpg(os.getpgid(0), signum)
     else:
-        os.kill(os.getppid() if target == "parent" else os.getpid(), signum)
+        parent = multiprocessing.parent_process()  # (a forked worker's own parent is its fork server)
+        os.kill((parent.pid if parent else os.getppid()) if target == "parent" else os.getpid(), signum)
 
 
 @SQUEEZE.register("fault")
@@ -279,6 +280,20 @@ def run_here(args: list[str], user_ops: Path | None = None, env: dict[str, str] 
         if cwd is not None:
             stack.enter_context(pytest.MonkeyPatch.context()).chdir(cwd)
         return Done(*in_process(args))
+
+
+def workers_in_group(pgid: int) -> list[int]:
+    """The pids of the worker processes (and their fork server) alive in process group ``pgid``."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            worker = b"spawn_main" in cmdline or b"multiprocessing.forkserver" in cmdline
+            if worker and os.getpgid(int(proc.name)) == pgid:
+                found.append(int(proc.name))
+        except (OSError, ValueError):
+            pass
+    return found
 
 
 def cli_env(env: dict[str, str] | None = None, pythonpath: list[Path] | None = None) -> dict[str, str]:

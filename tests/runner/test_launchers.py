@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import (CALLS_PER_EPOCH, SWEEP, brief, briefs, error_message, error_type, first_line, in_process,
-                       ops_in_process, run_here, start_cli, sweep_results, tail)
+                       ops_in_process, run_here, start_cli, sweep_results, tail, workers_in_group)
 
 pytestmark = pytest.mark.slow
 
@@ -75,17 +75,6 @@ def _again_here(args: list[str], user_ops: Path) -> tuple[int, str, str]:
     of the command does with the records and checkpoints a stopped run left."""
     argv = [a for a in args if not a.startswith(("hydra/launcher=", "hydra.launcher."))]
     return _here([*argv, "hydra/launcher=basic"], user_ops)
-
-
-def _processes_in_group(pgid: int, marker: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if os.getpgid(int(proc.name)) == pgid and marker in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                found.append(int(proc.name))
-        except (OSError, ValueError):
-            pass
-    return found
 
 
 @pytest.mark.parametrize("launcher,seeds", [("workers", (0, 1, 2)), ("processes", (0, 1))],
@@ -197,7 +186,7 @@ def test_a_parallel_sweep_killed_as_a_whole_resumes_only_what_is_missing(tmp_pat
     _, err = proc.communicate(timeout=600)  # (a guard against a hang only)
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, tail(err))
     deadline = time.monotonic() + 600  # (a guard against a hang only)
-    while _processes_in_group(proc.pid, "spawn_main") and time.monotonic() < deadline:
+    while workers_in_group(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.05)  # until the killed workers have ended too (the kernel may still be tearing one down)
     before = sweep_results(tmp_path / "s")
     assert [r["status"] for r in before.values()].count("running") >= 1, briefs(before)  # killed mid-training
@@ -229,7 +218,7 @@ def test_a_terminated_parallel_sweep_stops_its_workers_and_resumes(tmp_path, use
     assert "Traceback" not in err, tail(err)
     assert (tmp_path / "s" / "report.md").is_file()
     # the command joins its workers before it exits: none may be left once it has
-    assert not _processes_in_group(proc.pid, "spawn_main"), "a worker outlived the sweep command"
+    assert not workers_in_group(proc.pid), "a worker outlived the sweep command"
     records = sweep_results(tmp_path / "s")
     stopped = [r for r in records.values() if r["status"] != "ok"]
     assert stopped, ("the sweep was stopped in a job", briefs(records))  # the sender's (and any other in training)
@@ -281,7 +270,7 @@ def test_a_sweep_whose_output_is_closed_stops_its_workers(tmp_path, user_ops):
     err = proc.stderr.read()
     proc.stderr.close()
     assert proc.returncode != 0 and "BrokenPipeError" in err, (proc.returncode, tail(err))
-    assert not _processes_in_group(proc.pid, "spawn_main"), "a worker outlived the sweep command"
+    assert not workers_in_group(proc.pid), "a worker outlived the sweep command"
     records = {r["seed"]: (name, r) for name, r in sweep_results(sweep).items()}
     assert sorted(records) == [0, 1], (briefs(sweep_results(sweep)), tail(err))  # seed 2 never started
     assert records[0][1]["status"] == "ok", brief(records[0][1])  # its progress line broke the pipe

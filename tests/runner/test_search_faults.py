@@ -11,7 +11,6 @@ triggered by environment variables at a counted call -- never by timing."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 optuna = pytest.importorskip("optuna", reason="searches need the search extra: pip install 'se-variants[search]'")
 
-from .conftest import in_process, ops_in_process, run_cli, start_cli, sweep_results  # noqa: E402
+from .conftest import in_process, ops_in_process, run_cli, start_cli, sweep_results, workers_in_group  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -132,17 +131,6 @@ def test_a_dead_workers_trial_is_resumed_by_the_next_run(tmp_path, user_ops):
     assert trials[1].value == resumed["metrics"]["val"]["acc"]
 
 
-def _workers_alive(pgid: int) -> list[int]:
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if os.getpgid(int(proc.name)) == pgid and b"spawn_main" in (proc / "cmdline").read_bytes():
-                found.append(int(proc.name))
-        except (OSError, ValueError):
-            pass
-    return found
-
-
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
 def test_an_error_in_the_sampler_stops_the_workers_and_says_why(tmp_path, user_ops):
     """The sampler raises at the second ask while a worker trains the first trial: the command stops its workers
@@ -155,7 +143,7 @@ def test_an_error_in_the_sampler_stops_the_workers_and_says_why(tmp_path, user_o
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, err[-3000:]
     assert "the search stopped: RuntimeError: injected sampler failure" in err and "Traceback" not in err
-    assert not _workers_alive(proc.pid), "a worker outlived the search command"
+    assert not workers_in_group(proc.pid), "a worker outlived the search command"
     code, _, err = _again(args, user_ops)
     assert code == 0, err[-3000:]
     study = _study(folder)

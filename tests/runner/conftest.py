@@ -223,14 +223,20 @@ def user_ops(tmp_path_factory) -> Path:
     return folder
 
 
+def _registries() -> list:
+    from se_variants import registry as parts
+    from se_variants.runner import registries as runner
+
+    return [r for module in (parts, runner) for r in vars(module).values() if isinstance(r, parts.Registry)]
+
+
 @contextlib.contextmanager
 def ops_in_process(user_ops: Path, env: dict[str, str] | None = None):
-    """``sv_test_ops`` importable in this process (for sweeps run in-process, ``imports=[sv_test_ops]``) and the
-    fault variables in ``env`` set; afterwards the op is unregistered and the module forgotten, so that the
-    registries of later tests are the library's own (a later import registers it again)."""
-    from se_variants import SQUEEZE
-    from se_variants.runner.registries import SAMPLER
-
+    """The modules of the folder ``user_ops`` importable in this process (for sweeps run in-process, e.g.
+    ``imports=[sv_test_ops]``) and the fault variables in ``env`` set; afterwards every entry they registered is
+    unregistered and the modules are forgotten, so that the registries of later tests are the library's own (a
+    later import registers them again)."""
+    before = {id(r): set(r.names()) for r in _registries()}
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(user_ops))
         for key, value in (env or {}).items():
@@ -238,10 +244,12 @@ def ops_in_process(user_ops: Path, env: dict[str, str] | None = None):
         try:
             yield
         finally:
-            for registry in (SQUEEZE, SAMPLER):
-                if "fault" in registry:
-                    registry.unregister("fault")
-            sys.modules.pop("sv_test_ops", None)
+            for registry in _registries():
+                for name in set(registry.names()) - before.get(id(registry), set()):
+                    registry.unregister(name)
+            for name, module in list(sys.modules.items()):
+                if Path(getattr(module, "__file__", None) or "/").parent == user_ops:
+                    del sys.modules[name]
 
 
 def in_process(argv: list[str]) -> tuple[int, str, str]:

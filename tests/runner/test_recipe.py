@@ -19,7 +19,7 @@ from se_variants.runner.optim import OPTIM, SCHEDULE
 from se_variants.runner.search_settings import check_objectives_data
 from se_variants.runner.validate import ConfigError, check_config
 
-from .conftest import CALLS_PER_EPOCH, ops_in_process, run_cli
+from .conftest import CALLS_PER_EPOCH, ops_in_process, run_cli, run_here
 
 
 def keras_plateau(losses, lr, factor, patience, min_lr, min_delta):
@@ -154,7 +154,7 @@ def test_plateau_selection_and_no_validation_survive_a_kill(tmp_path, user_ops):
     args = ["train", *RECIPE, f"hydra.run.dir={tmp_path / 'job'}"]
     killed = run_cli(args, cwd=tmp_path, env={"SV_KILL_AT": str(2 * CALLS_PER_EPOCH + 2)}, pythonpath=[user_ops])
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-    again = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
+    again = run_here(args, user_ops, cwd=tmp_path)  # (here: nothing stops it)
     assert again.returncode == 0, again.stderr[-3000:]
     import json
 

@@ -28,7 +28,7 @@ from se_variants.runner.results import PROGRESS_FILE, RESULT_FILE
 from se_variants.runner.submissions import (DRIVERS, PLAN_FILE, Driver, Submission, add_submission, read_plan,
                                             submissions_of, utc_now, write_plan)
 
-from .conftest import CALLS_PER_EPOCH, SWEEP, in_process, ops_in_process, run_cli, start_cli, sweep_results
+from .conftest import CALLS_PER_EPOCH, SWEEP, in_process, ops_in_process, run_here, start_cli, sweep_results
 from .slurm_fakes import FakeSlurm
 
 #: a guard against a broken test hanging forever (never a synchronisation: every wait below polls a file)
@@ -362,8 +362,10 @@ def test_the_progress_note_is_read_defensively(tmp_path, sv):
 # ------------------------------------------------------------------------------------------------- slow
 
 
-def _submit(args: list[str], tmp_path: Path, **kwargs) -> subprocess.CompletedProcess:
-    proc = run_cli(args, cwd=tmp_path, **kwargs)
+def _submit(args: list[str], tmp_path: Path, env: dict[str, str] | None = None, pythonpath: list[Path] | None = None):
+    """A command that submits and returns, run in this process (nothing signals it; its driver and jobs are
+    processes of their own, in the environment given)."""
+    proc = run_here(args, pythonpath[0] if pythonpath else None, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc
 

@@ -74,8 +74,10 @@ def _check_runs(store: str, sweep: Path, epochs: int = 3) -> dict:
     return runs
 
 
-def _quiet(proc) -> None:
-    for line in (proc.stdout + proc.stderr).splitlines():
+def _quiet(proc, capfd=None) -> None:
+    """No library's line in a command's output, nor (``capfd``: a command run in this process) in what reached this
+    process's own descriptors (its workers' output, a library's logging)."""
+    for line in (proc.stdout + proc.stderr + ("".join(capfd.readouterr()) if capfd else "")).splitlines():
         assert not any(noise in line for noise in NOISE), f"a library's line on the console: {line!r}"
 
 
@@ -87,15 +89,16 @@ def _written_outside(cwd: Path, root: str = "outputs") -> list[str]:
 
 
 @pytest.mark.parametrize("launcher", ["workers", "processes"])
-def test_mlflow_on_a_fresh_store_works_on_first_use(launcher, tmp_path, user_ops):
+def test_mlflow_on_a_fresh_store_works_on_first_use(launcher, tmp_path, user_ops, capfd):
     """The default launcher (2 workers) and ``processes`` on a fresh embedded store: the command makes the store
-    once before its workers start (they used to race to create and migrate it, failing every job)."""
+    once before its workers start (they used to race to create and migrate it, failing every job). (The command in
+    this process: nothing signals it; its workers and jobs are processes of their own.)"""
     pytest.importorskip("mlflow", reason="trainer.loggers=[mlflow] needs the track extra")
     if launcher == "processes":
         pytest.importorskip("submitit", reason="hydra/launcher=processes needs the cluster extra")
     args = ["train", "-m", *TINY, "seed=0,1", "trainer.loggers=[csv,mlflow]", f"hydra/launcher={launcher}",
             "hydra.launcher.n_jobs=2", "hydra.sweep.dir=outputs/sweep"]
-    proc = run_cli(args, cwd=tmp_path, pythonpath=[user_ops])
+    proc = run_here(args, user_ops, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     store = f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}"
     runs = _check_runs(store, tmp_path / "outputs" / "sweep")
@@ -103,7 +106,7 @@ def test_mlflow_on_a_fresh_store_works_on_first_use(launcher, tmp_path, user_ops
     for run in runs.values():  # artifacts beside the store, never ./mlruns
         assert run.info.artifact_uri.startswith((tmp_path / "outputs" / "mlflow-artifacts").as_uri())
     assert not list(tmp_path.rglob("mlruns")) and _written_outside(tmp_path) == []
-    _quiet(proc)
+    _quiet(proc, capfd)
 
 
 def test_two_commands_at_once_on_a_fresh_store(tmp_path, user_ops):
@@ -146,8 +149,8 @@ def test_a_killed_job_resumed_with_changed_knobs_continues_its_run_once(tmp_path
     _quiet(done)
     # rerun=true against another store: new runs there, tagged, the first store untouched
     other = f"sqlite:///{tmp_path / 'other.db'}"
-    rerun = run_cli([*args, "seed=0,1,2", "rerun=true", f"logger.mlflow.tracking_uri={other}"], cwd=tmp_path,
-                    pythonpath=[user_ops])
+    rerun = run_here([*args, "seed=0,1,2", "rerun=true", f"logger.mlflow.tracking_uri={other}"], user_ops,
+                     cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     reruns = _check_runs(other, tmp_path / "sweep")
     assert all(r.data.tags.get("se_variants.rerun") == "true" for n, r in reruns.items() if n != "sweep report")
@@ -208,7 +211,7 @@ def test_an_outage_costs_tracker_logging_never_training_and_the_next_run_replays
     assert "it was down" in lost[2]["lost"]  # the next job did not wait for the store again
     assert "2 tracker run(s) lost writes" in proc.stderr, proc.stderr[-2000:]
     # the store is back: the next run of the command trains nothing and completes the run from metrics.json
-    again = run_cli(args, cwd=tmp_path, pythonpath=[tmp_path / "ops"])
+    again = run_here(args, tmp_path / "ops", cwd=tmp_path)  # (here: nothing stops it)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "[sync]" in again.stdout and "lost writes" not in again.stderr
     _check_runs(f"sqlite:///{db}", tmp_path / "sweep")

@@ -68,6 +68,7 @@ def _both_modes(ours: torch.nn.Module, ref: torch.nn.Module, x: torch.Tensor) ->
 
 
 # ---------------------------------------------------------------------------------------------------- MONAI
+@pytest.mark.slow  # (importing MONAI takes seconds)
 @pytest.mark.parametrize("dims", [1, 2, 3])
 @pytest.mark.parametrize(("channels", "r"), [(32, 2), (64, 16), (6, 4)])
 def test_se_equals_monai_channel_se_layer(dims, channels, r, monai_se):
@@ -81,6 +82,7 @@ def test_se_equals_monai_channel_se_layer(dims, channels, r, monai_se):
     _both_modes(ours, ref, torch.randn(_shape(dims, channels)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_se_equals_monai_residual_se_layer(dims, monai_se):
     """MONAI ResidualSELayer: LeakyReLU (slope 0.01) hidden, ReLU (unbounded) gate, y = x · s + x."""

@@ -112,7 +112,14 @@ def option_configs(data_root):
         return dict(zip(OPTIONS, composer.jobs(jobs)))
 
 
-@pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+#: options whose build takes a second or more (timm's or torchvision's models imported, MNIST-1D generated): the
+#: slow tier
+SLOW_OPTIONS = {("model", "timm_resnet18"), ("model", "tv_resnet18"), ("data", "mnist1d")}
+
+
+@pytest.mark.parametrize("group,option", [pytest.param(g, o, id=f"{g}={o}",
+                                                       marks=[pytest.mark.slow] * ((g, o) in SLOW_OPTIONS))
+                                          for g, o in OPTIONS])
 def test_option_composes_and_builds(group, option, option_configs, tmp_path, cifar_checksums):
     cfg = option_configs[group, option]
     refusal = _expected_refusal(group, option, cfg)

@@ -43,6 +43,7 @@ def test_generated_offline_without_writing_or_touching_global_rngs(tmp_path, mon
     assert np.array_equal(again[0], x) and np.array_equal(again[3], y_test)  # the same set every time (seed 42)
 
 
+@pytest.mark.slow  # (generates MNIST-1D: a second or more)
 def test_splits_and_items():
     splits = DATA.build({"name": "mnist1d"})
     assert splits.sizes() == {"train": 3600, "val": 400, "test": 1000}

@@ -74,6 +74,7 @@ def test_torchvision_bottleneck_and_stages():
     assert len(blocks) == 3 and all(b.channels == 2048 for b in blocks)  # after bn3 of layer4's units
 
 
+@pytest.mark.slow  # (imports timm: a second or more)
 def test_timm_model_takes_the_block_as_attn_layer():
     model = MODEL.build({"name": "timm", "arch": "resnet18"}, 3, 10, {"squeeze": "max", "excite": "conv1d"})
     assert len(_blocks(model)) == 8

@@ -136,7 +136,8 @@ GRID = {"n": IntDistribution(1, 3), "k": CategoricalDistribution(["a", "b"])}
 
 
 @pytest.mark.parametrize("objectives", [1, 2])
-@pytest.mark.parametrize("name", OWN_SAMPLERS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] * (n == "gp"))  # (gp: a second or more)
+                                  for n in OWN_SAMPLERS])
 def test_every_sampler_proposes_points_of_the_space(name, objectives):
     """Each registered sampler, as a search builds it (seeded, rebuilt per trial), proposes points of the space
     through Optuna's ask and tell -- with one objective, and with two where it says it can (the others are refused
@@ -263,6 +264,7 @@ def test_a_study_refuses_a_command_that_optimizes_something_else(sv, tmp_path, m
     assert code == 0, err
 
 
+@pytest.mark.slow
 def test_two_objectives_make_a_two_direction_study(tmp_path):
     with planned(tmp_path / "s", "squeeze=choice(avg,max)", "hydra.sweeper.direction=[maximize,minimize]",
                  "hydra.sweeper.metric=[val/acc,params]") as plan:

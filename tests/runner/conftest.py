@@ -23,7 +23,8 @@ def write_cifar(root: Path, which: str, n_train: int = 40, n_test: int = 20, see
     rng = np.random.default_rng(seed)
     classes = 10 if which == "cifar10" else 100
     if which == "cifar10":
-        folder, files, key = root / "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], "labels"
+        files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+        folder, key = root / "cifar-10-batches-py", "labels"
     else:
         folder, files, key = root / "cifar-100-python", ["train", "test"], "fine_labels"
     folder.mkdir(parents=True, exist_ok=True)
@@ -236,7 +237,10 @@ def ops_in_process(user_ops: Path, env: dict[str, str] | None = None):
     ``imports=[sv_test_ops]``) and the fault variables in ``env`` set; afterwards every entry they registered is
     unregistered and the modules are forgotten, so that the registries of later tests are the library's own (a
     later import registers them again)."""
-    before = {id(r): set(r.names()) for r in _registries()}
+
+    def from_folder(module) -> bool:
+        return Path(getattr(module, "__file__", None) or "/").parent == user_ops
+
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(user_ops))
         for key, value in (env or {}).items():
@@ -245,10 +249,11 @@ def ops_in_process(user_ops: Path, env: dict[str, str] | None = None):
             yield
         finally:
             for registry in _registries():
-                for name in set(registry.names()) - before.get(id(registry), set()):
-                    registry.unregister(name)
+                for name in registry.names():
+                    if from_folder(sys.modules.get(getattr(registry.entry(name).factory, "__module__", ""))):
+                        registry.unregister(name)
             for name, module in list(sys.modules.items()):
-                if Path(getattr(module, "__file__", None) or "/").parent == user_ops:
+                if from_folder(module):
                     del sys.modules[name]
 
 

@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import os
 import re
+import resource
 import shlex
 import signal
 import subprocess
@@ -43,13 +44,20 @@ RUN = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 WORKERS = re.compile(r"created: (\d+)/\d+ workers|^(\d+) workers \[", re.MULTILINE)
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(args: list[str]) -> tuple[float, dict[str, int], int | None, str]:
-    """(wall seconds, outcome → count of pytest's last line, xdist workers or None, that line) of ``pytest args``."""
+    """(wall seconds, outcome → count of pytest's last line, xdist workers or None, that line) of ``pytest args``;
+    prints its CPU time (of pytest and every process it waited for)."""
     command = [sys.executable, "-m", "pytest", *args]
     print("$ " + shlex.join(["pytest", *args]), flush=True)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seconds = time.perf_counter() - start
+    print(f"  CPU time: {duration(_children_cpu() - cpu)} ({seconds:.0f} s of wall time)", flush=True)
     lines = [line for line in proc.stdout.splitlines() if OUTCOME.search(line)]
     last = lines[-1].strip(" =") if lines else ""
     if proc.returncode != 0 or not last:

@@ -126,7 +126,7 @@ def _serve(conn: Any, environ: dict[str, str], threads: int | None) -> None:
     if environ != os.environ:
         os.environ.clear()
         os.environ.update(environ)
-    if threads:
+    if threads:  # (for the processes a job starts; torch's own threads are set by the job itself)
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     while True:
         try:

@@ -362,10 +362,10 @@ def test_the_progress_note_is_read_defensively(tmp_path, sv):
 # ------------------------------------------------------------------------------------------------- slow
 
 
-def _submit(args: list[str], tmp_path: Path, env: dict[str, str] | None = None, pythonpath: list[Path] | None = None):
+def _submit(args: list[str], tmp_path: Path, env: dict[str, str] | None = None, user_ops: Path | None = None):
     """A command that submits and returns, run in this process (nothing signals it; its driver and jobs are
-    processes of their own, in the environment given)."""
-    proc = run_here(args, pythonpath[0] if pythonpath else None, env=env, cwd=tmp_path)
+    processes of their own, in the environment given, with ``user_ops`` importable)."""
+    proc = run_here(args, user_ops, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc
 
@@ -386,7 +386,7 @@ def test_no_wait_with_processes_returns_while_its_jobs_train(tmp_path, user_ops,
     args = ["train", "-m", *SWEEP, "hydra/launcher=processes", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
             "--no-wait"]
     hold = {"SV_HOLD_AT": str(CALLS_PER_EPOCH + 1), "SV_HOLD_FILE": str(release)}
-    out = _submit(args, tmp_path, env=hold, pythonpath=[user_ops]).stdout
+    out = _submit(args, tmp_path, env=hold, user_ops=user_ops).stdout
     assert "Submitted 3 job(s) and returned: driver process" in out, out
     assert f"se-variants status {sweep}" in out and f"se-variants report {sweep}" in out
     driver_pid = int(out.split("driver process ")[1].split()[0])
@@ -424,7 +424,7 @@ def test_no_wait_with_processes_returns_while_its_jobs_train(tmp_path, user_ops,
     code, out, _ = in_process(["status", str(sweep)])
     assert code == 1 and "2 ok, 1 lost" in out and "Run the same command again" in out, out
 
-    again = _submit(args, tmp_path, pythonpath=[user_ops]).stdout
+    again = _submit(args, tmp_path, user_ops=user_ops).stdout
     assert "Submitted 1 job(s)" in again and "2 done before (skipped)" in again, again
     _wait_for("the resubmitted job", lambda: len(list((sweep / DRIVERS).iterdir())) == 2 and not _drivers_alive(sweep))
     code, out, _ = in_process(["status", str(sweep)])
@@ -503,7 +503,7 @@ def test_a_waiting_command_leaves_an_earlier_submission_its_jobs_and_waits_for_t
     base = ["train", "-m", *SWEEP, f"hydra.sweep.dir={sweep}"]
     hold = {"SV_HOLD_AT": str(CALLS_PER_EPOCH + 1), "SV_HOLD_FILE": str(release)}
     _submit([*base, "hydra/launcher=processes", "hydra.launcher.n_jobs=2", "--no-wait"], tmp_path, env=hold,
-            pythonpath=[user_ops])
+            user_ops=user_ops)
     _wait_for("two jobs held", lambda: len(list(sweep.glob(f"*/{PROGRESS_FILE}"))) == 2)
     waiting = start_cli(base, cwd=tmp_path, pythonpath=[user_ops])
     try:

@@ -55,7 +55,7 @@ from se_variants.runner.data.base import EpochSampler, SeededItems, ShardSampler
 from se_variants.runner.job import run_job  # noqa: E402
 from se_variants.runner.models import MODEL  # noqa: E402
 from se_variants.runner.optim import OPTIM, SCHEDULE  # noqa: E402
-from se_variants.runner.validate import block_spec, check_config  # noqa: E402
+from se_variants.runner.validate import block_spec, check_config, model_node  # noqa: E402
 
 
 #: what both sides are timed with (--clock): time.perf_counter (wall) or time.process_time (CPU)
@@ -83,7 +83,7 @@ def plain_loop(cfg: dict) -> tuple[float, float]:
     random.seed(seed)
     np.random.seed(seed)
     splits = DATA.build(cfg["data"])
-    model = MODEL.build(cfg["model"], splits.in_channels, splits.num_classes, block_spec(cfg))
+    model = MODEL.build(model_node(cfg), splits.in_channels, splits.num_classes, block_spec(cfg))
     optimizer = OPTIM.build(cfg["optim"], model.parameters())
     schedule = SCHEDULE.build(cfg["schedule"], optimizer, epochs)
     plateau = isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau)

@@ -26,7 +26,7 @@ from .models import MODEL
 from .registries import OPTIM, SCHEDULE
 from .results import RESULT_FILE, load_record
 from .tables import one_line
-from .validate import ConfigError, block_spec, import_user_modules
+from .validate import ConfigError, block_spec, import_user_modules, model_node
 
 __all__ = ["InspectError", "LoadedJob", "load_job"]
 
@@ -135,7 +135,7 @@ def load_job(job_dir: Path | str, checkpoint: Path | str | None = None, *,
                            f"is relative to where the job was trained: run inspect from there, or set "
                            f"SE_VARIANTS_DATA.") from None
     try:
-        model = MODEL.build(config["model"], splits.in_channels, splits.num_classes, spec)
+        model = MODEL.build(model_node(config), splits.in_channels, splits.num_classes, spec)
     except (SpecError, TypeError, ValueError) as err:
         raise InspectError(f"cannot build the network of {job_dir} from its config (was an op changed since it "
                            f"was trained?): {type(err).__name__}: {one_line(err, 600)}") from None

@@ -52,7 +52,7 @@ from .redact import redact, redact_values
 from .results import PROGRESS_FILE, RESULT_FILE, load_record
 from .schema import RUNNER_TRAINER_KEYS
 from .trackers import CONFIG_FILE, JobTrackers
-from .validate import block_spec, import_user_modules
+from .validate import block_spec, import_user_modules, model_node
 
 __all__ = ["run_job", "JobConflict", "versions", "finish_lost", "SCHEMA_VERSION"]
 
@@ -187,7 +187,7 @@ def _train(cfg: dict[str, Any], record: dict[str, Any], job_dir: Path, ckpt: str
     splits = DATA.build(cfg["data"])
     record["data"] = {"name": cfg["data"]["name"], "sizes": splits.sizes(), "num_classes": splits.num_classes,
                       "image_size": list(splits.image_size)}
-    model = MODEL.build(cfg["model"], splits.in_channels, splits.num_classes, block_spec(cfg))
+    model = MODEL.build(model_node(cfg), splits.in_channels, splits.num_classes, block_spec(cfg))
     record["params"] = count_params(model)
     record["flops"] = count_flops(model, (1, splits.in_channels, *splits.image_size))
     lit = Classifier(model, splits.num_classes, cfg["optim"], cfg["schedule"], cfg["trainer"]["max_epochs"],

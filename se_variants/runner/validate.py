@@ -26,9 +26,9 @@ from .report import check_alpha, check_paired
 from .schema import SELECTIONS
 from .trackers import check_options as check_tracker_options
 
-__all__ = ["ConfigError", "block_spec", "check_config", "check_model", "model_key", "check_devices", "check_seed",
-           "check_report", "check_strategy", "start_method", "check_part_overrides", "import_user_modules",
-           "own_op_hint", "PRECISIONS", "ACCELERATORS"]
+__all__ = ["ConfigError", "block_spec", "model_node", "check_config", "check_model", "model_key", "check_devices",
+           "check_seed", "check_report", "check_strategy", "start_method", "check_part_overrides",
+           "import_user_modules", "own_op_hint", "PRECISIONS", "ACCELERATORS"]
 
 
 class ConfigError(ValueError):
@@ -71,6 +71,20 @@ def block_spec(cfg: dict[str, Any]) -> Any:
         return from_config(cfg)
     except SpecError as err:
         raise ConfigError(f"block: {err}") from None
+
+
+def model_node(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The ``model:`` node a job builds: the config's, with ``padded: true`` where the data are NaN-padded series
+    (:func:`.data.data_padded`) and the model has that option (fcn, resnet_tsc). It is derived, never a setting of
+    its own: a model built without it does not look for padding (which costs a wait on every batch)."""
+    node = dict(spec_to_dict(cfg["model"]))
+    try:
+        takes = "padded" not in node and "padded" in MODEL.resolve({"name": node["name"]})[0].options
+    except SpecError:  # (an unknown model is reported where it is built)
+        return node
+    if takes and data_padded(cfg["data"]):
+        node["padded"] = True
+    return node
 
 
 def check_part_overrides(overrides: list[str], cfg: Any) -> None:
@@ -288,7 +302,7 @@ def check_model(cfg: dict[str, Any]) -> None:
     if spec is not None:
         _check("squeeze/excite/gate" if block_name == PARTS else "block", make_block, spec, 16, dims)
     where = "block" if spec is not None else "model"
-    model = _check("model", MODEL.build, cfg["model"], in_channels, num_classes, spec)
+    model = _check("model", MODEL.build, model_node(cfg), in_channels, num_classes, spec)
     _forward(model, torch.randn(2, in_channels, *size), num_classes, where, shape)
     if len(size) == 1 and data_padded(cfg["data"]):
         _check_padded(model, (in_channels, size[0]), num_classes, cfg, where)

@@ -178,7 +178,8 @@ def test_a_padded_batch_gives_each_series_its_own_outputs(name, block):
     train mode: more padding changes nothing (the mask reaches the convolutions, BatchNorm, the blocks and the
     pooling)."""
     torch.manual_seed(0)
-    model = MODEL.build({"name": name, **({"stages": [1, 2]} if name == "fcn" else {})}, 12, 9, block)
+    model = MODEL.build({"name": name, "padded": True, **({"stages": [1, 2]} if name == "fcn" else {})}, 12, 9,
+                        block)
     _randomise_bn(model)
     lengths = [29, 11, 7]
     series = [torch.randn(12, n) for n in lengths]
@@ -210,3 +211,23 @@ def test_a_block_that_cannot_take_a_mask_is_refused_for_padded_data():
         check_model(check_config(compose([*pad, "model=resnet1d", "block=none"])))
     check_model(check_config(compose([*pad, "model=fcn", "block=se"])))
     assert build_block("se", channels=8, dims=1).mask_refusal is None
+
+
+def test_the_model_looks_for_padding_only_when_its_data_has_some():
+    """The job's model node says ``padded`` when the data are NaN-padded series, and only then: a model built for
+    equal-length data does not look for NaN (one would reach its logits), and turning it off for padded data is
+    refused by the planner's model check."""
+    from se_variants.runner.configs import compose
+    from se_variants.runner.validate import ConfigError, check_config, check_model, model_node
+
+    pad = ["data=ucr", "data.name=JapaneseVowels", "data.variable_length=pad", "model=fcn"]
+    assert model_node(compose(pad))["padded"] is True
+    assert "padded" not in model_node(compose(["data=ucr", "data.name=ItalyPowerDemand", "model=fcn"]))
+    assert "padded" not in model_node(compose([*pad[:3], "model=resnet1d"]))  # (no such option: refused elsewhere)
+    x = torch.randn(2, 12, 29)
+    x[1, :, 20:] = float("nan")
+    for name in ("fcn", "resnet_tsc"):
+        logits = MODEL.build({"name": name}, 12, 3, None).eval()(x)
+        assert torch.isfinite(logits[0]).all() and not torch.isfinite(logits[1]).any()
+    with pytest.raises(ConfigError, match="does not take NaN-padded series"):
+        check_model(check_config(compose([*pad, "+model.padded=false"])))

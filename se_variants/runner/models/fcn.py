@@ -37,13 +37,15 @@ class FCN(nn.Module):
         in_channels, num_classes: C and K.
         widths, kernels: filters and kernel size of each conv block.
         make: ``(stage, channels) -> block or None``, stage 1-based.
+        padded: whether inputs may be NaN-padded (then each forward looks for the padding and masks it).
 
     Shapes: (N, C, L) → logits (N, K); NaN after a series' end marks padding (see :func:`.tsc_layers.padding_mask`).
     """
 
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...], kernels: tuple[int, ...],
-                 make: Any):
+                 make: Any, padded: bool = True):
         super().__init__()
+        self.padded = padded
         chans = (in_channels, *widths)
         self.convs = nn.ModuleList(ConvBN(chans[i], chans[i + 1], k) for i, k in enumerate(kernels))
         blocks = [make(i + 1, w) for i, w in enumerate(widths)]
@@ -52,7 +54,7 @@ class FCN(nn.Module):
         self.fc = nn.Linear(widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mask = padding_mask(x)
+        mask = padding_mask(x, self.padded)
         for conv, block, has in zip(self.convs, self.blocks, self.has_block):
             x = F.relu(conv(x, mask))
             if has:
@@ -70,6 +72,7 @@ def fcn(
     widths: tuple[int, ...] = FCN_WIDTHS,
     kernels: tuple[int, ...] = FCN_KERNELS,
     init: Init = "keras",
+    padded: bool = False,
 ) -> nn.Module:
     """Fawaz et al.'s FCN for (N, C, L) series, with blocks after the conv blocks in ``stages``.
 
@@ -78,6 +81,8 @@ def fcn(
         widths, kernels: filters and kernel size of each conv block (paper: 128/256/128, 8/5/3).
         init: ``keras`` (default: glorot-uniform weights, zero biases -- the initialisation of the published
             runs, which this model is compared with) or ``torch`` (PyTorch's defaults). Blocks keep their own.
+        padded: inputs may be series NaN-padded after their end, which the model masks (a job sets it from its
+            data: ``data.variable_length=pad`` of a dataset whose series differ in length).
 
     Shapes: (N, in_channels, L) → (N, num_classes); any L >= 1.
     """
@@ -85,7 +90,8 @@ def fcn(
     if not widths or len(widths) != len(kernels) or min(widths) < 1 or min(kernels) < 1:
         raise SpecError(f"fcn: widths and kernels give one conv block each: equally many positive ints (paper: "
                         f"[128, 256, 128] and [8, 5, 3]), got {list(widths)} and {list(kernels)}.")
-    model = FCN(in_channels, num_classes, widths, kernels, block_maker(block, check_stages(stages, len(widths)), 1))
+    model = FCN(in_channels, num_classes, widths, kernels, block_maker(block, check_stages(stages, len(widths)), 1),
+                padded)
     if init == "keras":
         keras_init(model, skip=tuple(model.blocks))
     return model

@@ -68,8 +68,9 @@ class ResNetTSC(nn.Module):
     Shapes: (N, C, L) → logits (N, K); NaN after a series' end marks padding."""
 
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...], kernels: tuple[int, ...],
-                 make: Any, placement: Placement):
+                 make: Any, placement: Placement, padded: bool = True):
         super().__init__()
+        self.padded = padded
         chans = (in_channels, *widths)
         self.units = nn.ModuleList(
             ResidualUnit(chans[i], chans[i + 1], kernels, lambda c, s=i + 1: make(s, c), placement)
@@ -77,7 +78,7 @@ class ResNetTSC(nn.Module):
         self.fc = nn.Linear(widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mask = padding_mask(x)
+        mask = padding_mask(x, self.padded)
         for unit in self.units:
             x = unit(x, mask)
         return self.fc(masked_mean(x, mask))
@@ -94,6 +95,7 @@ def resnet_tsc(
     widths: tuple[int, ...] = RESNET_TSC_WIDTHS,
     kernels: tuple[int, ...] = RESNET_TSC_KERNELS,
     init: Init = "keras",
+    padded: bool = False,
 ) -> nn.Module:
     """Fawaz et al.'s ResNet for (N, C, L) series, with blocks in the residual units of ``stages``.
 
@@ -103,6 +105,7 @@ def resnet_tsc(
         stages: 1-based residual units that get a block.
         widths: filters of each unit (paper: 64, 128, 128); kernels: of the ConvBN layers in every unit (8, 5, 3).
         init: ``keras`` (default, as published: glorot-uniform weights, zero biases) or ``torch``.
+        padded: inputs may be NaN-padded series, which the model masks (a job sets it from its data).
 
     Shapes: (N, in_channels, L) → (N, num_classes).
     """
@@ -111,7 +114,7 @@ def resnet_tsc(
         raise SpecError(f"resnet_tsc: widths (one per unit) and kernels (one per ConvBN of a unit) must be "
                         f"positive ints (paper: [64, 128, 128] and [8, 5, 3]), got {list(widths)} and {list(kernels)}.")
     model = ResNetTSC(in_channels, num_classes, widths, kernels,
-                      block_maker(block, check_stages(stages, len(widths)), 1), placement)
+                      block_maker(block, check_stages(stages, len(widths)), 1), placement, padded)
     if init == "keras":
         keras_init(model, skip=tuple(u.block for u in model.units if u.block is not None))
     return model

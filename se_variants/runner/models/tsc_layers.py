@@ -84,11 +84,15 @@ class ConvBN(nn.Module):
         return self.bn(self.conv(x if self.pad is None else F.pad(x, self.pad)), mask)
 
 
-def padding_mask(x: torch.Tensor) -> torch.Tensor | None:
+def padding_mask(x: torch.Tensor, padded: bool = True) -> torch.Tensor | None:
     """The (N, L) mask of the positions before each series' NaN padding (True = valid), or None when x holds no
-    NaN. A series is padded in every channel alike, so the first channel says where.
+    NaN. A series is padded in every channel alike, so the first channel says where. With ``padded=False`` (a
+    model built for data without padding) it is None without looking: looking costs a pass over the batch and a
+    wait for its result on every forward.
 
     Shapes: (N, C, L) → (N, L) bool or None."""
+    if not padded:
+        return None
     nan = torch.isnan(x[:, 0])
     return ~nan if bool(nan.any()) else None
 

@@ -48,6 +48,9 @@ from .optim import OPTIM, SCHEDULE
 __all__ = ["Classifier", "ImageData", "RunState", "TrackerLogger", "STAGES", "per_class"]
 
 STAGES = ("train", "val", "test")
+#: seconds between two progress notes of a job (``se-variants status`` reads them); the first and the last epoch of
+#: an attempt are always noted. A note a step costs a file replace: per epoch, a few % of a small dataset's epoch.
+PROGRESS_EVERY_S = 1.0
 _Plateau = torch.optim.lr_scheduler.ReduceLROnPlateau
 
 
@@ -229,8 +232,9 @@ class RunState(Checkpoint):
             from the last checkpoint written, with the same final numbers; only the work since is lost.
         reporter: called with (epoch, that epoch's metrics) after each epoch (a search's pruner: it may raise
             :class:`.pruning.Pruned` to stop the job).
-        progress: where to note the epochs finished (:data:`.results.PROGRESS_FILE`) when training starts and
-            after every epoch, for ``se-variants status``; a note that cannot be written is skipped.
+        progress: where to note the epochs finished (:data:`.results.PROGRESS_FILE`) when training starts, after
+            its first and its last epoch, and after any epoch that ends :data:`PROGRESS_EVERY_S` or more after the
+            last note, for ``se-variants status``; a note that cannot be written is skipped.
         select: ``last`` or ``min_train_loss``: keep a copy of the model's state (parameters and buffers) from the
             end of every epoch whose training loss is lower than every earlier one (strictly: the first of equal
             minima; a non-finite loss never counts), as Keras' ``ModelCheckpoint(monitor='loss',
@@ -255,6 +259,8 @@ class RunState(Checkpoint):
         self.selected: dict[str, Any] | None = None
         self._lr: float | None = None
         self._last_write = time.monotonic()
+        self._last_note = -math.inf
+        self._first = 0  # the first epoch this attempt trains (a resumed one: its checkpoint's epochs)
 
     @property
     def state_key(self) -> str:
@@ -267,9 +273,13 @@ class RunState(Checkpoint):
         self.history = list(state.get("history", []))
         self.selected = state.get("selected")
 
-    def _note_progress(self, trainer: L.Trainer, epochs: int) -> None:
+    def _note_progress(self, trainer: L.Trainer, epochs: int, always: bool = True) -> None:
         if self.progress is None or not trainer.is_global_zero:
             return
+        now = time.monotonic()
+        if not always and now - self._last_note < PROGRESS_EVERY_S:
+            return
+        self._last_note = now
         try:  # not synced: the next epoch rewrites it
             write_json(self.progress, {"epoch": epochs, "max_epochs": trainer.max_epochs,
                                        "metrics": self.history[-1] if self.history else {}}, indent=None,
@@ -278,6 +288,7 @@ class RunState(Checkpoint):
             pass
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._first = trainer.current_epoch
         self._note_progress(trainer, trainer.current_epoch)  # a resumed attempt: the epochs of its checkpoint
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -311,7 +322,8 @@ class RunState(Checkpoint):
                 os.replace(tmp, self.ckpt_path)
             trainer.strategy.barrier("se_variants.last_ckpt")
             self._last_write = time.monotonic()
-        self._note_progress(trainer, trainer.current_epoch + 1)
+        # (the first epoch of an attempt and the last are always noted; the others at most every PROGRESS_EVERY_S)
+        self._note_progress(trainer, trainer.current_epoch + 1, always=last or trainer.current_epoch == self._first)
         if self.reporter is not None and trainer.world_size == 1:  # a search's pruner hears of the epoch
             self.reporter(trainer.current_epoch, self.history[-1])
 

@@ -552,3 +552,26 @@ def test_status_imports_neither_hydra_nor_lightning():
             "if m in sys.modules]\nassert not heavy, heavy")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_progress_notes_come_after_the_first_and_last_epoch_and_at_most_every_interval(tmp_path, monkeypatch):
+    """RunState's notes for ``status``: when training starts, after the attempt's first epoch and after its last
+    always; in between only once PROGRESS_EVERY_S has passed since the last note (here: never)."""
+    from types import SimpleNamespace
+
+    from se_variants.runner import lit
+
+    monkeypatch.setattr(lit, "PROGRESS_EVERY_S", float("inf"))
+    path = tmp_path / PROGRESS_FILE
+    state = lit.RunState(0, tmp_path / "last.ckpt", "h", every_s=float("inf"), progress=path)
+    trainer = SimpleNamespace(is_global_zero=True, max_epochs=6, current_epoch=2, world_size=1, callback_metrics={},
+                              save_checkpoint=lambda p, **kw: Path(p).write_text("ckpt"),
+                              strategy=SimpleNamespace(barrier=lambda name: None))
+    state.on_train_start(trainer, None)  # a resumed attempt: 2 epochs in its checkpoint
+    assert json.loads(path.read_text())["epoch"] == 2
+    noted = []
+    monkeypatch.setattr(lit, "write_json", lambda p, note, **kw: noted.append(note["epoch"]))
+    for epoch in range(2, 6):
+        trainer.current_epoch = epoch
+        state.on_train_epoch_end(trainer, None)
+    assert noted == [3, 6]

@@ -116,6 +116,16 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _limit_blas(threads: int) -> None:
+    """numpy's BLAS read its thread count from the environment when it was loaded -- in a forked worker, that of
+    the fork server -- so it is set here, as for the job's torch (scikit-learn's threadpoolctl; skipped without)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=threads, user_api="blas")
+
+
 def _serve(conn: Any, environ: dict[str, str], threads: int | None) -> None:
     """A worker: run the jobs it is sent, one at a time, and send back their summaries; None ends it. It runs in
     the command's environment as it was when the worker started (a forked worker would otherwise have its fork
@@ -128,6 +138,7 @@ def _serve(conn: Any, environ: dict[str, str], threads: int | None) -> None:
         os.environ.update(environ)
     if threads:  # (for the processes a job starts; torch's own threads are set by the job itself)
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        _limit_blas(threads)
     while True:
         try:
             job = conn.recv()

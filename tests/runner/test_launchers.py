@@ -379,3 +379,36 @@ def test_slurm_as_far_as_it_goes_without_a_cluster(tmp_path, monkeypatch):
                  "#SBATCH --cpus-per-task=4", "#SBATCH --mem=16GB", "#SBATCH --array=0-1%2", "module load cuda",
                  "submitit.core._submit"):
         assert line in script, (line, script)
+
+
+def _blas_threads_after_serving(conn, threads):
+    from threadpoolctl import threadpool_info
+
+    from se_variants.runner.launchers import _serve
+
+    _serve(conn, dict(os.environ), threads)  # (returns when it is sent None)
+    conn.send(sorted({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}))
+
+
+def test_a_worker_runs_numpys_blas_on_its_threads():
+    """A worker whose BLAS was loaded with every core (as a forked worker's was, in its fork server; here a
+    spawned one, so that nothing of this test's process is inherited) runs BLAS on the threads it was given, as
+    its jobs run torch."""
+    import multiprocessing
+
+    pytest.importorskip("threadpoolctl")
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs 2 cores: with one, every BLAS runs on one thread anyway")
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    env = {k: os.environ.pop(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+           if k in os.environ}
+    try:
+        worker = ctx.Process(target=_blas_threads_after_serving, args=(theirs, 1))
+        worker.start()
+    finally:
+        os.environ.update(env)
+    ours.send(None)
+    assert ours.poll(300), "the worker sent nothing"
+    assert ours.recv() == [1]
+    worker.join(60)

@@ -4,6 +4,7 @@ CSV and TensorBoard logs, resume of an interrupted run, and the same metrics for
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -184,3 +185,23 @@ def test_killed_mid_training_resumes_exactly(tmp_path):
             assert (tmp_path / f"k{k}" / "logs" / "metrics.csv").is_file()  # the first attempt's log is kept
     finally:
         SQUEEZE.unregister("dies_once")
+
+
+@pytest.mark.parametrize("built, devices, preset, hidden", [
+    (True, 0, None, True),    # a CUDA build of torch, no GPU: hidden (no NVML load at every optimizer step)
+    (True, 2, None, False),   # GPUs: left alone
+    (True, 0, "0", False),    # the user's own setting: left alone
+    (False, 0, None, False),  # a CPU build: nothing to probe
+])
+def test_gpu_probes_are_skipped_only_where_there_is_no_gpu(built, devices, preset, hidden, monkeypatch):
+    from se_variants.runner.job import skip_gpu_probes
+
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: built)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: devices)
+    if preset is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", preset)
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # (whatever it sets goes with the test)
+    assert skip_gpu_probes() is hidden
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == ("" if hidden else preset)

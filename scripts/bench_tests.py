@@ -10,7 +10,11 @@ long as the tests run. ``--repeat R`` runs each tier R times (each run must pass
 fast`` runs one tier.
 
 Usage: python scripts/bench_tests.py [pytest options ...] [--load N] [--repeat R] [--only fast|full]
-                                     [--record [--doc DOC]]
+                                     [--by-test N] [--record [--doc DOC]]
+
+``--by-test N`` also prints where the CPU time goes: the N tests that take the most, each file's total, and the
+fast and slow tiers' totals, split into the CPU of the pytest processes and of the processes the tests start
+(measured by the plugin ``scripts/cpu_by_test.py``; read its caveats).
 
 ``--record`` keeps the times as docs/speed.md quotes them ("**48 s** (2,740 tests on 2 cores)") in
 docs/figures/bench_tests.json (with ``--load``: bench_tests-load.json) and updates the document: see
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import resource
@@ -49,13 +54,13 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(args: list[str]) -> tuple[float, dict[str, int], int | None, str]:
+def run(args: list[str], env: dict[str, str] | None = None) -> tuple[float, dict[str, int], int | None, str]:
     """(wall seconds, outcome → count of pytest's last line, xdist workers or None, that line) of ``pytest args``;
     prints its CPU time (of pytest and every process it waited for)."""
     command = [sys.executable, "-m", "pytest", *args]
     print("$ " + shlex.join(["pytest", *args]), flush=True)
     start, cpu = time.perf_counter(), _children_cpu()
-    proc = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     seconds = time.perf_counter() - start
     print(f"  CPU time: {duration(_children_cpu() - cpu)} ({seconds:.0f} s of wall time)", flush=True)
     lines = [line for line in proc.stdout.splitlines() if OUTCOME.search(line)]
@@ -114,6 +119,26 @@ def figure(seconds: list[float], counts: dict[str, int], workers: int | None, co
         "".join(f"; {m}" for m in more) + ")"
 
 
+def by_test(path: Path, most: int) -> None:
+    """Print where the CPU time of the runs recorded in ``path`` (scripts/cpu_by_test.py's lines) went."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    spent = {r["test"]: r["self"] + r["children"] for r in rows}
+    print(f"CPU time by test ({len(rows)} tests; self: in the pytest process, children: in processes it started):")
+    for tier, slow in (("fast tier", False), ("slow tests", True)):
+        part = [r for r in rows if r["slow"] is slow]
+        print(f"  {tier}: {len(part)} tests, {duration(sum(spent[r['test']] for r in part))} "
+              f"(self {duration(sum(r['self'] for r in part))}, children {duration(sum(r['children'] for r in part))})")
+    files: dict[str, float] = {}
+    for r in rows:
+        files[r["test"].split("::")[0]] = files.get(r["test"].split("::")[0], 0.0) + spent[r["test"]]
+    print(f"  the {min(most, len(files))} files that take the most:")
+    for name, cpu in sorted(files.items(), key=lambda kv: -kv[1])[:most]:
+        print(f"    {cpu:7.1f} s  {name}")
+    print(f"  the {min(most, len(rows))} tests that take the most (self + children):")
+    for r in sorted(rows, key=lambda r: -spent[r["test"]])[:most]:
+        print(f"    {spent[r['test']]:7.1f} s  (self {r['self']:5.1f}, children {r['children']:5.1f})  {r['test']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False,
                                      epilog="other arguments are passed to both pytest runs")
@@ -122,24 +147,37 @@ def main() -> None:
                         help="N `nice -n 19 se-variants ablate` in the background while the tests run")
     parser.add_argument("--repeat", type=int, default=1, metavar="R", help="run each tier R times")
     parser.add_argument("--only", choices=["fast", "full"], help="run one tier")
+    parser.add_argument("--by-test", type=int, default=0, metavar="N",
+                        help="print the N tests and files that take the most CPU time (of the last run)")
     ns, extra = parser.parse_known_args()
-    if ns.repeat < 1 or ns.load < 0:
-        parser.error("--repeat takes 1 or more, --load 0 or more")
+    if ns.repeat < 1 or ns.load < 0 or ns.by_test < 0:
+        parser.error("--repeat takes 1 or more, --load and --by-test 0 or more")
+    folder = tempfile.TemporaryDirectory(prefix="bench-tests-cpu-")
+    cpu_file = Path(folder.name) / "tests.jsonl"
+    env = None
+    if ns.by_test:
+        here = str(Path(__file__).resolve().parent)
+        env = {**os.environ, "SV_TEST_CPU": str(cpu_file),
+               "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+        extra = ["-p", "cpu_by_test", *extra]
     where = machine()
     runs = {"fast tier": ["-m", "not slow", *extra], "full suite": extra}
     runs = {name: args for name, args in runs.items() if ns.only in (None, name.split()[0])}
     suffix = " under load" if ns.load else ""
     figures = {}
-    with background_load(ns.load):
+    with folder, background_load(ns.load):
         for name, args in runs.items():
             times = []
             for _ in range(ns.repeat):
-                seconds, counts, workers, last = run(args)
+                cpu_file.unlink(missing_ok=True)
+                seconds, counts, workers, last = run(args, env)
                 times.append(seconds)
                 print(f"{name}{suffix}: {duration(seconds)} wall time ({seconds:.1f} s); pytest: {last}; "
                       f"{'xdist workers: ' + str(workers) if workers else 'no xdist workers'}", flush=True)
             figures[name + suffix] = figure(times, counts, workers, where["cores"], ns.load)
             print(f"  {figures[name + suffix]}", flush=True)
+            if ns.by_test:
+                by_test(cpu_file, ns.by_test)
     if ns.record:
         quoted = {name: (ns.doc, text) for name, text in figures.items()}
         record(__file__ if not ns.load else "bench_tests-load", quoted, where)

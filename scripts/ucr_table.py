@@ -30,6 +30,7 @@ from se_variants.runner import stats
 from se_variants.runner.files import write_atomic
 from se_variants.runner.report import collect, report_settings, summarize
 from se_variants.runner.reproduction import recorded_published, reproduce
+from se_variants.runner.tables import p_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from figures import add_record_flag, machine, record  # noqa: E402  (scripts/figures.py)
@@ -154,13 +155,9 @@ def _g(x: float | None) -> str:
     return "–" if x is None else f"{x:.2g}"
 
 
-def _p(x: float | None) -> str:
-    return "–" if x is None else ("<0.001" if x < 0.001 else f"{x:.3f}")
-
-
 def _welch(x: float | None) -> str:
     """"Welch p = 0.123" or "Welch p < 0.001"."""
-    return "Welch p " + ("< 0.001" if x is not None and x < 0.001 else f"= {_p(x)}")
+    return "Welch p " + ("< 0.001" if x is not None and x < 0.001 else f"= {p_text(x)}")
 
 
 def _ci(pair: list[float | None], signed: bool = False) -> str:
@@ -218,7 +215,7 @@ def render(fig: dict[str, Any]) -> str:
         inside = {None: "–", True: "yes", False: "no"}[d["inside"]]
         delta = "–" if d["delta_pp"] is None else f"{d['delta_pp']:+.2f}"
         lines.append(f"| {name} | {pub} | {_sd(d['ours'])} | {_ci(d['ours']['ci95'])} | {inside} | {delta} | "
-                     f"{_p(d['p_welch'])} | {_f(d['sd_ratio'])} | {_f(d['epochs'], '.0f')} | "
+                     f"{p_text(d['p_welch'])} | {_f(d['sd_ratio'])} | {_f(d['epochs'], '.0f')} | "
                      f"{_f(None if d['job_wall_time_s'] is None else d['job_wall_time_s'] / 60, '.1f')} |")
     lines += ["", *(_verdict(name, d) for name, d in fig["datasets"].items())]
     lines += [
@@ -237,7 +234,7 @@ def render(fig: dict[str, Any]) -> str:
             differs = {None: "–", True: "yes", False: "no"}[v["differs"]]
             delta = "–" if v["delta_pp"] is None else f"{v['delta_pp']:+.2f}"
             lines.append(f"| {name} | {block} | {_sd(v)} | {delta} | {_ci(v['delta_ci95'], signed=True)} | "
-                         f"{_p(v['p'])} | {_p(v['p_holm'])} | {differs} |")
+                         f"{p_text(v['p'], fig['alpha'])} | {p_text(v['p_holm'], fig['alpha'])} | {differs} |")
     lines += [
         "",
         "## The smallest effect these seeds can detect",
@@ -291,7 +288,7 @@ def headline(fig: dict[str, Any]) -> str:
                      None: "too few seeds for an interval"}[d["inside"]]
             text += (f" beside Ismail Fawaz et al.'s {_pm(d['published'])} % ({d['published']['n']} published runs; "
                      f"{where})")
-        effects = [f"{block.upper()} {v['delta_pp']:+.2f} pp (p Holm {_p(v['p_holm'])})"
+        effects = [f"{block.upper()} {v['delta_pp']:+.2f} pp (p Holm {p_text(v['p_holm'], fig['alpha'])})"
                    for block, v in d["variants"].items() if v["delta_pp"] is not None]
         if effects:
             text += "; " + ", ".join(effects)

@@ -21,7 +21,7 @@ from .identity import is_baseline, is_run_knob
 from .reproduction import (REPRODUCTION_COLUMNS, REPRODUCTION_FILE, check_published, format_reproduction,
                            markdown_reproduction, recorded_published, reproduce)
 from .results import RESULT_FILE, scan
-from .tables import csv_text, one_line, text_table
+from .tables import csv_text, one_line, p_text, text_table
 
 __all__ = ["collect", "summarize", "write_report", "report_lock", "format_table", "report_settings", "verdict",
            "settings_note", "detectable", "baseline_hint", "REPORT_FILES", "LOCK_FILE", "ROW_COLUMNS", "DEFAULT_ALPHA"]
@@ -358,12 +358,6 @@ def _f(value: float | None, signed: bool = False) -> str:
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
-def _p(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return "<0.001" if value < 0.001 else f"{value:.3f}"
-
-
 def _interval(low: float | None, high: float | None, signed: bool = False) -> str:
     return "–" if low is None or high is None else f"[{_f(low, signed)}, {_f(high, signed)}]"
 
@@ -374,7 +368,7 @@ def _p_cell(r: dict[str, Any]) -> str:
         return ""
     if r["p_value"] is None and (r["note"] or "").startswith("insufficient"):
         return r["note"]
-    return _p(r["p_value"])
+    return p_text(r["p_value"], r.get("alpha"))
 
 
 def _paired(rows: Sequence[dict[str, Any]]) -> bool:
@@ -402,7 +396,7 @@ def _display(rows: list[dict[str, Any]], wide: bool = True) -> tuple[list[str], 
         cells += [n, acc, _interval(r["ci95_low"], r["ci95_high"]),
                   "baseline" if base else _f(r["delta_pp"], signed=True),
                   "" if base else _interval(r["delta_ci95_low_pp"], r["delta_ci95_high_pp"], signed=True),
-                  _p_cell(r), "" if base else _p(r["p_holm"]), differs]
+                  _p_cell(r), "" if base else p_text(r["p_holm"], r.get("alpha")), differs]
         if wide:
             cells.append("" if base or r["prob_improvement"] is None else f"{r['prob_improvement']:.2f}")
         cells += [_num(r["params"]), _num(r["flops"]),

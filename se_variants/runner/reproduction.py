@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import stats
-from .tables import text_table
+from .tables import p_text, text_table
 
 __all__ = ["check_published", "recorded_published", "reproduce", "format_reproduction", "markdown_reproduction",
            "REPRODUCTION_FILE", "REPRODUCTION_COLUMNS"]
@@ -115,10 +115,6 @@ def _f(value: float | None, fmt: str = ".2f") -> str:
     return "–" if value is None else format(value, fmt)
 
 
-def _p(value: float | None) -> str:
-    return "–" if value is None else ("<0.001" if value < 0.001 else f"{value:.3f}")
-
-
 def _cells(e: dict[str, Any]) -> list[str]:
     theirs = f"{_f(e['published_mean'])} ± {_f(e['published_std'])} ({e['published_n']})"
     if e["variant"] is None:
@@ -127,7 +123,7 @@ def _cells(e: dict[str, Any]) -> list[str]:
     interval = "–" if e["ci95_low"] is None else f"[{_f(e['ci95_low'])}, {_f(e['ci95_high'])}]"
     inside = {None: "–", True: "yes", False: "no"}[e["published_mean_inside_ci95"]]
     delta = "–" if e["delta_pp"] is None else f"{e['delta_pp']:+.2f}"
-    return [e["variant"], theirs, ours, interval, inside, delta, _p(e["p_value"]), _f(e["sd_ratio"]),
+    return [e["variant"], theirs, ours, interval, inside, delta, p_text(e["p_value"]), _f(e["sd_ratio"]),
             e["note"] or ""]
 
 

@@ -7,7 +7,7 @@ import io
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-__all__ = ["csv_text", "text_table", "one_line"]
+__all__ = ["csv_text", "text_table", "one_line", "p_text"]
 
 
 def csv_text(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
@@ -37,3 +37,14 @@ def one_line(text: Any, limit: int | None = None) -> str:
     """``text`` on one line (runs of whitespace, newlines included, become one space), cut to ``limit``."""
     flat = " ".join(str(text).split())
     return flat if limit is None or len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def p_text(value: float | None, alpha: float | None = None) -> str:
+    """A p-value as the tables show it: "–" for none, "<0.001", else 3 decimals -- 4 where 3 would print it as
+    ``alpha`` itself, so that the verdict beside it reads right (0.0496 at α = 0.05: "0.0496", not "0.050")."""
+    if value is None:
+        return "–"
+    if value < 0.001:
+        return "<0.001"
+    text = f"{value:.3f}"
+    return f"{value:.4f}" if alpha is not None and value != alpha and text == f"{alpha:.3f}" else text

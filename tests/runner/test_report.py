@@ -582,3 +582,15 @@ def test_pruned_jobs_are_reported_as_pruned(tmp_path):
     assert "re-run" not in md and "interrupted" not in md and "resume it" not in md
     eca = next(r for r in result["rows"] if r["variant_hash"] == "eca")
     assert eca["pruned"] == 1 and eca["failed"] == 0 and "(1 pruned)" in format_table(result["rows"])
+
+
+@pytest.mark.parametrize("value, alpha, text", [
+    (None, 0.05, "–"), (0.0004, 0.05, "<0.001"), (0.0781, 0.05, "0.078"), (0.0781, None, "0.078"),
+    (0.049621, 0.05, "0.0496"),   # 3 decimals would print α itself beside a "yes"
+    (0.050371, 0.05, "0.0504"),   # ... or beside a "no"
+    (0.049621, None, "0.050"), (0.05, 0.05, "0.050"), (0.0096, 0.01, "0.0096"), (0.0096, 0.05, "0.010"),
+])
+def test_a_p_value_that_rounds_onto_alpha_keeps_a_fourth_decimal(value, alpha, text):
+    from se_variants.runner.tables import p_text
+
+    assert p_text(value, alpha) == text

@@ -132,13 +132,16 @@ def _serve(conn: Any, environ: dict[str, str], threads: int | None) -> None:
     server's, from the first command of a Python session)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the command decides
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="watch-parent", daemon=True).start()
-    if environ != os.environ:
-        os.environ.clear()
-        os.environ.update(environ)
-    if threads:  # (for the processes a job starts; torch's own threads are set by the job itself)
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-        _limit_blas(threads)
+    try:  # (stopped while it starts, a worker has nothing to record: it ends quietly)
+        threading.Thread(target=_watch_parent, args=(os.getppid(),), name="watch-parent", daemon=True).start()
+        if environ != os.environ:
+            os.environ.clear()
+            os.environ.update(environ)
+        if threads:  # (for the processes a job starts; torch's own threads are set by the job itself)
+            os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+            _limit_blas(threads)
+    except KeyboardInterrupt:
+        return
     while True:
         try:
             job = conn.recv()
@@ -158,8 +161,9 @@ def _serve(conn: Any, environ: dict[str, str], threads: int | None) -> None:
             return
 
 
-#: what a fork server imports once for all the workers it forks (the libraries a job needs: torch, Lightning)
-_PRELOAD = ["se_variants.runner.job", "se_variants.runner.lit"]
+#: what a fork server imports once for all the workers it forks (the libraries a job needs: torch, Lightning; and
+#: threadpoolctl, with which a worker sets its BLAS threads -- a module that is missing is skipped)
+_PRELOAD = ["se_variants.runner.job", "se_variants.runner.lit", "threadpoolctl"]
 
 
 def _worker_context() -> Any:

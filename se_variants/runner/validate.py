@@ -75,8 +75,9 @@ def block_spec(cfg: dict[str, Any]) -> Any:
 
 def model_node(cfg: dict[str, Any]) -> dict[str, Any]:
     """The ``model:`` node a job builds: the config's, with ``padded: true`` where the data are NaN-padded series
-    (:func:`.data.data_padded`) and the model has that option (fcn, resnet_tsc). It is derived, never a setting of
-    its own: a model built without it does not look for padding (which costs a wait on every batch)."""
+    (:func:`.data.data_padded`) and the model has that option (fcn, resnet_tsc), unless the config sets it (the
+    model check then refuses ``padded: false`` for padded data). A model built without it does not look for
+    padding, which would cost a wait on every batch."""
     node = dict(spec_to_dict(cfg["model"]))
     try:
         takes = "padded" not in node and "padded" in MODEL.resolve({"name": node["name"]})[0].options

@@ -170,7 +170,8 @@ def test_options_choose_samples_classes_channels_and_blocks(job, tmp_path, capsy
     meta = json.loads((tmp_path / "a" / "inspect.json").read_text())
     assert meta["shown"]["stages.2.0.attn.0"] == json.loads((tmp_path / "b" / "inspect.json").read_text())[
         "shown"]["stages.2.0.attn.0"]
-    assert not (job / "inspect" / "excitations_by_class.csv").read_text() == (
+    assert main([str(job), "--out", str(tmp_path / "defaults")]) == 0  # (its own: no other test's output)
+    assert not (tmp_path / "defaults" / "excitations_by_class.csv").read_text() == (
         tmp_path / "a" / "excitations_by_class.csv").read_text()
 
 

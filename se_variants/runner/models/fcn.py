@@ -39,11 +39,12 @@ class FCN(nn.Module):
         make: ``(stage, channels) -> block or None``, stage 1-based.
         padded: whether inputs may be NaN-padded (then each forward looks for the padding and masks it).
 
-    Shapes: (N, C, L) → logits (N, K); NaN after a series' end marks padding (see :func:`.tsc_layers.padding_mask`).
+    Shapes: (N, C, L) → logits (N, K); with ``padded``, NaN after a series' end marks padding (see
+    :func:`.tsc_layers.padding_mask`).
     """
 
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...], kernels: tuple[int, ...],
-                 make: Any, padded: bool = True):
+                 make: Any, padded: bool = False):
         super().__init__()
         self.padded = padded
         chans = (in_channels, *widths)

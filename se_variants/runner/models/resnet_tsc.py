@@ -65,10 +65,10 @@ class ResidualUnit(nn.Module):
 class ResNetTSC(nn.Module):
     """Residual units → masked global average pooling → Linear.
 
-    Shapes: (N, C, L) → logits (N, K); NaN after a series' end marks padding."""
+    Shapes: (N, C, L) → logits (N, K); with ``padded``, NaN after a series' end marks padding."""
 
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...], kernels: tuple[int, ...],
-                 make: Any, placement: Placement, padded: bool = True):
+                 make: Any, placement: Placement, padded: bool = False):
         super().__init__()
         self.padded = padded
         chans = (in_channels, *widths)

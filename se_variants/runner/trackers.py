@@ -484,6 +484,9 @@ def log_report(cfg: dict[str, Any], sweep_dir: Path, files: list[Path]) -> str |
 
     _, options = LOGGER.resolve({"name": "mlflow", **((cfg.get("logger") or {}).get("mlflow") or {})})
     uri = options["tracking_uri"] or mlflow_store.default_uri()
+    since, why = _DOWN.get(f"mlflow:{redact(uri)}", (-HOLD_OFF_S, ""))
+    if time.monotonic() - since < HOLD_OFF_S:  # (as a job of this process would: not waited for again)
+        raise ConnectionError(f"it was down ({why}, {time.monotonic() - since:.0f} s before, in this process)")
     folder = str(Path(sweep_dir).resolve())
     name = options["experiment_name"] or folder
     mlflow_store.client_settings()

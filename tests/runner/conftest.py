@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from . import warm
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -302,7 +304,7 @@ def workers_in_group(pgid: int) -> list[int]:
         try:
             cmdline = (proc / "cmdline").read_bytes()
             worker = b"spawn_main" in cmdline or b"multiprocessing.forkserver" in cmdline
-            if worker and os.getpgid(int(proc.name)) == pgid:
+            if worker and int(proc.name) != pgid and os.getpgid(int(proc.name)) == pgid:
                 found.append(int(proc.name))
         except (OSError, ValueError):
             pass
@@ -318,17 +320,20 @@ def cli_env(env: dict[str, str] | None = None, pythonpath: list[Path] | None = N
 
 def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, module: str = "se_variants.cli",
             pythonpath: list[Path] | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m <module> <args>`` in ``cwd`` (a fresh folder, not the repo) and capture its output."""
+    """Run ``python -m <module> <args>`` in ``cwd`` (a fresh folder, not the repo) and capture its output. The
+    ``se-variants`` command (``se_variants.cli``) is forked from a process that imported its libraries
+    (:mod:`.warm`); another module starts a fresh interpreter."""
+    if module == "se_variants.cli":
+        return warm.run(args, cwd, cli_env(env, pythonpath))
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(env, pythonpath),
                           capture_output=True, text=True, timeout=600)
 
 
 def start_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-              pythonpath: list[Path] | None = None) -> subprocess.Popen:
+              pythonpath: list[Path] | None = None) -> warm.Command:
     """Start ``se-variants <args>`` in the background, in a process group of its own (so a test can kill the
-    whole group, as a terminal's Ctrl-\\ or a cluster's scheduler would)."""
-    return subprocess.Popen([sys.executable, "-m", "se_variants.cli", *args], cwd=cwd, env=cli_env(env, pythonpath),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    whole group, as a terminal's Ctrl-\\ or a cluster's scheduler would); forked as :func:`run_cli` is."""
+    return warm.start(args, cwd, cli_env(env, pythonpath))
 
 
 def first_line(proc: subprocess.Popen, guard_s: float = 600.0) -> str:

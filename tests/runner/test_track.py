@@ -210,6 +210,8 @@ def test_an_outage_costs_tracker_logging_never_training_and_the_next_run_replays
     assert "epoch log(s)" in lost[1]["lost"] and "locked" in lost[1]["lost"]  # mid-job: its later writes dropped
     assert "it was down" in lost[2]["lost"]  # the next job did not wait for the store again
     assert "2 tracker run(s) lost writes" in proc.stderr, proc.stderr[-2000:]
+    report = next(line for line in proc.stderr.splitlines() if "the report did not reach MLflow" in line)
+    assert "it was down" in report, report  # nor did the report wait for the store again
     # the store is back: the next run of the command trains nothing and completes the run from metrics.json
     again = run_here(args, tmp_path / "ops", cwd=tmp_path)  # (here: nothing stops it)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -20,7 +20,7 @@ from se_variants.runner.configs import compose
 from se_variants.runner.job import run_job
 from se_variants.runner.validate import check_config
 
-from .conftest import CALLS_PER_EPOCH, SWEEP, brief, briefs, cli_env, error_type, run_cli, run_here, sweep_results, tail
+from .conftest import CALLS_PER_EPOCH, SWEEP, brief, briefs, error_type, run_cli, run_here, sweep_results, tail
 
 pytestmark = pytest.mark.slow
 
@@ -108,22 +108,16 @@ def test_killed_after_the_last_epoch_records_complete_metrics(tmp_path):
     assert not (tmp_path / "job" / "claim.json").exists()  # released at the end
 
 
-#: ``se-variants`` with Python's own Ctrl-C handler, however the test session was started: a shell starts
-#: background jobs (`pytest &`) with SIGINT ignored, children inherit that, and Python then installs no handler
-CLI_WITH_CTRL_C = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                   "runpy.run_module('se_variants.cli', run_name='__main__')")
-
-
 @pytest.mark.parametrize("signame", ["TERM", "INT"], ids=["SIGTERM", "SIGINT"])
 def test_terminated_or_interrupted_job_resumes_exactly(signame, tmp_path, user_ops, reference_sweep):
     """`se-variants train` stopped in its second epoch by SIGTERM (as `kill` or `timeout` send it) or SIGINT
     (Ctrl-C): exit 130, no traceback, the record says Interrupted (its attempt timed), and the command it prints
     (its time-stamped folder as hydra.run.dir; run here, in the same folder) resumes the job from epoch 1 to the
     numbers of the uninterrupted seed-0 job of the reference sweep."""
-    stopped = subprocess.run(
-        [sys.executable, "-c", CLI_WITH_CTRL_C, "train", *SEED_0], cwd=tmp_path, capture_output=True, text=True,
-        env=cli_env({"SV_KILL_AT": str(CALLS_PER_EPOCH + 2), "SV_KILL_SIGNAL": signame, "SV_KILL_TARGET": "self"},
-                    [user_ops]), timeout=600, check=False)  # (the timeout: a guard against a hang only)
+    # (with Python's own Ctrl-C handler, however the test session was started: a shell starts background jobs,
+    # `pytest &`, with SIGINT ignored, and a command then gets no handler -- tests/runner/warm.py installs it)
+    stopped = run_cli(["train", *SEED_0], cwd=tmp_path, pythonpath=[user_ops], env={
+        "SV_KILL_AT": str(CALLS_PER_EPOCH + 2), "SV_KILL_SIGNAL": signame, "SV_KILL_TARGET": "self"})
     assert stopped.returncode == 130, (stopped.returncode, tail(stopped.stderr))
     lines = stopped.stderr.strip().splitlines()
     assert lines and lines[-1].startswith("Interrupted.") and "Traceback" not in stopped.stderr, tail(stopped.stderr)

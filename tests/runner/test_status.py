@@ -28,7 +28,7 @@ from se_variants.runner.results import PROGRESS_FILE, RESULT_FILE
 from se_variants.runner.submissions import (DRIVERS, PLAN_FILE, Driver, Submission, add_submission, read_plan,
                                             submissions_of, utc_now, write_plan)
 
-from .conftest import CALLS_PER_EPOCH, SWEEP, in_process, ops_in_process, run_here, start_cli, sweep_results
+from .conftest import CALLS_PER_EPOCH, SWEEP, briefs, in_process, ops_in_process, run_here, start_cli, sweep_results
 from .slurm_fakes import FakeSlurm
 
 #: a guard against a broken test hanging forever (never a synchronisation: every wait below polls a file)
@@ -496,15 +496,15 @@ def test_no_wait_on_slurm_submits_one_array_and_never_twice(tmp_path, monkeypatc
 @pytest.mark.slow
 def test_a_waiting_command_leaves_an_earlier_submission_its_jobs_and_waits_for_them(tmp_path, user_ops,
                                                                                     reference_sweep):
-    """After --no-wait on the processes launcher, the same sweep without --no-wait (its own workers) hands out
-    none of the jobs the driver trains or holds: it waits for them, then writes the report with every job, each
-    trained once."""
+    """After --no-wait on the processes launcher (2 jobs, one at a time), the same sweep without --no-wait (its own
+    workers) hands out neither the job the driver trains nor the one it holds in its queue: it waits for them,
+    then writes the report with every job, each trained once."""
     sweep, release = tmp_path / "s", tmp_path / "release"
-    base = ["train", "-m", *SWEEP, f"hydra.sweep.dir={sweep}"]
+    base = ["train", "-m", *[o if not o.startswith("seed=") else "seed=0,1" for o in SWEEP], f"hydra.sweep.dir={sweep}"]
     hold = {"SV_HOLD_AT": str(CALLS_PER_EPOCH + 1), "SV_HOLD_FILE": str(release)}
-    _submit([*base, "hydra/launcher=processes", "hydra.launcher.n_jobs=2", "--no-wait"], tmp_path, env=hold,
+    _submit([*base, "hydra/launcher=processes", "hydra.launcher.n_jobs=1", "--no-wait"], tmp_path, env=hold,
             user_ops=user_ops)
-    _wait_for("two jobs held", lambda: len(list(sweep.glob(f"*/{PROGRESS_FILE}"))) == 2)
+    _wait_for("the first job held", lambda: len(list(sweep.glob(f"*/{PROGRESS_FILE}"))) == 1)
     waiting = start_cli(base, cwd=tmp_path, pythonpath=[user_ops])
     try:
         lines = []
@@ -512,16 +512,16 @@ def test_a_waiting_command_leaves_an_earlier_submission_its_jobs_and_waits_for_t
             line = waiting.stdout.readline()
             assert line, "the waiting command ended before it waited"
             lines.append(line)
-        assert sum("[busy]" in line for line in lines) == 2 and sum("[queued]" in line for line in lines) == 1
+        assert sum("[busy]" in line for line in lines) == 1 and sum("[queued]" in line for line in lines) == 1
         assert "0 to run" in lines[0], lines
         release.touch()
         out, err = waiting.communicate(timeout=GUARD_S)
     finally:
         if waiting.poll() is None:
             waiting.kill()
-    assert waiting.returncode == 0 and "3 of 3 jobs ok" in out, err[-3000:]
+    assert waiting.returncode == 0 and "2 of 2 jobs ok" in out, err[-3000:]
     results = sweep_results(sweep)
-    assert all(len(r["attempts"]) == 1 for r in results.values())
+    assert len(results) == 2 and all(len(r["attempts"]) == 1 for r in results.values()), briefs(results)
     for name, record in results.items():
         assert record["metrics"] == reference_sweep[name]["metrics"], name
 

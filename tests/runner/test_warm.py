@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 COMMANDS = [
     ["train", "squeeze=maxx"],  # a bad option: exit 2 and the hint
     ["status", "missing"],  # a folder relative to the working folder
-    ["train", "trainer=smoke", "--dry-run"],  # a plan: its folder under the working folder
+    ["train", "-m", "seed=0,1", "trainer=smoke", "hydra.sweep.dir=s", "--dry-run"],  # a plan, in the working folder
 ]
 
 

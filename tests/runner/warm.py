@@ -45,6 +45,7 @@ def _command(args: list[str], cwd: str, env: dict[str, str], out: int, err: int)
     extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     sys.path[:] = [cwd, *extra, *(p for p in sys.path if p not in ("", cwd, *extra))]
     sys.argv[:] = [cli.__file__, *args]
+    _own_fork_server()
     code: int | str | None
     try:
         code = cli.main()
@@ -70,6 +71,42 @@ def _command(args: list[str], cwd: str, env: dict[str, str], out: int, err: int)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
     os._exit(code or 0)
+
+
+def _own_fork_server() -> None:
+    """Start the command's fork server now, as a fork of this process, not as a fresh interpreter importing the
+    runner's preload: this process is still what a fresh fork server is (it was forked from one, with those
+    modules imported, and has run nothing since), and the server that multiprocessing then uses for the command's
+    workers is its own, in its process group, ending with it, exactly as the one it would have started."""
+    from multiprocessing import forkserver, util
+
+    from se_variants.runner.launchers import _worker_context
+
+    _worker_context()  # (the runner's preload list: already imported here)
+    spawn = util.spawnv_passfds
+
+    def fork_instead(path, args, passfds):
+        if "multiprocessing.forkserver import main" not in args[-1]:
+            return spawn(path, args, passfds)
+        pid = os.fork()
+        if pid:
+            return pid
+        try:
+            for fd in map(int, os.listdir("/proc/self/fd")):  # (what spawning closes: all but these)
+                if fd not in (0, 1, 2, *passfds):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            exec(args[-1], {"__name__": "__mp_main__"})
+        finally:
+            os._exit(0)
+
+    util.spawnv_passfds = fork_instead
+    try:
+        forkserver.ensure_running()
+    finally:
+        util.spawnv_passfds = spawn
 
 
 class _Fd:

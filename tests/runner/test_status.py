@@ -376,18 +376,19 @@ def _drivers_alive(sweep: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_no_wait_with_processes_returns_while_its_jobs_train(tmp_path, user_ops, reference_sweep):
-    """SWEEP (3 jobs) with --no-wait on the processes launcher, 2 at a time, each job held at the start of its
+    """Two jobs of SWEEP with --no-wait on the processes launcher, one at a time, each held at the start of its
     second epoch until the test creates a file. The command returns at once (exit 0) with the driver's pid and
-    the commands to come back with; status shows 2 jobs training at epoch 1/3 and 1 queued; the same command
-    submits nothing. One training job is killed: status shows it lost. Released, the others finish; status exits
+    the commands to come back with; status shows 1 job training at epoch 1/3 and 1 queued; the same command
+    submits nothing. The training job is killed: status shows it lost. Released, the other finishes; status exits
     1, and the same command submits only the lost job, which resumes from its checkpoint: every job ends with the
     numbers of the uninterrupted sequential run."""
     sweep, release = tmp_path / "s", tmp_path / "release"
-    args = ["train", "-m", *SWEEP, "hydra/launcher=processes", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
+    two = [o if not o.startswith("seed=") else "seed=0,1" for o in SWEEP]
+    args = ["train", "-m", *two, "hydra/launcher=processes", "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={sweep}",
             "--no-wait"]
     hold = {"SV_HOLD_AT": str(CALLS_PER_EPOCH + 1), "SV_HOLD_FILE": str(release)}
     out = _submit(args, tmp_path, env=hold, user_ops=user_ops).stdout
-    assert "Submitted 3 job(s) and returned: driver process" in out, out
+    assert "Submitted 2 job(s) and returned: driver process" in out, out
     assert f"se-variants status {sweep}" in out and f"se-variants report {sweep}" in out
     driver_pid = int(out.split("driver process ")[1].split()[0])
 
@@ -395,21 +396,20 @@ def test_no_wait_with_processes_returns_while_its_jobs_train(tmp_path, user_ops,
         path = sweep / name / PROGRESS_FILE
         return json.loads(path.read_text())["epoch"] if path.exists() else None
 
-    _wait_for("two jobs held in their second epoch",
-              lambda: sorted(filter(None, (progress(p.name) for p in sweep.glob("*=*")))) == [1, 1])
+    _wait_for("the first job held in its second epoch",
+              lambda: sorted(filter(None, (progress(p.name) for p in sweep.glob("*=*")))) == [1])
     code, out, _ = in_process(["status", str(sweep)])
     lines = list(_lines(out).values())
     assert code == 3, out
-    assert sum(line.startswith("training|") and "epoch 1/3 (val acc" in line for line in lines) == 2, out
+    assert sum(line.startswith("training|") and "epoch 1/3 (val acc" in line for line in lines) == 1, out
     assert sum(line.startswith("queued|") and f":{driver_pid})" in line for line in lines) == 1, out
 
     with ops_in_process(user_ops):  # (in this process: nothing is started)
         code, again, err = in_process(args)
-    assert code == 0 and "Nothing to submit" in again and again.count("left to it") == 3, again + err
+    assert code == 0 and "Nothing to submit" in again and again.count("left to it") == 2, again + err
     assert len(list((sweep / DRIVERS).iterdir())) == 1  # no second driver
 
-    held = sorted(p for p in sweep.glob("*=*") if progress(p.name) == 1)
-    victim = held[0]
+    (victim,) = [p for p in sweep.glob("*=*") if progress(p.name) == 1]
     pid = json.loads((victim / CLAIM_FILE).read_text())["pid"]
     os.kill(pid, signal.SIGKILL)
     _wait_for("the killed job's record to be closed",
@@ -422,16 +422,16 @@ def test_no_wait_with_processes_returns_while_its_jobs_train(tmp_path, user_ops,
     release.touch()
     _wait_for("the driver to finish", lambda: not _drivers_alive(sweep))
     code, out, _ = in_process(["status", str(sweep)])
-    assert code == 1 and "2 ok, 1 lost" in out and "Run the same command again" in out, out
+    assert code == 1 and "1 ok, 1 lost" in out and "Run the same command again" in out, out
 
     again = _submit(args, tmp_path, user_ops=user_ops).stdout
-    assert "Submitted 1 job(s)" in again and "2 done before (skipped)" in again, again
+    assert "Submitted 1 job(s)" in again and "1 done before (skipped)" in again, again
     _wait_for("the resubmitted job", lambda: len(list((sweep / DRIVERS).iterdir())) == 2 and not _drivers_alive(sweep))
     code, out, _ = in_process(["status", str(sweep)])
-    assert code == 0 and f"All 3 finished: run se-variants report {sweep}" in out, out
+    assert code == 0 and f"All 2 finished: run se-variants report {sweep}" in out, out
 
     results = sweep_results(sweep)
-    assert set(results) == set(reference_sweep)
+    assert len(results) == 2 and set(results) <= set(reference_sweep), briefs(results)
     for name, record in results.items():
         assert record["metrics"] == reference_sweep[name]["metrics"], name
         assert record["history"] == reference_sweep[name]["history"], name

@@ -90,6 +90,12 @@ class Classifier(L.LightningModule):
     def setup(self, stage: str) -> None:
         self._reset_sums()
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_current_fx_name":  # Lightning names the hook it calls here dozens of times a step: a plain
+            object.__setattr__(self, name, value)  # attribute, without nn.Module's look-ups (2-3 % of a small step)
+        else:
+            super().__setattr__(name, value)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
@@ -195,6 +201,11 @@ class ImageData(L.LightningDataModule):
         super().__init__()
         self.splits = splits
         self.seed = seed
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if device.type == "cpu" and all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in batch):
+            return batch  # (already there: Lightning's generic move walks the batch's structure every step)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def _ranks(self) -> tuple[int, int]:
         trainer = getattr(self, "trainer", None)

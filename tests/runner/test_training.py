@@ -205,3 +205,24 @@ def test_gpu_probes_are_skipped_only_where_there_is_no_gpu(built, devices, prese
     monkeypatch.setattr(os, "environ", dict(os.environ))  # (whatever it sets goes with the test)
     assert skip_gpu_probes() is hidden
     assert os.environ.get("CUDA_VISIBLE_DEVICES") == ("" if hidden else preset)
+
+
+def test_the_data_leave_a_batch_where_it_is_and_move_any_other():
+    """The data's own batch transfer: a batch already on the CPU is handed on as it is (Lightning's generic move
+    would rebuild it every step); for another device, or a batch that is not a sequence of tensors, Lightning's
+    move. The module's hook bookkeeping (``_current_fx_name``, set as a plain attribute) reads back as Lightning
+    sets it."""
+    from se_variants.runner.lit import Classifier, ImageData
+
+    data = ImageData(splits=None)  # (the transfer reads no split)
+    batch = (torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
+    assert data.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+    moved = data.transfer_batch_to_device(batch, torch.device("meta"), 0)
+    assert [t.device.type for t in moved] == ["meta", "meta"]
+    named = data.transfer_batch_to_device({"x": batch[0]}, torch.device("meta"), 0)
+    assert named["x"].device.type == "meta"
+    clf = Classifier(torch.nn.Linear(2, 3), 3, {"name": "sgd", "lr": 0.1}, {"name": "constant"}, epochs=1)
+    clf._current_fx_name = "training_step"
+    assert clf._current_fx_name == "training_step" and "_current_fx_name" not in clf._modules
+    clf.head = torch.nn.Linear(3, 3)  # any other attribute: nn.Module's rules (a submodule is registered)
+    assert "head" in clf._modules

@@ -1,6 +1,6 @@
 """Fixtures for the runner tests: small datasets in the real on-disk formats (nothing downloads), a helper
-module with a user-registered op that injects faults, the runner's entry points in a subprocess or in this
-process, and a reference sweep run once per session."""
+module with a user-registered op that injects faults, the runner's entry points in a process of their own (forked
+warm: warm.py) or in this process, and a reference sweep run once per session."""
 
 from __future__ import annotations
 

@@ -75,6 +75,14 @@ HOLD_OFF_S = 60.0
 _DOWN: dict[str, tuple[float, str]] = {}
 
 
+def _down_reason(key: str) -> str | None:
+    """Why the destination ``key`` ("<tracker>:<destination>") is left alone: it failed in this process less than
+    :data:`HOLD_OFF_S` ago; None when it may be tried."""
+    since, why = _DOWN.get(key, (-HOLD_OFF_S, ""))
+    ago = time.monotonic() - since
+    return None if ago >= HOLD_OFF_S else f"it was down ({why}, {ago:.0f} s before, in this process)"
+
+
 class Tracker:
     """One job's tracker; a ``LOGGER`` entry is a subclass whose keyword-only ``__init__`` parameters are its
     options (the keys of its ``logger.<name>`` node).
@@ -484,9 +492,9 @@ def log_report(cfg: dict[str, Any], sweep_dir: Path, files: list[Path]) -> str |
 
     _, options = LOGGER.resolve({"name": "mlflow", **((cfg.get("logger") or {}).get("mlflow") or {})})
     uri = options["tracking_uri"] or mlflow_store.default_uri()
-    since, why = _DOWN.get(f"mlflow:{redact(uri)}", (-HOLD_OFF_S, ""))
-    if time.monotonic() - since < HOLD_OFF_S:  # (as a job of this process would: not waited for again)
-        raise ConnectionError(f"it was down ({why}, {time.monotonic() - since:.0f} s before, in this process)")
+    down = _down_reason(f"mlflow:{redact(uri)}")  # (the key of the jobs' MLflow tracker: its destination)
+    if down:  # as a job of this process would: not waited for again
+        raise ConnectionError(down)
     folder = str(Path(sweep_dir).resolve())
     name = options["experiment_name"] or folder
     mlflow_store.client_settings()
@@ -571,11 +579,11 @@ class JobTrackers:
 
     def _down(self, tracker: Tracker) -> bool:
         """Whether ``tracker``'s destination failed moments ago in this process (its loss is kept: not tried)."""
-        since, why = _DOWN.get(f"{tracker.name}:{tracker.destination()}", (0.0, ""))
-        if time.monotonic() - since >= HOLD_OFF_S:
+        down = _down_reason(f"{tracker.name}:{tracker.destination()}")
+        if down is None:
             return False
         tracker.failed = True
-        self._lost(tracker, f"it was down ({why}, {time.monotonic() - since:.0f} s before, in this process)")
+        self._lost(tracker, down)
         return True
 
     def _fail(self, tracker: Tracker, why: str) -> None:

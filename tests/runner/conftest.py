@@ -318,15 +318,11 @@ def cli_env(env: dict[str, str] | None = None, pythonpath: list[Path] | None = N
     return full_env
 
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None, module: str = "se_variants.cli",
+def run_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
             pythonpath: list[Path] | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m <module> <args>`` in ``cwd`` (a fresh folder, not the repo) and capture its output. The
-    ``se-variants`` command (``se_variants.cli``) is forked from a process that imported its libraries
-    (:mod:`.warm`); another module starts a fresh interpreter."""
-    if module == "se_variants.cli":
-        return warm.run(args, cwd, cli_env(env, pythonpath))
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=cli_env(env, pythonpath),
-                          capture_output=True, text=True, timeout=600)
+    """``se-variants <args>`` in ``cwd`` (a fresh folder, not the repo), in a process of its own forked from one
+    that imported its libraries (:mod:`.warm`), and its output."""
+    return warm.run(args, cwd, cli_env(env, pythonpath))
 
 
 def start_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
@@ -336,7 +332,7 @@ def start_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     return warm.start(args, cwd, cli_env(env, pythonpath))
 
 
-def first_line(proc: subprocess.Popen, guard_s: float = 600.0) -> str:
+def first_line(proc: warm.Command, guard_s: float = 600.0) -> str:
     """The first line ``proc`` prints (its header: planning is over), "" if it exits first; ``guard_s`` only keeps
     a command that hangs silently from hanging the test session."""
     import select
